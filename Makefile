@@ -1,0 +1,35 @@
+# Two commands a user needs: `make demo` and `make test`. Each builds .venv on
+# first use from pyproject.toml and nothing else on the machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_NOW := 2026-11-20T21:00:00Z
+
+.PHONY: all demo test lint bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "calsync needs Python 3.11 or newer (found $(PYTHON))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -f .demo/calsync.db
+	$(BIN)/calsync -c config/demo.toml check --now $(DEMO_NOW)
+
+lint: $(STAMP)
+	$(BIN)/ruff check calsync tests bench
+
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_check.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache

@@ -1,0 +1,212 @@
+"""The ``calsync`` command: doctor, sync, check.
+
+Exit status: 0 success; 1 something the command checks failed (a calendar that
+could not be synced, a doctor problem); 2 bad input (config file, arguments).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from calsync.config import ConfigError, Settings, load_settings
+from calsync.timeutil import parse_instant
+
+if TYPE_CHECKING:
+    from calsync.store import Store
+    from calsync.sync import CalendarResult
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+err_console = Console(stderr=True)
+
+
+class Context:
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_path)
+            except ConfigError as exc:
+                err_console.print(f"[bold red]config error[/]\n{exc}", highlight=False)
+                sys.exit(EXIT_BAD_INPUT)
+        return self._settings
+
+
+@contextmanager
+def opened_store(settings: Settings, source: Path) -> Iterator[Store]:
+    from calsync.store import StoreError, open_store
+    from calsync.store.db import normalize_url
+
+    url = settings.database_url()
+    try:
+        normalize_url(url)
+    except StoreError as exc:
+        err_console.print(f"[bold red]config error[/]\n{source}: database: {exc}", highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        err_console.print(f"[bold red]database[/]: {exc}", highlight=False)
+        sys.exit(EXIT_FAILED)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as nothing
+        return "(database URL)"
+
+
+class InstantParam(click.ParamType):
+    name = "ISO-DATETIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_instant(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="calsync.toml",
+    envvar="CALSYNC_CONFIG",
+    show_default=True,
+    help="Configuration file (TOML).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(package_name="calsync")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
+    """Keep recurring one-on-one meetings alive."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, markup=False)],
+        force=True,
+    )
+    ctx.obj = Context(config_path)
+
+
+@main.command()
+@click.pass_obj
+def doctor(obj: Context) -> None:
+    """Check the config, the database and every calendar; list the problems."""
+    from calsync.sync import build_readers, calendar_of
+
+    settings = obj.settings
+    console = Console()
+    problems: list[str] = []
+    console.print(f"[green]✓[/] config {obj.config_path}: {len(settings.people)} people, "
+                  f"{len(settings.pairs)} pairs, {len(settings.providers)} providers")
+    with opened_store(settings, obj.config_path) as store:
+        console.print(f"[green]✓[/] database {_redact(settings.database_url())} (schema current)")
+        for status in store.calendar_status():
+            if status.last_error:
+                problems.append(
+                    f"{status.owner}: last sync failed at {status.last_error_at:%Y-%m-%d %H:%M} "
+                    f"UTC: {status.last_error}"
+                )
+    readers = build_readers(settings)
+    for person in settings.people:
+        calendar = calendar_of(person.calendar, person.email)
+        problem = readers[person.provider].probe(calendar)
+        if problem:
+            problems.append(f"{person.email} ({person.provider}): {problem}")
+        else:
+            console.print(f"[green]✓[/] {person.email}: {person.provider} calendar readable")
+    if problems:
+        for problem in problems:
+            console.print(f"[red]✗[/] {problem}", highlight=False)
+        sys.exit(EXIT_FAILED)
+    console.print("[green]No problems found.[/]")
+
+
+def _sync(settings: Settings, store: Store, now: datetime) -> list[CalendarResult]:
+    from calsync.sync import build_readers, sync_all
+
+    return sync_all(settings, store, build_readers(settings), now)
+
+
+@main.command()
+@click.option("--now", type=InstantParam(), default=None, help="Pretend it is this instant.")
+@click.pass_obj
+def sync(obj: Context, now: datetime | None) -> None:
+    """One pass of every provider into the store."""
+    settings = obj.settings
+    now = now or datetime.now(UTC)
+    console = Console()
+    with opened_store(settings, obj.config_path) as store:
+        results = _sync(settings, store, now)
+    for r in results:
+        if r.ok:
+            what = f"+{r.inserted} ~{r.updated} -{r.deleted}"
+            if r.unchanged:
+                what = "unchanged"
+            elif r.resynced:
+                what += " (full resync)"
+            console.print(f"[green]✓[/] {r.owner} ({r.provider}): {what}", highlight=False)
+        else:
+            console.print(f"[red]✗[/] {r.owner} ({r.provider}): {r.message}", highlight=False)
+    if any(not r.ok for r in results):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON document.")
+@click.option("--now", type=InstantParam(), default=None, help="Evaluate as of this instant.")
+@click.option("--no-sync", is_flag=True, help="Evaluate what the store holds; do not sync.")
+@click.pass_obj
+def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> None:
+    """Sync, then show each pair's 1:1 health and what needs attention."""
+    from calsync.check_json import check_document
+    from calsync.evaluate import evaluate_all
+
+    settings = obj.settings
+    now = now or datetime.now(UTC)
+    with opened_store(settings, obj.config_path) as store:
+        results = [] if no_sync else _sync(settings, store, now)
+        healths = evaluate_all(settings, store, now)
+    if as_json:
+        document = check_document(settings, healths, results, now)
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    from calsync.check_table import render_check
+
+    render_check(Console(), settings, healths, results, now)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

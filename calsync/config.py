@@ -1,0 +1,325 @@
+"""The TOML configuration, validated into typed settings.
+
+Every error names the file, the key path and what is wrong, so a user can fix
+a config without reading code. Unknown keys are errors: a typo must never be
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from calsync.model import normalize_email
+from calsync.timeutil import Cadence, WorkingHours, parse_duration
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str()`` is the message shown to the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IcsProvider(_Strict):
+    kind: Literal["ics"]
+    path: str = Field(description="a folder, a file, or an http(s) base URL")
+    past_days: int = Field(default=400, ge=1, le=3650)
+    future_days: int = Field(default=120, ge=1, le=3650)
+    timeout: float = Field(default=30.0, gt=0)
+
+
+ProviderSettings = Annotated[IcsProvider, Field(discriminator="kind")]
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'Europe/Berlin')") from None
+    return value
+
+
+class Person(_Strict):
+    email: str
+    name: str = ""
+    timezone: str = "UTC"
+    working_hours: str = "Mon-Fri 09:00-17:00"
+    provider: str
+    calendar: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = normalize_email(value)
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _zone(value)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        WorkingHours.parse(value)
+        return value
+
+    @property
+    def hours(self) -> WorkingHours:
+        return WorkingHours.parse(self.working_hours)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def display(self) -> str:
+        return self.name or self.email.split("@", 1)[0]
+
+
+class PairSettings(_Strict):
+    manager: str
+    report: str
+    cadence: str = "weekly"
+    duration: str = "30m"
+    min_duration: str = "15m"
+    rebook: Literal["auto", "suggest", "off"] = "suggest"
+    title: str | None = Field(
+        default=None, description="title of the 1:1 series, when the usual guesses miss it"
+    )
+
+    @field_validator("manager", "report")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, value: str) -> str:
+        Cadence.parse(value)
+        return value
+
+    @field_validator("duration", "min_duration")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if parse_duration(value) <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PairSettings:
+        if self.manager == self.report:
+            raise ValueError("manager and report are the same person")
+        if parse_duration(self.min_duration) > parse_duration(self.duration):
+            raise ValueError(
+                f"min_duration {self.min_duration} is longer than duration {self.duration}"
+            )
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.manager}|{self.report}"
+
+    @property
+    def cadence_rule(self) -> Cadence:
+        return Cadence.parse(self.cadence)
+
+    @property
+    def length(self) -> timedelta:
+        return parse_duration(self.duration)
+
+    @property
+    def min_length(self) -> timedelta:
+        return parse_duration(self.min_duration)
+
+
+_K_OF_N = re.compile(r"^\s*(\d+)\s+of\s+(\d+)\s*$")
+
+
+class PolicySettings(_Strict):
+    cancellations: str = "2 of 4"
+    max_gap: float = Field(default=1.5, gt=1.0, le=20.0)
+    streak: int = Field(default=2, ge=2, le=52, description="consecutive misses that flag")
+    shortening: str = Field(default="3 of 6", description="k of the last n held were shortened")
+    horizon_periods: int = Field(default=12, ge=4, le=104, description="history window")
+
+    @field_validator("cancellations", "shortening")
+    @classmethod
+    def _k_of_n(cls, value: str) -> str:
+        match = _K_OF_N.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not of the form 'K of N' (e.g. '2 of 4')")
+        k, n = int(match[1]), int(match[2])
+        if not 1 <= k <= n <= 52:
+            raise ValueError(f"{value!r}: need 1 <= K <= N <= 52")
+        return value
+
+    @staticmethod
+    def k_of_n(value: str) -> tuple[int, int]:
+        match = _K_OF_N.match(value)
+        assert match is not None
+        return int(match[1]), int(match[2])
+
+
+class Settings(_Strict):
+    database: str = "sqlite:///calsync.db"
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    people: list[Person] = Field(default_factory=list)
+    pairs: list[PairSettings] = Field(default_factory=list)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+
+    # Where the file was read from: relative paths resolve against it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        seen: dict[str, int] = {}
+        for index, person in enumerate(self.people):
+            if person.email in seen:
+                raise _KeyedError(
+                    ("people", index, "email"),
+                    f"{person.email} is listed twice (also people[{seen[person.email]}])",
+                )
+            seen[person.email] = index
+            if person.provider not in self.providers:
+                known = ", ".join(sorted(self.providers)) or "none defined"
+                raise _KeyedError(
+                    ("people", index, "provider"),
+                    f"no provider named {person.provider!r} (known: {known})",
+                )
+        pair_seen: dict[str, int] = {}
+        for index, pair in enumerate(self.pairs):
+            for role in ("manager", "report"):
+                email = getattr(pair, role)
+                if email not in seen:
+                    raise _KeyedError(
+                        ("pairs", index, role), f"{email} is not listed under [[people]]"
+                    )
+            if pair.key in pair_seen:
+                raise _KeyedError(
+                    ("pairs", index), f"the pair {pair.manager} / {pair.report} is listed twice"
+                )
+            pair_seen[pair.key] = index
+        return self
+
+    def person(self, email: str) -> Person:
+        email = normalize_email(email)
+        for person in self.people:
+            if person.email == email:
+                return person
+        raise KeyError(email)
+
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path resolved against the config file."""
+        prefix = "sqlite:///"
+        url = self.database
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            path = Path(url[len(prefix) :])
+            if not path.is_absolute():
+                return prefix + str((self.base_dir / path).resolve())
+        return url
+
+
+class _KeyedError(ValueError):
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(error: dict[str, Any], data: dict[str, Any]) -> tuple[str, str]:
+    loc = list(error["loc"])
+    # Drop pydantic's discriminator tag from the path ("providers.feeds.ics.path").
+    if len(loc) >= 3 and loc[0] == "providers" and isinstance(loc[2], str):
+        provider = data.get("providers", {}).get(loc[1], {})
+        if isinstance(provider, dict) and provider.get("kind") == loc[2]:
+            del loc[2]
+    kind = error["type"]
+    message = str(error["msg"])
+    if kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "union_tag_invalid":
+        tag = (error.get("ctx") or {}).get("tag")
+        loc.append("kind")
+        message = f"unknown provider kind {tag!r} (supported: ics)"
+    elif kind == "union_tag_not_found":
+        message = "'kind' is missing (supported: ics)"
+    elif message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return _format_loc(tuple(loc)), message
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a config file; raise ConfigError naming the place."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return settings_from_dict(data, source=path)
+
+
+def settings_from_dict(data: dict[str, Any], source: Path) -> Settings:
+    if "base_dir" in data:
+        raise ConfigError(f"{source}: base_dir: unknown key")
+    try:
+        return Settings.model_validate({**data, "base_dir": source.resolve().parent})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            ctx_error = (error.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, _KeyedError):
+                problems.append(f"{source}: {_format_loc(ctx_error.loc)}: {ctx_error.message}")
+                continue
+            where, message = _describe(error, data)
+            problems.append(f"{source}: {where}: {message}")
+        raise ConfigError("\n".join(dict.fromkeys(problems))) from None
+
+
+__all__ = [
+    "ConfigError",
+    "IcsProvider",
+    "PairSettings",
+    "Person",
+    "PolicySettings",
+    "ProviderSettings",
+    "Settings",
+    "load_settings",
+]

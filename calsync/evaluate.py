@@ -1,0 +1,56 @@
+"""Run the pure policies over what the store holds, and keep the results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from calsync.config import PairSettings, PolicySettings, Settings
+from calsync.policies import PairHealth, PairParams, PolicyParams, evaluate_pair
+from calsync.store import Store
+
+
+def pair_params(settings: Settings, pair: PairSettings) -> PairParams:
+    manager = settings.person(pair.manager)
+    report = settings.person(pair.report)
+    return PairParams(
+        manager=pair.manager,
+        report=pair.report,
+        cadence=pair.cadence_rule,
+        duration=pair.length,
+        min_duration=pair.min_length,
+        manager_name=manager.display,
+        report_name=report.display,
+        manager_zone=manager.timezone,
+        title_hint=pair.title,
+    )
+
+
+def policy_params(policy: PolicySettings) -> PolicyParams:
+    cancel_k, cancel_n = PolicySettings.k_of_n(policy.cancellations)
+    shorten_k, shorten_n = PolicySettings.k_of_n(policy.shortening)
+    return PolicyParams(
+        cancel_k=cancel_k,
+        cancel_n=cancel_n,
+        max_gap=policy.max_gap,
+        streak=policy.streak,
+        shorten_k=shorten_k,
+        shorten_n=shorten_n,
+        horizon_periods=policy.horizon_periods,
+    )
+
+
+def evaluate_all(settings: Settings, store: Store, now: datetime) -> list[PairHealth]:
+    """Every configured pair's health as of ``now``, saved to the store."""
+    policy = policy_params(settings.policy)
+    emails = {email for pair in settings.pairs for email in (pair.manager, pair.report)}
+    calendars = store.events_of(emails)
+    healths = []
+    for pair in settings.pairs:
+        events = {
+            pair.manager: calendars.get(pair.manager, []),
+            pair.report: calendars.get(pair.report, []),
+        }
+        health = evaluate_pair(events, pair_params(settings, pair), policy, now)
+        store.save_health(health, now)
+        healths.append(health)
+    return healths

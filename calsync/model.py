@@ -1,0 +1,174 @@
+"""The neutral event model every provider translates into.
+
+Nothing here knows a provider's field names. A calendar is a list of these
+events: single events, series masters (``recurrence`` set) and the
+materialised occurrences of each series over a bounded window (``original_start``
+set), including occurrences that were cancelled, so a cancellation is a row with
+a status rather than an absence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Response(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TENTATIVE = "tentative"
+    NEEDS_ACTION = "needs_action"
+
+
+class EventStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Attendee:
+    email: str
+    response: Response = Response.NEEDS_ACTION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", normalize_email(self.email))
+
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event on one calendar, as its provider reports it.
+
+    ``uid`` is the iCalendar UID every copy of the event shares (the series UID
+    for an occurrence), so the manager's and the report's copies correlate.
+    Occurrences are identified by ``(uid, original_start)``: providers' own
+    instance ids are opaque and are kept only in ``remote_id`` for writes.
+    """
+
+    uid: str
+    start: datetime
+    end: datetime
+    title: str = ""
+    status: EventStatus = EventStatus.CONFIRMED
+    organizer: str | None = None
+    attendees: tuple[Attendee, ...] = ()
+    original_start: datetime | None = None
+    recurrence: tuple[str, ...] = ()
+    all_day: bool = False
+    timezone: str | None = None
+    description: str = ""
+    transparent: bool = False
+    remote_id: str | None = None
+    etag: str | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end", "original_start"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, to_utc(value, name))
+        if self.end < self.start:
+            raise ValueError(f"event {self.uid}: end {self.end} is before start {self.start}")
+        if self.organizer is not None:
+            object.__setattr__(self, "organizer", normalize_email(self.organizer))
+        object.__setattr__(self, "tags", MappingProxyType(dict(self.tags)))
+
+    @property
+    def key(self) -> str:
+        """Identity of this event inside one calendar."""
+        return occurrence_key(self.uid, self.original_start)
+
+    @property
+    def is_series(self) -> bool:
+        return bool(self.recurrence)
+
+    @property
+    def is_occurrence(self) -> bool:
+        return self.original_start is not None
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def emails(self) -> frozenset[str]:
+        """Everyone on the event: attendees and organizer."""
+        people = {a.email for a in self.attendees}
+        if self.organizer:
+            people.add(self.organizer)
+        return frozenset(people)
+
+    def response_of(self, email: str) -> Response | None:
+        email = normalize_email(email)
+        for attendee in self.attendees:
+            if attendee.email == email:
+                return attendee.response
+        if email == self.organizer:
+            return Response.ACCEPTED
+        return None
+
+
+def occurrence_key(uid: str, original_start: datetime | None) -> str:
+    if original_start is None:
+        return uid
+    return f"{uid}#{to_utc(original_start).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip()
+    if email.lower().startswith("mailto:"):
+        email = email[len("mailto:") :]
+    return email.strip().lower()
+
+
+def to_utc(value: datetime, what: str = "time") -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} {value.isoformat()} has no time zone")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open interval of instants [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", to_utc(self.start, "window start"))
+        object.__setattr__(self, "end", to_utc(self.end, "window end"))
+        if self.end < self.start:
+            raise ValueError("window ends before it starts")
+
+    def contains(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return start < self.end and self.start < end
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What one fetch of one calendar produced.
+
+    A ``full`` change set is a snapshot of everything the provider has inside
+    ``window``: the store upserts it and removes upcoming events it did not
+    contain. An incremental one carries upserts and tombstones (``deleted``
+    keys). ``cursor`` is committed in the same transaction as the changes.
+    ``unchanged`` means the provider saw nothing new and nothing is written but
+    the cursor.
+    """
+
+    events: tuple[Event, ...] = ()
+    deleted: tuple[str, ...] = ()
+    full: bool = False
+    window: Window | None = None
+    cursor: str | None = None
+    unchanged: bool = False
+    warnings: tuple[str, ...] = ()

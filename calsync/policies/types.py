@@ -1,0 +1,107 @@
+"""Values the policies take and return. Plain data: no I/O, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from calsync.timeutil import Cadence
+
+
+class Status(StrEnum):
+    HELD = "held"
+    CANCELLED = "cancelled"
+    DECLINED = "declined"
+    MOVED = "moved"
+    SHORTENED = "shortened"
+    UPCOMING = "upcoming"
+    # An expected period with nothing on either calendar (the series ended).
+    MISSED = "missed"
+
+
+# Statuses that mean the 1:1 did not happen in its period.
+NOT_HELD = frozenset({Status.CANCELLED, Status.DECLINED, Status.MISSED})
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One expected 1:1 of a pair, keyed by the start the cadence gave it."""
+
+    original_start: datetime
+    start: datetime
+    end: datetime
+    status: Status
+    by: str | None = None  # who cancelled or declined
+    in_window: bool | None = None  # for moves: still inside the cadence window?
+    uid: str | None = None
+    title: str = ""
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+    @property
+    def moved(self) -> bool:
+        return self.start != self.original_start
+
+    @property
+    def kept(self) -> bool:
+        """The 1:1 took place in its period (shortened and in-window moves count)."""
+        if self.status in (Status.HELD, Status.SHORTENED):
+            return True
+        return self.status is Status.MOVED and bool(self.in_window)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    message: str
+    evidence: tuple[datetime, ...] = ()
+    severity: str = "warning"  # "info" | "warning" | "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class PairParams:
+    """The slice of settings a policy needs about one pair."""
+
+    manager: str
+    report: str
+    cadence: Cadence
+    duration: timedelta
+    min_duration: timedelta
+    manager_name: str = ""
+    report_name: str = ""
+    manager_zone: str = "UTC"
+    title_hint: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.manager}|{self.report}"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyParams:
+    cancel_k: int = 2
+    cancel_n: int = 4
+    max_gap: float = 1.5
+    streak: int = 2
+    shorten_k: int = 3
+    shorten_n: int = 6
+    horizon_periods: int = 12
+
+
+@dataclass(frozen=True, slots=True)
+class PairHealth:
+    manager: str
+    report: str
+    cadence: Cadence
+    series_title: str | None
+    series_uids: tuple[str, ...]
+    occurrences: tuple[Occurrence, ...]
+    adherence_4: float | None
+    adherence_12: float | None
+    findings: tuple[Finding, ...]
+    next_start: datetime | None
+    last_held: datetime | None
+    bumped_by: dict[str, int] = field(default_factory=dict)  # email -> cancels + declines

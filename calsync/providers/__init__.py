@@ -1,0 +1,1 @@
+"""Calendar providers: each translates one provider into the neutral model."""

@@ -1,0 +1,48 @@
+"""The ports every provider implements, and the errors they raise.
+
+The engine checks capabilities explicitly (``isinstance(p, CalendarWriter)``);
+nothing wraps methods behind its back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from calsync.model import ChangeSet
+
+
+class ProviderError(Exception):
+    """A calendar could not be read or written; the message names the calendar."""
+
+    def __init__(self, calendar: str, message: str) -> None:
+        super().__init__(f"{calendar}: {message}")
+        self.calendar = calendar
+        self.message = message
+
+
+class CursorExpired(ProviderError):
+    """The stored sync cursor is no longer valid: the engine must resync in full."""
+
+
+class ReauthorizationNeeded(ProviderError):
+    """The grant was revoked or expired: a person must run ``calsync auth NAME`` again."""
+
+
+@runtime_checkable
+class CalendarReader(Protocol):
+    """Reads one provider's calendars into neutral change sets."""
+
+    name: str
+
+    def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
+        """Everything that changed on ``calendar`` since ``cursor`` (None: a full fetch).
+
+        Raises CursorExpired when the cursor is no longer accepted, and
+        ProviderError for anything else that stops this calendar.
+        """
+        ...
+
+    def probe(self, calendar: str) -> str | None:
+        """A cheap reachability check for ``doctor``: None when fine, else the problem."""
+        ...

@@ -1,0 +1,228 @@
+"""The database tables, as SQLAlchemy 2 declarative classes.
+
+The schema itself is created by the Alembic migrations next to this module
+(``migrations/versions``); these classes describe the same tables for queries,
+and a test checks that the two never drift apart.
+
+Every instant is a timezone-aware UTC ``datetime`` in Python. ``UTCDateTime``
+makes SQLite (which has no time zones) and PostgreSQL (``timestamptz``) behave
+the same: values go in as UTC, come out as aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint and index names on every backend, so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware instant stored in UTC; naive datetimes are refused, not guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"refusing to store naive datetime {value.isoformat()}")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite keeps text; a fixed UTC format keeps string comparison = time order.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class PersonRow(Base):
+    """A person from the config; kept when they leave it, for history."""
+
+    __tablename__ = "people"
+
+    email: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(String, default="")
+    timezone: Mapped[str] = mapped_column(String, default="UTC")
+    working_hours: Mapped[str] = mapped_column(String)
+    provider: Mapped[str] = mapped_column(String)
+    calendar: Mapped[str | None] = mapped_column(String)
+
+
+class PairRow(Base):
+    """A manager/report pair; ``active`` is False once it left the config."""
+
+    __tablename__ = "pairs"
+    __table_args__ = (UniqueConstraint("manager", "report"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    manager: Mapped[str] = mapped_column(ForeignKey("people.email"))
+    report: Mapped[str] = mapped_column(ForeignKey("people.email"))
+    cadence: Mapped[str] = mapped_column(String)  # as written in the config: "weekly", ...
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    min_duration_minutes: Mapped[int] = mapped_column(Integer)
+    rebook: Mapped[str] = mapped_column(String)
+    title: Mapped[str | None] = mapped_column(String)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CalendarRow(Base):
+    """One synced calendar and its sync state (cursor, last success, last error)."""
+
+    __tablename__ = "calendars"
+    __table_args__ = (UniqueConstraint("provider", "calendar"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String)
+    calendar: Mapped[str] = mapped_column(String)
+    # No foreign key: a calendar may be synced before or after its owner is configured.
+    owner: Mapped[str] = mapped_column(String, index=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+
+
+class EventRow(Base):
+    """One neutral ``calsync.model.Event`` of one calendar, keyed by ``Event.key``."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("calendar_id", "key"),
+        Index("ix_events_calendar_id_start", "calendar_id", "start"),
+        Index("ix_events_uid", "uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    calendar_id: Mapped[int] = mapped_column(ForeignKey("calendars.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String)
+    uid: Mapped[str] = mapped_column(String)
+    original_start: Mapped[datetime | None]
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String)
+    organizer: Mapped[str | None] = mapped_column(String)
+    attendees: Mapped[list[Any]]  # [{"email": ..., "response": ...}]
+    recurrence: Mapped[list[Any]]  # RRULE/RDATE/EXDATE lines
+    all_day: Mapped[bool] = mapped_column(Boolean)
+    timezone: Mapped[str | None] = mapped_column(String)
+    description: Mapped[str] = mapped_column(Text)
+    transparent: Mapped[bool] = mapped_column(Boolean)
+    remote_id: Mapped[str | None] = mapped_column(String)
+    etag: Mapped[str | None] = mapped_column(String)
+    tags: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String)
+    updated_at: Mapped[datetime]
+
+
+class OccurrenceRow(Base):
+    """The last evaluation of one expected 1:1 of a pair (replaced on every evaluation)."""
+
+    __tablename__ = "occurrences"
+
+    pair_id: Mapped[int] = mapped_column(
+        ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True
+    )
+    original_start: Mapped[datetime] = mapped_column(primary_key=True)
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String)
+    by: Mapped[str | None] = mapped_column(String)
+    in_window: Mapped[bool | None] = mapped_column(Boolean)
+    uid: Mapped[str | None] = mapped_column(String)
+    title: Mapped[str] = mapped_column(Text)
+    evaluated_at: Mapped[datetime]
+
+
+class FindingRow(Base):
+    """One stretch of time during which a finding of one kind held for a pair.
+
+    At most one row per (pair, kind) is open (``resolved_at`` is NULL); a kind
+    that comes back after being resolved starts a new row, so history shows
+    each episode.
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index(
+            "uq_findings_open",
+            "pair_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String)
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list[Any]]  # ISO 8601 UTC instants
+    severity: Mapped[str] = mapped_column(String)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+OUTBOX_STATES = ("pending", "done", "failed")
+
+
+class OutboxRow(Base):
+    """A calendar write to perform exactly once, identified by a deterministic key."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String, unique=True)
+    pair_id: Mapped[int | None] = mapped_column(ForeignKey("pairs.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String)
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    remote_id: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,512 @@
+"""The store, on SQLite and on a real PostgreSQL (see ``store_url`` in conftest)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.orm import Session
+
+from calsync.config import Settings, settings_from_dict
+from calsync.model import Attendee, ChangeSet, Event, EventStatus, Response, Window
+from calsync.policies.types import Finding, Occurrence, PairHealth, Status
+from calsync.store import ApplyStats, Store, StoreError, SuspiciousSnapshot, open_store
+from calsync.store.db import normalize_url
+from calsync.store.models import Base, FindingRow, PairRow, PersonRow
+from calsync.timeutil import Cadence
+
+NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
+OWNER = "ann@example.com"
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+def ev(uid: str, start: datetime, **fields: Any) -> Event:
+    """A 30-minute event starting at ``start``."""
+    return Event(uid=uid, start=start, end=start + timedelta(minutes=30), **fields)
+
+
+def config(pairs: list[dict[str, Any]], names: dict[str, str] | None = None) -> Settings:
+    people = ["ann@example.com", "bob@example.com", "cid@example.com"]
+    return settings_from_dict(
+        {
+            "providers": {"feeds": {"kind": "ics", "path": "feeds"}},
+            "people": [
+                {"email": e, "provider": "feeds", "name": (names or {}).get(e, "")} for e in people
+            ],
+            "pairs": pairs,
+        },
+        source=Path("calsync.toml"),
+    )
+
+
+def health(manager: str, report: str, *findings: Finding, occurrences=()) -> PairHealth:
+    return PairHealth(
+        manager=manager,
+        report=report,
+        cadence=Cadence(),
+        series_title=None,
+        series_uids=(),
+        occurrences=tuple(occurrences),
+        adherence_4=None,
+        adherence_12=None,
+        findings=findings,
+        next_start=None,
+        last_held=None,
+    )
+
+
+@contextmanager
+def session_of(store: Store) -> Iterator[Session]:
+    with Session(store.engine) as session:
+        yield session
+
+
+@pytest.fixture
+def calendar(store: Store) -> int:
+    return store.ensure_calendar("feeds", "ann.ics", OWNER)
+
+
+def stored(store: Store) -> list[Event]:
+    return store.events_of([OWNER])[OWNER]
+
+
+# -- schema -----------------------------------------------------------------------
+
+
+def test_migrations_create_the_schema_and_reopening_is_a_no_op(store_url: str) -> None:
+    with open_store(store_url) as store:
+        tables = set(inspect(store.engine).get_table_names())
+        calendar = store.ensure_calendar("feeds", "ann.ics", OWNER)
+        store.apply_changes(calendar, ChangeSet(events=(ev("a", NOW),), cursor="c1"), NOW)
+    assert tables >= {
+        "people", "pairs", "calendars", "events", "occurrences", "findings", "outbox",
+        "alembic_version",
+    }  # fmt: skip
+
+    with open_store(store_url) as store:  # migrations run again: nothing to do, nothing lost
+        with store.engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert versions == [("0001",)]
+        assert store.cursor(calendar) == "c1"
+        assert [e.uid for e in stored(store)] == ["a"]
+
+
+def test_models_and_migrations_describe_the_same_schema(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_plain_postgresql_urls_use_psycopg_3() -> None:
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_an_unopenable_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"cannot open database sqlite:///.*missing"):
+        open_store(f"sqlite:///{tmp_path}/missing/dir/calsync.db")
+    with pytest.raises(StoreError, match="not a database URL"):
+        open_store("calsync.db")
+    with pytest.raises(StoreError, match="unsupported database 'mysql'"):
+        open_store("mysql://u:secret@db/calsync")
+
+
+# -- configuration ------------------------------------------------------------------
+
+
+def test_sync_config_upserts_and_deactivates_pairs_without_deleting(store: Store) -> None:
+    ann_bob = {"manager": "ann@example.com", "report": "bob@example.com"}
+    ann_cid = {"manager": "ann@example.com", "report": "cid@example.com"}
+    store.sync_config(config([ann_bob, ann_cid]))
+    first_id = store.pair_id("ann@example.com", "cid@example.com")
+
+    store.sync_config(
+        config(
+            [{**ann_bob, "cadence": "biweekly", "duration": "45m", "rebook": "auto"}],
+            names={"bob@example.com": "Bob"},
+        )
+    )
+    with session_of(store) as session:
+        pairs = {(p.manager, p.report): p for p in session.scalars(select(PairRow))}
+        bob = session.get(PersonRow, "bob@example.com")
+    assert len(pairs) == 2
+    kept = pairs["ann@example.com", "bob@example.com"]
+    assert (kept.cadence, kept.duration_minutes, kept.min_duration_minutes, kept.rebook) == (
+        "biweekly",
+        45,
+        15,
+        "auto",
+    )
+    assert kept.active
+    assert not pairs["ann@example.com", "cid@example.com"].active
+    assert bob is not None and bob.name == "Bob"
+
+    store.sync_config(config([ann_bob, ann_cid]))  # back in the config: same row, active again
+    assert store.pair_id("ann@example.com", "cid@example.com") == first_id
+    with session_of(store) as session:
+        assert all(session.scalars(select(PairRow.active)))
+
+
+# -- applying changes ----------------------------------------------------------------
+
+
+def test_apply_counts_inserts_updates_and_unchanged(store: Store, calendar: int) -> None:
+    a, b, c = ev("a", NOW + DAY), ev("b", NOW + 2 * DAY, etag="1"), ev("c", NOW + 3 * DAY)
+    first = store.apply_changes(calendar, ChangeSet(events=(a, b, c), cursor="c1"), NOW)
+    assert first == ApplyStats(inserted=3)
+
+    retitled = ev("a", NOW + DAY, title="1:1 Ann / Bob")
+    new_etag = ev("b", NOW + 2 * DAY, etag="2")  # etag churn, same content
+    second = store.apply_changes(
+        calendar, ChangeSet(events=(retitled, new_etag, c), cursor="c2"), NOW + HOUR
+    )
+    assert second == ApplyStats(updated=1, unchanged=2)
+    assert store.cursor(calendar) == "c2"
+    assert stored(store) == [retitled, new_etag, c]  # the new etag is kept all the same
+
+
+def test_an_unchanged_change_set_only_moves_the_cursor(store: Store, calendar: int) -> None:
+    store.apply_changes(calendar, ChangeSet(events=(ev("a", NOW),), cursor="c1"), NOW)
+    stats = store.apply_changes(calendar, ChangeSet(unchanged=True, cursor="c2"), NOW + HOUR)
+    assert stats == ApplyStats()
+    assert store.cursor(calendar) == "c2"
+    assert [e.uid for e in stored(store)] == ["a"]
+    [status] = store.calendar_status()
+    assert status.last_synced_at == NOW + HOUR
+
+
+def test_tombstones_delete_events_and_win_over_upserts(store: Store, calendar: int) -> None:
+    series = ev("s", NOW - 30 * DAY, recurrence=("RRULE:FREQ=WEEKLY",))
+    moved = ev("s", NOW + 2 * DAY, original_start=NOW + DAY)
+    single = ev("x", NOW + DAY)
+    store.apply_changes(calendar, ChangeSet(events=(series, moved, single)), NOW)
+
+    stats = store.apply_changes(
+        calendar,
+        ChangeSet(events=(ev("x", NOW + DAY, title="late"),), deleted=(moved.key, "x", "nope")),
+        NOW,
+    )
+    assert stats == ApplyStats(deleted=2)
+    assert stored(store) == [series]
+
+
+def test_full_snapshot_sweeps_upcoming_unseen_events_and_keeps_the_past(
+    store: Store, calendar: int
+) -> None:
+    window = Window(NOW - 30 * DAY, NOW + 30 * DAY)
+    held_last_week = ev("past", NOW - 7 * DAY)
+    seen = ev("seen", NOW + DAY)
+    gone = ev("gone", NOW + 2 * DAY)
+    gone_occurrence = ev("series", NOW - DAY, original_start=NOW + DAY)  # moved earlier
+    past_occurrence = ev("series", NOW + 3 * DAY, original_start=NOW - 6 * DAY)  # moved later
+    beyond_window = ev("later", NOW + 60 * DAY)
+    store.apply_changes(
+        calendar,
+        ChangeSet(
+            events=(held_last_week, seen, gone, gone_occurrence, past_occurrence, beyond_window)
+        ),
+        NOW - 10 * DAY,
+    )
+
+    snapshot = ChangeSet(events=(seen, ev("new", NOW + 5 * DAY)), full=True, window=window)
+    stats = store.apply_changes(calendar, snapshot, NOW)
+
+    # Swept by effective start (original_start or start) in [now, window end).
+    assert stats == ApplyStats(inserted=1, unchanged=1, deleted=2)
+    assert {e.key for e in stored(store)} == {
+        held_last_week.key,
+        past_occurrence.key,
+        seen.key,
+        "new",
+        beyond_window.key,
+    }
+
+
+def test_an_empty_snapshot_that_would_wipe_upcoming_events_writes_nothing(
+    store: Store, calendar: int
+) -> None:
+    events = (ev("past", NOW - DAY), ev("next", NOW + DAY))
+    store.apply_changes(calendar, ChangeSet(events=events, cursor="c1"), NOW - 2 * DAY)
+    store.record_error(calendar, "timeout", NOW - HOUR)
+
+    empty = ChangeSet(full=True, window=Window(NOW - 30 * DAY, NOW + 30 * DAY), cursor="c2")
+    with pytest.raises(SuspiciousSnapshot, match=r"feeds calendar 'ann.ics' of ann@example.com"):
+        store.apply_changes(calendar, empty, NOW)
+
+    assert store.cursor(calendar) == "c1"
+    assert stored(store) == sorted(events, key=lambda e: e.start)
+    assert store.calendar_status()[0].last_error == "timeout"
+
+
+def test_an_empty_snapshot_is_fine_when_only_the_past_is_stored(
+    store: Store, calendar: int
+) -> None:
+    past = ev("past", NOW - DAY)
+    store.apply_changes(calendar, ChangeSet(events=(past,)), NOW - 2 * DAY)
+    empty = ChangeSet(full=True, window=Window(NOW - 30 * DAY, NOW + 30 * DAY), cursor="c2")
+    assert store.apply_changes(calendar, empty, NOW) == ApplyStats()
+    assert store.cursor(calendar) == "c2"
+    assert stored(store) == [past]
+
+
+@pytest.mark.parametrize(
+    "failing", ["INSERT INTO events", "UPDATE events", "DELETE FROM events", "UPDATE calendars"]
+)
+def test_the_cursor_moves_with_the_changes_or_not_at_all(
+    store: Store, calendar: int, failing: str
+) -> None:
+    a, b = ev("a", NOW + DAY), ev("b", NOW + 2 * DAY)
+    store.apply_changes(calendar, ChangeSet(events=(a, b), cursor="c1"), NOW)
+    before = stored(store)
+    changes = ChangeSet(
+        events=(ev("a", NOW + DAY, title="changed"), ev("c", NOW + 3 * DAY)),
+        deleted=(b.key,),
+        cursor="c2",
+    )
+
+    def crash(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(failing.upper()):
+            raise RuntimeError(f"crash during {failing}")
+
+    event.listen(store.engine, "before_cursor_execute", crash)
+    try:
+        with pytest.raises(RuntimeError, match="crash during"):
+            store.apply_changes(calendar, changes, NOW + HOUR)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", crash)
+
+    assert store.cursor(calendar) == "c1"
+    assert stored(store) == before
+    # The same change set applies cleanly afterwards: nothing was half-done.
+    assert store.apply_changes(calendar, changes, NOW + HOUR) == ApplyStats(1, 1, 0, 1)
+    assert store.cursor(calendar) == "c2"
+
+
+def test_success_clears_the_last_error(store: Store, calendar: int) -> None:
+    store.record_error(calendar, "HTTP 500", NOW)
+    [status] = store.calendar_status()
+    assert (status.provider, status.calendar, status.owner) == ("feeds", "ann.ics", OWNER)
+    assert (status.last_error, status.last_error_at, status.last_synced_at) == (
+        "HTTP 500",
+        NOW,
+        None,
+    )
+
+    store.apply_changes(calendar, ChangeSet(unchanged=True, cursor="c1"), NOW + HOUR)
+    [status] = store.calendar_status()
+    assert (status.last_error, status.last_synced_at) == (None, NOW + HOUR)
+
+
+def test_ensure_calendar_is_stable(store: Store) -> None:
+    first = store.ensure_calendar("feeds", "ann.ics", "Ann@Example.com")
+    assert store.ensure_calendar("feeds", "ann.ics", OWNER) == first
+    assert store.ensure_calendar("feeds", "bob.ics", "bob@example.com") != first
+    assert store.cursor(first) is None
+
+
+# -- reading events back ---------------------------------------------------------------
+
+
+def test_every_field_round_trips(store: Store, calendar: int) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    full = Event(
+        uid="series-1@example.com",
+        start=datetime(2026, 3, 29, 10, 0, 0, 123456, tzinfo=berlin),  # the DST switch day
+        end=datetime(2026, 3, 29, 10, 30, tzinfo=berlin),
+        title="1:1 Ann / Bob ✓",
+        status=EventStatus.CANCELLED,
+        organizer="ann@example.com",
+        attendees=(
+            Attendee("ann@example.com", Response.ACCEPTED),
+            Attendee("bob@example.com", Response.DECLINED),
+            Attendee("cid@example.com"),
+        ),
+        original_start=datetime(2026, 3, 28, 9, 0, tzinfo=timezone(timedelta(hours=-5))),
+        recurrence=("RRULE:FREQ=WEEKLY;BYDAY=MO", "EXDATE:20260406T080000Z"),
+        all_day=True,
+        timezone="Europe/Berlin",
+        description="Agenda: https://docs.example.com/x\n— line two",
+        transparent=True,
+        remote_id="abc_20260329T080000Z",
+        etag='"3381"',
+        tags={"calsync.pair": "ann|bob", "calsync.key": "k1"},
+    )
+    bare = ev("bare", NOW)
+    store.apply_changes(calendar, ChangeSet(events=(full, bare)), NOW)
+
+    [first, second] = store.events_of([OWNER, "nobody@example.com"])[OWNER]
+    assert (first, second) == (full, bare)
+    for name in ("uid", "title", "status", "organizer", "attendees", "original_start"):
+        assert getattr(first, name) == getattr(full, name)
+    assert dict(first.tags) == dict(full.tags)
+    assert first.start.utcoffset() == timedelta(0) and first.start.microsecond == 123456
+    assert first.original_start is not None and first.original_start.utcoffset() == timedelta(0)
+    assert store.events_of(["nobody@example.com"]) == {"nobody@example.com": []}
+    assert store.all_events() == {OWNER: [full, bare]}
+
+
+def test_nul_characters_are_replaced_on_every_backend(store: Store, calendar: int) -> None:
+    store.apply_changes(calendar, ChangeSet(events=(ev("a", NOW, title="x\x00y"),)), NOW)
+    assert stored(store)[0].title == "x\ufffdy"
+
+
+_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20)
+_instant = st.datetimes(
+    min_value=datetime(1990, 1, 1),
+    max_value=datetime(2090, 1, 1),
+    timezones=st.sampled_from([UTC, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")]),
+)
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> Event:
+    start = draw(_instant)
+    return Event(
+        uid=draw(_text.filter(bool)),
+        start=start,
+        end=start + draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=2))),
+        title=draw(_text),
+        status=draw(st.sampled_from(EventStatus)),
+        organizer=draw(st.none() | st.emails()),
+        attendees=tuple(
+            draw(st.lists(st.builds(Attendee, st.emails(), st.sampled_from(Response)), max_size=3))
+        ),
+        original_start=draw(st.none() | _instant),
+        recurrence=tuple(draw(st.lists(_text, max_size=2))),
+        all_day=draw(st.booleans()),
+        timezone=draw(st.none() | _text),
+        description=draw(_text),
+        transparent=draw(st.booleans()),
+        remote_id=draw(st.none() | _text),
+        etag=draw(st.none() | _text),
+        tags=draw(st.dictionaries(_text, _text, max_size=3)),
+    )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(original=_events())
+def test_any_event_round_trips(store: Store, original: Event) -> None:
+    calendar = store.ensure_calendar("feeds", "prop.ics", "prop@example.com")
+    store.apply_changes(calendar, ChangeSet(events=(original,), full=True), original.start)
+    assert store.events_of(["prop@example.com"]) == {"prop@example.com": [original]}
+    # Written again, it is recognised as the same content.
+    again = store.apply_changes(calendar, ChangeSet(events=(original,)), original.start)
+    assert again == ApplyStats(unchanged=1)
+    store.apply_changes(calendar, ChangeSet(deleted=(original.key,)), original.start)
+
+
+def test_reading_events_is_one_query(store: Store) -> None:
+    for owner in ("ann@example.com", "bob@example.com"):
+        calendar = store.ensure_calendar("feeds", f"{owner}.ics", owner)
+        events = tuple(ev(f"{owner}-{i}", NOW + i * HOUR) for i in range(20))
+        store.apply_changes(calendar, ChangeSet(events=events), NOW)
+
+    selects: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        found = store.events_of(["ann@example.com", "bob@example.com"])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert [len(v) for v in found.values()] == [20, 20]
+    assert len(selects) == 1
+
+
+# -- evaluation results ------------------------------------------------------------------
+
+
+def test_findings_open_update_resolve_and_reopen(store: Store) -> None:
+    ann_bob = {"manager": "ann@example.com", "report": "bob@example.com"}
+    store.sync_config(config([ann_bob]))
+    gap = Finding("cadence_gap", "no 1:1 for 3 weeks", (NOW - 21 * DAY,))
+
+    store.save_health(health("ann@example.com", "bob@example.com", gap), NOW)
+    [opened] = store.open_findings()
+    assert (opened.kind, opened.first_seen, opened.last_seen) == ("cadence_gap", NOW, NOW)
+    assert opened.evidence == (NOW - 21 * DAY,)
+
+    worse = Finding("cadence_gap", "no 1:1 for 4 weeks", (NOW - 28 * DAY, NOW), "critical")
+    store.save_health(health("ann@example.com", "bob@example.com", worse), NOW + DAY)
+    [updated] = store.open_findings(manager="Ann@Example.com")
+    assert (updated.message, updated.severity) == ("no 1:1 for 4 weeks", "critical")
+    assert (updated.first_seen, updated.last_seen) == (NOW, NOW + DAY)
+    assert updated.evidence == (NOW - 28 * DAY, NOW)
+
+    store.save_health(health("ann@example.com", "bob@example.com"), NOW + 2 * DAY)
+    assert store.open_findings() == []
+
+    store.save_health(health("ann@example.com", "bob@example.com", gap), NOW + 3 * DAY)
+    [reopened] = store.open_findings()
+    assert reopened.first_seen == NOW + 3 * DAY
+    with session_of(store) as session:
+        rows = session.scalars(select(FindingRow).order_by(FindingRow.id)).all()
+    assert [(r.first_seen, r.resolved_at) for r in rows] == [
+        (NOW, NOW + 2 * DAY),
+        (NOW + 3 * DAY, None),
+    ]
+
+    assert store.open_findings(manager="bob@example.com") == []
+    store.sync_config(config([]))  # an inactive pair reports nothing
+    assert store.open_findings() == []
+
+
+def test_occurrences_are_replaced_by_each_evaluation(store: Store) -> None:
+    store.sync_config(config([{"manager": "ann@example.com", "report": "bob@example.com"}]))
+    held = Occurrence(NOW - 7 * DAY, NOW - 7 * DAY, NOW - 7 * DAY + HOUR, Status.HELD, uid="s")
+    cancelled = Occurrence(
+        NOW, NOW, NOW + HOUR, Status.CANCELLED, by="bob@example.com", uid="s", title="1:1"
+    )
+    moved = Occurrence(NOW + 7 * DAY, NOW + 8 * DAY, NOW + 8 * DAY + HOUR, Status.MOVED, None, True)
+
+    store.save_health(health("ann@example.com", "bob@example.com", occurrences=[held]), NOW)
+    store.save_health(
+        health("ann@example.com", "bob@example.com", occurrences=[moved, cancelled]), NOW
+    )
+    assert store.occurrences_of("ann@example.com", "bob@example.com") == [cancelled, moved]
+    with pytest.raises(LookupError, match="no pair"):
+        store.save_health(health("ann@example.com", "cid@example.com"), NOW)
+
+
+# -- outbox ----------------------------------------------------------------------------
+
+
+def test_outbox_enqueues_each_key_once(store: Store) -> None:
+    store.sync_config(config([{"manager": "ann@example.com", "report": "bob@example.com"}]))
+    pair = store.pair_id("ann@example.com", "bob@example.com")
+
+    assert store.enqueue("k1", "create", {"start": NOW.isoformat()}, pair, now=NOW)
+    assert not store.enqueue("k1", "create", {"start": "other"}, pair, now=NOW)
+    assert store.enqueue("k2", "update", {}, now=NOW)
+    assert [(i.key, i.payload, i.pair_id) for i in store.pending(10)] == [
+        ("k1", {"start": NOW.isoformat()}, pair),
+        ("k2", {}, None),
+    ]
+
+    store.mark_failed("k1", "HTTP 503", retry=True, now=NOW)
+    store.mark_failed("k2", "HTTP 403", now=NOW)
+    [retry] = store.pending(10)
+    assert (retry.key, retry.attempts, retry.last_error) == ("k1", 1, "HTTP 503")
+
+    store.mark_done("k1", "remote-1", now=NOW)
+    assert store.pending(10) == []
+    assert not store.enqueue("k1", "create", {}, pair, now=NOW)  # done stays done
+    with pytest.raises(LookupError, match="k3"):
+        store.mark_done("k3", None)
