@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -f .demo/calsync.db
-	$(BIN)/calsync -c config/demo.toml check --now $(DEMO_NOW)
+	$(BIN)/calsync -c config/demo.toml demo --now $(DEMO_NOW)
+	$(BIN)/calsync -c config/demo.toml report --week 2026-W47 --now 2026-11-23T13:00:00Z --out .demo/emails
 
 lint: $(STAMP)
 	$(BIN)/ruff check calsync tests bench

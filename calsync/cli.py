@@ -124,7 +124,7 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
 @click.pass_obj
 def doctor(obj: Context) -> None:
     """Check the config, the database and every calendar; list the problems."""
-    from calsync.sync import build_readers, calendar_of
+    from calsync.sync import build_readers, calendar_of, close_readers
 
     settings = obj.settings
     console = Console()
@@ -140,13 +140,16 @@ def doctor(obj: Context) -> None:
                     f"UTC: {status.last_error}"
                 )
     readers = build_readers(settings)
-    for person in settings.people:
-        calendar = calendar_of(person.calendar, person.email)
-        problem = readers[person.provider].probe(calendar)
-        if problem:
-            problems.append(f"{person.email} ({person.provider}): {problem}")
-        else:
-            console.print(f"[green]✓[/] {person.email}: {person.provider} calendar readable")
+    try:
+        for person in settings.people:
+            calendar = calendar_of(person.calendar, person.email)
+            problem = readers[person.provider].probe(calendar)
+            if problem:
+                problems.append(f"{person.email} ({person.provider}): {problem}")
+            else:
+                console.print(f"[green]✓[/] {person.email}: {person.provider} calendar readable")
+    finally:
+        close_readers(readers)
     if problems:
         for problem in problems:
             console.print(f"[red]✗[/] {problem}", highlight=False)
@@ -155,9 +158,13 @@ def doctor(obj: Context) -> None:
 
 
 def _sync(settings: Settings, store: Store, now: datetime) -> list[CalendarResult]:
-    from calsync.sync import build_readers, sync_all
+    from calsync.sync import build_readers, close_readers, sync_all
 
-    return sync_all(settings, store, build_readers(settings), now)
+    readers = build_readers(settings)
+    try:
+        return sync_all(settings, store, readers, now)
+    finally:
+        close_readers(readers)
 
 
 @main.command()
@@ -206,6 +213,70 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
     from calsync.check_table import render_check
 
     render_check(Console(), settings, healths, results, now)
+
+
+@main.command()
+@click.option("--now", type=InstantParam(), default=None, help="Evaluate as of this instant.")
+@click.pass_obj
+def demo(obj: Context, now: datetime | None) -> None:
+    """Run the sample team (config/demo.toml), partly on the built-in emulators."""
+    from calsync.check_table import render_check
+    from calsync.demo.run import on_emulators
+    from calsync.demo.sample import DEMO_NOW
+    from calsync.evaluate import evaluate_all
+
+    now = now or DEMO_NOW
+    console = Console()
+    with on_emulators(obj.settings) as (settings, sources):
+        with opened_store(settings, obj.config_path) as store:
+            results = _sync(settings, store, now)
+            healths = evaluate_all(settings, store, now)
+        console.print("[bold]calsync demo[/]: the sample team's calendars come from")
+        for line in sources:
+            console.print(f"  • {line}", highlight=False)
+        synced = sum(r.inserted for r in results)
+        console.print(f"  {len(results)} calendars synced, {synced} events stored.\n")
+        render_check(console, settings, healths, results, now)
+    if any(not r.ok for r in results):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.argument("provider")
+@click.option("--no-browser", is_flag=True, help="Only print the address to open.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Local port for the consent redirect (0: any free port).")
+@click.pass_obj
+def auth(obj: Context, provider: str, no_browser: bool, port: int) -> None:
+    """Authorize calsync to read a provider's calendars (Google OAuth consent)."""
+    from calsync.config import GoogleProvider
+    from calsync.providers.google_auth import authorize
+    from calsync.secrets import SecretBox, SecretError
+
+    settings = obj.settings
+    if provider not in settings.providers:
+        known = ", ".join(sorted(settings.providers)) or "none"
+        raise click.BadParameter(f"no provider named {provider!r} (known: {known})",
+                                 param_hint="PROVIDER")
+    chosen = settings.providers[provider]
+    if not isinstance(chosen, GoogleProvider) or chosen.auth != "oauth":
+        auth_kind = getattr(chosen, "auth", "none")
+        click.echo(f"Provider {provider!r} ({chosen.kind}, auth = {auth_kind}) needs no consent "
+                   "step; `calsync doctor` checks that its calendars are readable.")
+        return
+    try:
+        box = SecretBox.load(settings.path(settings.secret_key_file))
+        path = authorize(provider, chosen, settings.path, box, open_browser=not no_browser,
+                         port=port, say=click.echo)
+    except (ValueError, SecretError) as exc:
+        err_console.print(f"[bold red]auth[/]: {exc}", highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"Authorized. The token is stored encrypted in {path} (mode 0600).")
+
+
+from calsync.cli_report import report  # noqa: E402 (registered last: it uses this module)
+
+main.add_command(report)
 
 
 if __name__ == "__main__":  # pragma: no cover

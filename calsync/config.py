@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,7 +43,62 @@ class IcsProvider(_Strict):
     timeout: float = Field(default=30.0, gt=0)
 
 
-ProviderSettings = Annotated[IcsProvider, Field(discriminator="kind")]
+def is_loopback_url(url: str) -> bool:
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class GoogleProvider(_Strict):
+    kind: Literal["google"]
+    auth: Literal["oauth", "service_account", "none"] = "oauth"
+    api_endpoint: str = Field(
+        default="https://www.googleapis.com/",
+        description="the API root; calsync adds calendar/v3/ and batch/calendar/v3",
+    )
+    client_secrets: str | None = Field(default=None, description="oauth: OAuth client JSON")
+    token_file: str | None = Field(
+        default=None, description="oauth: encrypted token (default: <provider name>.token)"
+    )
+    service_account_file: str | None = Field(
+        default=None, description="service_account: key JSON with domain-wide delegation"
+    )
+    send_updates: Literal["all", "externalOnly", "none"] = "all"
+    past_days: int = Field(default=400, ge=1, le=3650)
+    future_days: int = Field(default=120, ge=1, le=3650)
+    max_retries: int = Field(default=5, ge=0, le=10)
+    timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _auth(self) -> GoogleProvider:
+        if self.auth == "none" and not is_loopback_url(self.api_endpoint):
+            raise ValueError(
+                f"auth = \"none\" is only for a local emulator; {self.api_endpoint} is not a "
+                "loopback address (use auth = \"oauth\" or \"service_account\")"
+            )
+        if self.auth == "oauth" and not self.client_secrets:
+            raise ValueError('auth = "oauth" needs client_secrets (the OAuth client JSON)')
+        if self.auth == "service_account" and not self.service_account_file:
+            raise ValueError('auth = "service_account" needs service_account_file')
+        return self
+
+
+ProviderSettings = Annotated[IcsProvider | GoogleProvider, Field(discriminator="kind")]
+PROVIDER_KINDS = "ics, google"
 
 
 def _zone(value: str) -> str:
@@ -178,12 +233,120 @@ class PolicySettings(_Strict):
         return int(match[1]), int(match[2])
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ReportSettings(_Strict):
+    """``[report]``: when each manager's weekly email goes out, and from whom."""
+
+    send_day: str = Field(default="monday", description="weekday, in each manager's zone")
+    send_time: str = Field(default="08:00", description="HH:MM, in each manager's zone")
+    from_address: str | None = Field(
+        default=None, description="'calsync <calsync@example.com>'; required with [smtp]"
+    )
+
+    @field_validator("send_day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        day = value.strip().lower()
+        for name in _WEEKDAYS:
+            if len(day) >= 3 and name.startswith(day):
+                return name
+        raise ValueError(f"{value!r} is not a weekday (e.g. 'monday' or 'Mon')")
+
+    @field_validator("send_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        match = _CLOCK.match(value.strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a time of day as HH:MM (e.g. '08:00')")
+        return f"{int(match[1]):02d}:{match[2]}"
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from email.utils import parseaddr
+
+        _, address = parseaddr(value)
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
+            raise ValueError(f"{value!r} is not an address (e.g. 'calsync <calsync@example.com>')")
+        return value.strip()
+
+    @property
+    def weekday(self) -> int:
+        """0 = Monday."""
+        return _WEEKDAYS.index(self.send_day)
+
+    @property
+    def clock(self) -> time:
+        hours, minutes = self.send_time.split(":")
+        return time(int(hours), int(minutes))
+
+
+class SmtpSettings(_Strict):
+    """``[smtp]``: the relay the weekly emails go through. The password is never in the file."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535, description="465 ssl, 587 starttls")
+    starttls: bool = True
+    ssl: bool = False
+    user: str | None = None
+    password_env: str = "CALSYNC_SMTP_PASSWORD"
+    timeout: float = Field(default=30.0, gt=0)
+    ca_file: str | None = Field(
+        default=None, description="a PEM file of CAs to trust instead of the system's"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise _KeyedError(
+                ("smtp", "password"),
+                "passwords do not go in the config file: put it in an environment variable "
+                "and name that variable in password_env (default CALSYNC_SMTP_PASSWORD)",
+            )
+        return data
+
+    @field_validator("password_env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _modes(self) -> SmtpSettings:
+        if self.ssl and self.starttls:
+            raise ValueError(
+                "choose one of ssl (TLS from the first byte, usually port 465) and "
+                "starttls (upgrade after connecting, usually port 587): set starttls = false"
+            )
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 465 if self.ssl else 587 if self.starttls else 25
+
+
 class Settings(_Strict):
     database: str = "sqlite:///calsync.db"
+    secret_key_file: str = Field(
+        default="calsync.key",
+        description="key that encrypts stored tokens; $CALSYNC_SECRET_KEY overrides",
+    )
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     people: list[Person] = Field(default_factory=list)
     pairs: list[PairSettings] = Field(default_factory=list)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    smtp: SmtpSettings | None = None
 
     # Where the file was read from: relative paths resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -217,6 +380,13 @@ class Settings(_Strict):
                     ("pairs", index), f"the pair {pair.manager} / {pair.report} is listed twice"
                 )
             pair_seen[pair.key] = index
+        if self.smtp is not None and self.report.from_address is None:
+            raise _KeyedError(
+                ("report", "from_address"),
+                # No square brackets: the CLI prints config errors as rich markup.
+                "required when the smtp section is configured "
+                "(e.g. 'calsync <calsync@example.com>')",
+            )
         return self
 
     def person(self, email: str) -> Person:
@@ -225,6 +395,11 @@ class Settings(_Strict):
             if person.email == email:
                 return person
         raise KeyError(email)
+
+    def path(self, value: str) -> Path:
+        """A path from the config, resolved against the config file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
 
     def database_url(self) -> str:
         """The database URL with a relative SQLite path resolved against the config file."""
@@ -270,9 +445,9 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> tuple[str, str]:
     elif kind == "union_tag_invalid":
         tag = (error.get("ctx") or {}).get("tag")
         loc.append("kind")
-        message = f"unknown provider kind {tag!r} (supported: ics)"
+        message = f"unknown provider kind {tag!r} (supported: {PROVIDER_KINDS})"
     elif kind == "union_tag_not_found":
-        message = "'kind' is missing (supported: ics)"
+        message = f"'kind' is missing (supported: {PROVIDER_KINDS})"
     elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     return _format_loc(tuple(loc)), message
@@ -315,11 +490,14 @@ def settings_from_dict(data: dict[str, Any], source: Path) -> Settings:
 
 __all__ = [
     "ConfigError",
+    "GoogleProvider",
     "IcsProvider",
     "PairSettings",
     "Person",
     "PolicySettings",
     "ProviderSettings",
+    "ReportSettings",
     "Settings",
+    "SmtpSettings",
     "load_settings",
 ]

@@ -159,14 +159,20 @@ class ChangeSet:
 
     A ``full`` change set is a snapshot of everything the provider has inside
     ``window``: the store upserts it and removes upcoming events it did not
-    contain. An incremental one carries upserts and tombstones (``deleted``
-    keys). ``cursor`` is committed in the same transaction as the changes.
+    contain. An incremental one carries upserts and tombstones: ``deleted``
+    keys, or ``deleted_remote_ids`` when the provider reports a deletion by its
+    own id only (Google's and Graph's tombstones). ``series_scope`` lists series
+    uids whose whole state inside ``window`` this change set carries: their
+    upcoming rows that it does not contain are gone. ``cursor`` is committed in
+    the same transaction as the changes.
     ``unchanged`` means the provider saw nothing new and nothing is written but
     the cursor.
     """
 
     events: tuple[Event, ...] = ()
     deleted: tuple[str, ...] = ()
+    deleted_remote_ids: tuple[str, ...] = ()
+    series_scope: tuple[str, ...] = ()
     full: bool = False
     window: Window | None = None
     cursor: str | None = None

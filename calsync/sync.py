@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from calsync.config import IcsProvider, Settings
-from calsync.providers.base import CalendarReader, CursorExpired, ProviderError
+from calsync.config import GoogleProvider, IcsProvider, Settings
+from calsync.model import ChangeSet
+from calsync.providers.base import BatchReader, CalendarReader, CursorExpired, ProviderError
 from calsync.store import Store, SuspiciousSnapshot
 
 log = logging.getLogger(__name__)
@@ -37,21 +38,43 @@ class CalendarResult:
 
 def build_readers(settings: Settings) -> dict[str, CalendarReader]:
     """One reader per configured provider."""
+    from calsync.providers.google import GoogleCalendar
+    from calsync.providers.google_auth import credential_source
     from calsync.providers.ics import IcsReader
+    from calsync.secrets import SecretBox
 
-    zones = {
-        (person.provider, calendar_of(person.calendar, person.email)): ZoneInfo(person.timezone)
-        for person in settings.people
-    }
+    zones: dict[tuple[str, str], ZoneInfo] = {}
+    owners: dict[str, dict[str, str]] = {}
+    for person in settings.people:
+        calendar = calendar_of(person.calendar, person.email)
+        zones[(person.provider, calendar)] = ZoneInfo(person.timezone)
+        owners.setdefault(person.provider, {})[calendar] = person.email
+
+    def box() -> SecretBox:
+        return SecretBox.load(settings.path(settings.secret_key_file))
+
     readers: dict[str, CalendarReader] = {}
     for name, provider in settings.providers.items():
+
+        def zone_of(calendar: str, _name: str = name) -> ZoneInfo:
+            return zones.get((_name, calendar), ZoneInfo("UTC"))
+
         if isinstance(provider, IcsProvider):
-
-            def zone_of(calendar: str, _name: str = name) -> ZoneInfo:
-                return zones.get((_name, calendar), ZoneInfo("UTC"))
-
             readers[name] = IcsReader(name, provider, settings.base_dir, zone_of)
+        elif isinstance(provider, GoogleProvider):
+            credentials = credential_source(
+                name, provider, settings.path, box, owners.get(name, {})
+            )
+            readers[name] = GoogleCalendar(name, provider, credentials, zone_of)
     return readers
+
+
+def close_readers(readers: Mapping[str, CalendarReader]) -> None:
+    """Release connections and persist refreshed tokens."""
+    for reader in readers.values():
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
 
 
 def calendar_of(calendar: str | None, email: str) -> str:
@@ -65,12 +88,38 @@ def sync_all(
     readers: Mapping[str, CalendarReader],
     now: datetime,
 ) -> list[CalendarResult]:
+    """Every person's calendar, grouped by provider; batch-capable providers fetch at once."""
     store.sync_config(settings)
     results = []
+    by_provider: dict[str, list[tuple[str, str]]] = {}
     for person in settings.people:
-        reader = readers[person.provider]
         calendar = calendar_of(person.calendar, person.email)
-        results.append(sync_calendar(store, reader, calendar, person.email, now))
+        by_provider.setdefault(person.provider, []).append((calendar, person.email))
+    for name, members in by_provider.items():
+        reader = readers[name]
+        if isinstance(reader, BatchReader) and len(members) > 1:
+            results.extend(sync_batch(store, reader, name, members, now))
+        else:
+            results.extend(
+                sync_calendar(store, reader, calendar, owner, now) for calendar, owner in members
+            )
+    return results
+
+
+def sync_batch(
+    store: Store,
+    reader: BatchReader,
+    name: str,
+    members: list[tuple[str, str]],
+    now: datetime,
+) -> list[CalendarResult]:
+    ids = {calendar: store.ensure_calendar(name, calendar, owner) for calendar, owner in members}
+    requests = [(calendar, store.cursor(ids[calendar])) for calendar, _ in members]
+    fetched = reader.fetch_many(requests, now)
+    results = []
+    for calendar, owner in members:
+        outcome = fetched.get(calendar) or ProviderError(calendar, "no result from the provider")
+        results.append(_apply(store, name, ids[calendar], calendar, owner, outcome, now, False))
     return results
 
 
@@ -80,30 +129,61 @@ def sync_calendar(
     calendar_id = store.ensure_calendar(reader.name, calendar, owner)
     cursor = store.cursor(calendar_id)
     resynced = False
+    outcome: ChangeSet | ProviderError
     try:
         try:
-            changes = reader.fetch_changes(calendar, cursor, now)
+            outcome = reader.fetch_changes(calendar, cursor, now)
         except CursorExpired:
             log.info("cursor expired for %s/%s; fetching it in full", reader.name, calendar)
             resynced = True
-            changes = reader.fetch_changes(calendar, None, now)
-        stats = store.apply_changes(calendar_id, changes, now)
-    except (ProviderError, SuspiciousSnapshot) as exc:
-        message = str(exc)
-        log.warning("sync failed: %s", message)
-        store.record_error(calendar_id, message, now)
-        return CalendarResult(reader.name, calendar, owner, ok=False, message=message)
-    for warning in changes.warnings:
+            outcome = reader.fetch_changes(calendar, None, now)
+    except ProviderError as exc:
+        outcome = exc
+    return _apply(store, reader.name, calendar_id, calendar, owner, outcome, now, resynced)
+
+
+def _apply(
+    store: Store,
+    provider: str,
+    calendar_id: int,
+    calendar: str,
+    owner: str,
+    outcome: ChangeSet | ProviderError,
+    now: datetime,
+    resynced: bool,
+) -> CalendarResult:
+    """Store one calendar's outcome: its changes and cursor, or why it failed."""
+    if isinstance(outcome, ProviderError):
+        return _failed(store, provider, calendar_id, calendar, owner, str(outcome), now)
+    try:
+        stats = store.apply_changes(calendar_id, outcome, now)
+    except SuspiciousSnapshot as exc:
+        return _failed(store, provider, calendar_id, calendar, owner, str(exc), now)
+    for warning in outcome.warnings:
         log.warning("%s", warning)
     return CalendarResult(
-        reader.name,
+        provider,
         calendar,
         owner,
         ok=True,
         inserted=stats.inserted,
         updated=stats.updated,
         deleted=stats.deleted,
-        unchanged=changes.unchanged,
-        warnings=changes.warnings,
+        unchanged=outcome.unchanged,
+        warnings=outcome.warnings,
         resynced=resynced,
     )
+
+
+def _failed(
+    store: Store,
+    provider: str,
+    calendar_id: int,
+    calendar: str,
+    owner: str,
+    message: str,
+    now: datetime,
+) -> CalendarResult:
+    log.warning("sync of %s's calendar failed: %s", owner, message)
+    store.record_error(calendar_id, message, now)
+    return CalendarResult(provider, calendar, owner, ok=False, message=message)

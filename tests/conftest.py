@@ -19,8 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from calsync.store import Store, open_store
+
+# CI must not pass or fail by the luck of a draw: there, every property test
+# runs the same examples. Locally they stay random, to keep finding new cases.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # -- PostgreSQL -----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, inspect, select, text
@@ -21,7 +22,7 @@ from calsync.config import Settings, settings_from_dict
 from calsync.model import Attendee, ChangeSet, Event, EventStatus, Response, Window
 from calsync.policies.types import Finding, Occurrence, PairHealth, Status
 from calsync.store import ApplyStats, Store, StoreError, SuspiciousSnapshot, open_store
-from calsync.store.db import normalize_url
+from calsync.store.db import alembic_config, normalize_url
 from calsync.store.models import Base, FindingRow, PairRow, PersonRow
 from calsync.timeutil import Cadence
 
@@ -97,7 +98,7 @@ def test_migrations_create_the_schema_and_reopening_is_a_no_op(store_url: str) -
     with open_store(store_url) as store:  # migrations run again: nothing to do, nothing lost
         with store.engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert versions == [("0001",)]
+        assert versions == [(ScriptDirectory.from_config(alembic_config()).get_current_head(),)]
         assert store.cursor(calendar) == "c1"
         assert [e.uid for e in stored(store)] == ["a"]
 
@@ -200,6 +201,41 @@ def test_tombstones_delete_events_and_win_over_upserts(store: Store, calendar: i
     )
     assert stats == ApplyStats(deleted=2)
     assert stored(store) == [series]
+
+
+def test_deletion_by_remote_id_keeps_a_deleted_series_history(store: Store, calendar: int) -> None:
+    master = ev("s", NOW - 30 * DAY, recurrence=("RRULE:FREQ=WEEKLY",), remote_id="m1")
+    held = ev("s", NOW - 2 * DAY, original_start=NOW - 2 * DAY)
+    ahead = ev("s", NOW + 5 * DAY, original_start=NOW + 5 * DAY)
+    single = ev("x", NOW - DAY, remote_id="x1")
+    other = ev("y", NOW + DAY, remote_id="y1")
+    store.apply_changes(calendar, ChangeSet(events=(master, held, ahead, single, other)), NOW)
+
+    stats = store.apply_changes(
+        calendar, ChangeSet(deleted_remote_ids=("m1", "x1", "unknown")), NOW
+    )
+    # The series' upcoming occurrence and the single event go; the master and
+    # the held occurrence stay as history.
+    assert stats == ApplyStats(deleted=2)
+    assert {e.key for e in stored(store)} == {master.key, held.key, other.key}
+
+
+def test_series_scope_replaces_a_series_upcoming_rows_only(store: Store, calendar: int) -> None:
+    window = Window(NOW - 30 * DAY, NOW + 30 * DAY)
+    master = ev("s", NOW - 30 * DAY, recurrence=("RRULE:FREQ=WEEKLY",))
+    past = ev("s", NOW - 7 * DAY, original_start=NOW - 7 * DAY)
+    old_slot = ev("s", NOW + 7 * DAY, original_start=NOW + 7 * DAY)
+    unrelated = ev("t", NOW + 7 * DAY, original_start=NOW + 7 * DAY)
+    store.apply_changes(calendar, ChangeSet(events=(master, past, old_slot, unrelated)), NOW)
+
+    new_slot = ev("s", NOW + 8 * DAY, original_start=NOW + 8 * DAY)
+    stats = store.apply_changes(
+        calendar,
+        ChangeSet(events=(master, new_slot), series_scope=("s",), window=window),
+        NOW,
+    )
+    assert stats == ApplyStats(inserted=1, unchanged=1, deleted=1)
+    assert {e.key for e in stored(store)} == {master.key, past.key, new_slot.key, unrelated.key}
 
 
 def test_full_snapshot_sweeps_upcoming_unseen_events_and_keeps_the_past(
@@ -376,7 +412,10 @@ def _events(draw: st.DrawFn) -> Event:
     return Event(
         uid=draw(_text.filter(bool)),
         start=start,
-        end=start + draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=2))),
+        # In UTC: wall-clock arithmetic on a local time can end before it starts
+        # across a DST fold.
+        end=start.astimezone(UTC)
+        + draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=2))),
         title=draw(_text),
         status=draw(st.sampled_from(EventStatus)),
         organizer=draw(st.none() | st.emails()),

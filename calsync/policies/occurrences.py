@@ -37,9 +37,10 @@ def merge_copies(
     copies: Sequence[tuple[str, Event]], pair: PairParams
 ) -> tuple[Event, str | None, str | None]:
     """(authoritative copy, cancelled_by, declined_by) for one occurrence."""
-    organizer_copy = next((e for owner, e in copies if e.organizer == owner), None)
+    # A stripped copy (Google's cancelled instance) may not name the organizer.
+    organizer = next((e.organizer for _, e in copies if e.organizer), None)
+    organizer_copy = next((e for owner, e in copies if owner == organizer), None)
     main = organizer_copy or copies[0][1]
-    organizer = main.organizer
     cancelled_by = None
     declined_by = None
     if organizer_copy is not None:

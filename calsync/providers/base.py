@@ -6,6 +6,7 @@ nothing wraps methods behind its back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -45,4 +46,18 @@ class CalendarReader(Protocol):
 
     def probe(self, calendar: str) -> str | None:
         """A cheap reachability check for ``doctor``: None when fine, else the problem."""
+        ...
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """A reader that fetches many calendars at once (Google batch, Graph $batch)."""
+
+    def fetch_many(
+        self, requests: Sequence[tuple[str, str | None]], now: datetime
+    ) -> Mapping[str, ChangeSet | ProviderError]:
+        """``(calendar, cursor)`` pairs -> each calendar's change set or its error.
+
+        An expired cursor is handled inside (the calendar is fetched in full).
+        """
         ...

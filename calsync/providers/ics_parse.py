@@ -901,6 +901,9 @@ def _attendees(component: icalendar.Event) -> tuple[Attendee, ...]:
         email = _email(value)
         if email is None or email in people:
             continue
+        # A booked room is not a person: it must not turn a 1:1 into a group.
+        if str(value.params.get("CUTYPE", "")).strip().upper() in ("ROOM", "RESOURCE"):
+            continue
         partstat = str(value.params.get("PARTSTAT", "NEEDS-ACTION")).strip().upper()
         people[email] = Attendee(email, _PARTSTAT.get(partstat, Response.NEEDS_ACTION))
     return tuple(people.values())

@@ -3,6 +3,8 @@
 Use ``open_store(url)``; everything else goes through the returned ``Store``.
 """
 
+# report_sends: its import registers the report_sends table on the models' metadata.
+from calsync.store import report_sends
 from calsync.store.db import StoreError
 from calsync.store.repo import (
     ApplyStats,
@@ -23,4 +25,5 @@ __all__ = [
     "StoreError",
     "SuspiciousSnapshot",
     "open_store",
+    "report_sends",
 ]

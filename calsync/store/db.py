@@ -71,6 +71,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL still commits atomically (a cursor and its changes
+        # survive or vanish together); it only skips an fsync per commit, so a
+        # power cut may undo the last syncs, which the next sync fetches again.
+        cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
 

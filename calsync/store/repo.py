@@ -478,10 +478,13 @@ def _apply_events(
                 EventRow.etag,
                 EventRow.start,
                 EventRow.original_start,
+                EventRow.uid,
+                EventRow.remote_id,
             ).where(EventRow.calendar_id == calendar.id)
         )
     }
     tombstones = {codec.clean(key) for key in changes.deleted}
+    tombstones |= _remote_tombstones(stored, changes, now)
 
     incoming: dict[str, dict[str, Any]] = {}
     for event in changes.events:
@@ -490,6 +493,18 @@ def _apply_events(
             incoming[values["key"]] = values  # the last copy of a key wins
 
     doomed = [stored[key].id for key in tombstones if key in stored]
+    scope = set(changes.series_scope)
+    if scope:
+        low = now if changes.window is None else max(changes.window.start, now)
+        high = None if changes.window is None else changes.window.end
+        doomed += [
+            row.id
+            for key, row in stored.items()
+            if row.uid in scope
+            and key not in incoming
+            and key not in tombstones
+            and _in_range(row.original_start or row.start, low, high)
+        ]
     if changes.full:
         low = now if changes.window is None else max(changes.window.start, now)
         high = None if changes.window is None else changes.window.end
@@ -534,6 +549,32 @@ def _apply_events(
         unchanged=len(incoming) - len(inserts) - len(updates),
         deleted=len(doomed),
     )
+
+
+def _remote_tombstones(stored: dict[str, Any], changes: ChangeSet, now: datetime) -> set[str]:
+    """Keys of the rows a provider deleted by its own id.
+
+    A deleted single event goes. A deleted series takes its upcoming
+    occurrences with it, but its master and past occurrences stay: those 1:1s
+    were held, and the history must say so.
+    """
+    gone = {codec.clean(remote) for remote in changes.deleted_remote_ids}
+    if not gone:
+        return set()
+    keys: set[str] = set()
+    series: set[str] = set()
+    has_occurrences = {row.uid for row in stored.values() if row.original_start is not None}
+    for key, row in stored.items():
+        if row.remote_id not in gone:
+            continue
+        if row.original_start is None and row.uid in has_occurrences:
+            series.add(row.uid)
+        else:
+            keys.add(key)
+    for key, row in stored.items():
+        if row.uid in series and row.original_start is not None and row.original_start >= now:
+            keys.add(key)
+    return keys
 
 
 def _in_range(instant: datetime, low: datetime, high: datetime | None) -> bool:

@@ -1,0 +1,13 @@
+"""Local emulators of the calendar providers calsync talks to.
+
+They are part of the product, like moto is for AWS: the demo runs on them,
+every provider test talks to them over real HTTP, and users try their
+configuration against them. Each one reproduces the documented behaviour of
+its provider (paging, sync tokens and their expiry, cancelled instances,
+etags, rate limits) and has switches to inject faults.
+
+Each emulator's module docstring lists what it reproduces and where it
+chose a behaviour the provider leaves undocumented. For example
+:mod:`calsync.emulators.google` serves the Google Calendar API v3
+(``python -m calsync.emulators.google --port N --seed FILE``).
+"""

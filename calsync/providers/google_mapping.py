@@ -1,0 +1,198 @@
+"""Google Calendar API v3 event resources -> neutral events. Pure: no HTTP.
+
+Google lists a recurring series as its master (``recurrence`` lines), its
+modified instances (``recurringEventId`` + ``originalStartTime``) and its
+cancelled instances. That is the iCalendar model, so the resources are written
+as VEVENTs and expanded by the same code as ICS feeds: one expansion, one
+meaning of EXDATE, overrides and time zones, whichever provider a calendar
+comes from. Google's opaque ids and etags are then put back on the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+
+from calsync.model import Event, Window, occurrence_key
+from calsync.providers.ics_parse import iana_zone, parse_calendar
+
+Json = dict[str, Any]
+
+# extendedProperties.private keys calsync writes: "calsyncKey" <-> tags["key"].
+TAG_PREFIX = "calsync"
+
+_PARTSTAT = {
+    "accepted": "ACCEPTED",
+    "declined": "DECLINED",
+    "tentative": "TENTATIVE",
+    "needsAction": "NEEDS-ACTION",
+}
+_STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
+
+
+def tag_key(tag: str) -> str:
+    """The extended-property key for a calsync tag: 'key' -> 'calsyncKey'."""
+    return TAG_PREFIX + tag[:1].upper() + tag[1:]
+
+
+def tags_of(item: Json) -> dict[str, str]:
+    private = (item.get("extendedProperties") or {}).get("private") or {}
+    out = {}
+    for key, value in private.items():
+        if key.startswith(TAG_PREFIX) and len(key) > len(TAG_PREFIX):
+            name = key[len(TAG_PREFIX) :]
+            out[name[:1].lower() + name[1:]] = str(value)
+    return out
+
+
+def _when(value: Mapping[str, Any], zone_hint: str | None) -> date | datetime:
+    """A Google start/end/originalStartTime as an iCalendar value."""
+    if "date" in value and "dateTime" not in value:
+        return date.fromisoformat(value["date"])
+    instant = datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
+    name = value.get("timeZone") or zone_hint
+    zone = iana_zone(name) if name else None
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=zone) if zone else instant
+    return instant.astimezone(zone) if zone else instant
+
+
+def _vevent(item: Json, uid: str, master: Json | None) -> icalendar.Event:
+    event = icalendar.Event()
+    event.add("uid", uid)
+    zone_hint = ((master or item).get("start") or {}).get("timeZone")
+    if item.get("status") == "cancelled" and "start" not in item:
+        # A cancelled instance: Google guarantees only its original start. It is
+        # still that series' occurrence, with the series' title and people.
+        original = _when(item["originalStartTime"], zone_hint)
+        event.add("dtstart", original)
+        event.add("dtend", original + _length(master))
+        event.add("recurrence-id", original)
+        _describe(event, {**(master or {}), "status": "cancelled"})
+        return event
+    event.add("dtstart", _when(item["start"], zone_hint))
+    event.add("dtend", _when(item.get("end") or item["start"], zone_hint))
+    if "originalStartTime" in item:
+        event.add("recurrence-id", _when(item["originalStartTime"], zone_hint))
+    for line in item.get("recurrence") or ():
+        for name, value in icalendar.Event.from_ical(
+            f"BEGIN:VEVENT\r\n{line}\r\nEND:VEVENT\r\n"
+        ).property_items(recursive=False):
+            if name not in ("BEGIN", "END"):
+                event.add(name, value, encode=False)
+    _describe(event, item)
+    return event
+
+
+def _describe(event: icalendar.Event, item: Json) -> None:
+    """Title, status, people and calsync tags of a resource, onto a VEVENT."""
+    event.add("summary", item.get("summary") or "")
+    if item.get("description"):
+        event.add("description", item["description"])
+    event.add("status", _STATUS.get(item.get("status", "confirmed"), "CONFIRMED"))
+    if item.get("transparency") == "transparent":
+        event.add("transp", "TRANSPARENT")
+    if item.get("sequence") is not None:
+        event.add("sequence", int(item["sequence"]))
+    organizer = (item.get("organizer") or {}).get("email")
+    if organizer:
+        event.add("organizer", f"mailto:{organizer}")
+    for attendee in item.get("attendees") or ():
+        email = attendee.get("email")
+        if not email:
+            continue
+        params = {"PARTSTAT": _PARTSTAT.get(attendee.get("responseStatus", ""), "NEEDS-ACTION")}
+        if attendee.get("resource"):
+            params["CUTYPE"] = "RESOURCE"
+        event.add("attendee", icalendar.vCalAddress(f"mailto:{email}"), parameters=params)
+    for name, value in tags_of(item).items():
+        event.add(f"X-CALSYNC-{name.upper()}", value)
+
+
+def _length(master: Json | None) -> timedelta:
+    if not master or "start" not in master:
+        return timedelta(minutes=30)
+    start = _when(master["start"], None)
+    end = _when(master.get("end") or master["start"], None)
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return end - start
+    return timedelta(days=1)
+
+
+def to_events(
+    items: Sequence[Json],
+    source: str,
+    window: Window,
+    default_zone: ZoneInfo,
+    masters: Mapping[str, Json] | None = None,
+) -> tuple[list[Event], list[str]]:
+    """Neutral events for one calendar's resources (masters, exceptions, singles).
+
+    ``masters`` supplies series masters fetched separately (id -> resource) for
+    exceptions whose master is not among ``items``. Deletions (cancelled
+    singles and masters) must be filtered out by the caller: they are
+    tombstones, not events.
+    """
+    by_id: dict[str, Json] = dict(masters or {})
+    by_id.update({item["id"]: item for item in items if item.get("recurrence")})
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//calsync//google//EN")
+    calendar.add("version", "2.0")
+    ids: dict[str, tuple[str | None, str | None]] = {}
+    warnings: list[str] = []
+    for item in _in_order(items):
+        master = by_id.get(item["recurringEventId"]) if "recurringEventId" in item else None
+        if "recurringEventId" in item and master is None:
+            warnings.append(
+                f"{source}: instance {item.get('id')} skipped: its series "
+                f"{item['recurringEventId']} was not found"
+            )
+            continue
+        uid = (master or item).get("iCalUID") or (master or item)["id"]
+        try:
+            vevent = _vevent(item, uid, master)
+        except (KeyError, ValueError, TypeError) as exc:
+            warnings.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
+            continue
+        calendar.add_component(vevent)
+        if "recurringEventId" in item:
+            zone_hint = ((master or {}).get("start") or {}).get("timeZone")
+            original = _when(item["originalStartTime"], zone_hint)
+            ids[occurrence_key(uid, _as_instant(original, default_zone))] = (
+                item.get("id"),
+                item.get("etag"),
+            )
+        else:
+            ids[uid] = (item.get("id"), item.get("etag"))
+    events, parse_warnings = parse_calendar(calendar.to_ical(), source, window, default_zone)
+    warnings.extend(parse_warnings)
+    return [_with_ids(event, ids) for event in events], warnings
+
+
+def _with_ids(event: Event, ids: Mapping[str, tuple[str | None, str | None]]) -> Event:
+    found = ids.get(event.key)
+    if found is None:
+        return event  # an occurrence only the rule produces: no resource of its own
+    remote_id, etag = found
+    return replace(event, remote_id=remote_id, etag=etag)
+
+
+def _as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    return datetime(value.year, value.month, value.day, tzinfo=zone)
+
+
+def _in_order(items: Iterable[Json]) -> list[Json]:
+    """Masters before their instances, for readable VEVENT order (any order parses)."""
+    return sorted(items, key=lambda item: ("recurringEventId" in item, item.get("id", "")))
+
+
+def is_tombstone(item: Json) -> bool:
+    """A deleted single event or series (not a cancelled instance of a live series)."""
+    return item.get("status") == "cancelled" and "recurringEventId" not in item

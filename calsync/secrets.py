@@ -1,0 +1,82 @@
+"""Secrets at rest: OAuth tokens and token caches, encrypted, in 0600 files.
+
+The key comes from ``$CALSYNC_SECRET_KEY`` (a Fernet key) or from a key file
+that calsync creates with mode 0600 the first time it needs one. A token file
+copied off the machine without the key is useless.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+KEY_ENV = "CALSYNC_SECRET_KEY"
+
+
+class SecretError(Exception):
+    """A secret cannot be read or written; the message names the file, never the secret."""
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write atomically with mode 0600 from the first byte (no window where it is readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SecretBox:
+    """Encrypts and decrypts small files with one Fernet key."""
+
+    def __init__(self, key: bytes) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError):
+            raise SecretError(
+                f"the secret key is not a Fernet key (set {KEY_ENV} to the output of "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            ) from None
+
+    @classmethod
+    def load(cls, key_file: Path) -> SecretBox:
+        """The key from the environment, else from ``key_file`` (created when missing)."""
+        from_env = os.environ.get(KEY_ENV)
+        if from_env:
+            return cls(from_env.strip().encode())
+        try:
+            return cls(key_file.read_bytes().strip())
+        except FileNotFoundError:
+            key = Fernet.generate_key()
+            _write_private(key_file, key + b"\n")
+            return cls(key)
+        except OSError as exc:
+            raise SecretError(f"{key_file}: cannot read the secret key: {exc.strerror}") from None
+
+    def write(self, path: Path, data: bytes) -> None:
+        _write_private(path, self._fernet.encrypt(data))
+
+    def read(self, path: Path) -> bytes | None:
+        """The decrypted content, or None when the file does not exist."""
+        try:
+            token = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SecretError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken:
+            raise SecretError(
+                f"{path}: cannot be decrypted with this secret key (was {KEY_ENV} or the key "
+                "file changed?); run `calsync auth` again"
+            ) from None

@@ -1,0 +1,257 @@
+"""Which weekly emails went out: one row per (manager, ISO week), claimed before sending.
+
+The protocol, for every sender (the daemon, ``calsync report --send``, a
+second worker):
+
+1. **claim**: insert the row in state ``sending`` (``INSERT ... ON CONFLICT DO
+   NOTHING``), or move an existing ``failed`` row whose retry is due back to
+   ``sending`` with a conditional ``UPDATE``. Both are single statements that
+   the unique (manager, week) key and the row lock make race-free on SQLite
+   and PostgreSQL: of two workers, exactly one gets the claim.
+2. **send** the email (its Message-ID is derived from manager and week, so
+   even a deliberate resend is recognisable as the same message).
+3. **mark** the row ``sent``, or ``failed`` with the error and when to retry
+   (``next_attempt_at``; NULL = no automatic retry).
+
+A row left in ``sending`` means a sender stopped between claim and mark (a
+crash, a kill during the SMTP conversation): the email may or may not have
+been accepted. calsync chooses **at most once**: such a row is never resent
+automatically; ``report_problems`` (``calsync doctor``) shows it after a grace
+period, and ``calsync report --send --resend`` sends it again on purpose.
+
+Functions take a ``Store`` and run one transaction each, like its methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, Integer, String, Text, UniqueConstraint, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from calsync.model import normalize_email
+from calsync.store import codec
+from calsync.store.models import Base
+from calsync.store.repo import Store
+
+SEND_STATES = ("sending", "sent", "failed")
+
+
+class ReportSendRow(Base):
+    """One manager's weekly email for one ISO week ("2026-W47")."""
+
+    __tablename__ = "report_sends"
+    __table_args__ = (
+        UniqueConstraint("manager", "week"),
+        CheckConstraint("state IN ('sending', 'sent', 'failed')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    manager: Mapped[str] = mapped_column(String)
+    week: Mapped[str] = mapped_column(String)
+    state: Mapped[str] = mapped_column(String)
+    message_id: Mapped[str] = mapped_column(String)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class SendRecord:
+    manager: str
+    week: str
+    state: str
+    message_id: str
+    attempts: int
+    last_error: str | None
+    claimed_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+def _record(row: ReportSendRow) -> SendRecord:
+    return SendRecord(
+        manager=row.manager,
+        week=row.week,
+        state=row.state,
+        message_id=row.message_id,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        claimed_at=row.claimed_at,
+        next_attempt_at=row.next_attempt_at,
+        sent_at=row.sent_at,
+    )
+
+
+@contextmanager
+def _transaction(store: Store) -> Iterator[Session]:
+    with Session(store.engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{value.isoformat()} has no time zone")
+    return value.astimezone(UTC)
+
+
+def get_send(store: Store, manager: str, week: str) -> SendRecord | None:
+    with _transaction(store) as session:
+        row = session.scalars(
+            select(ReportSendRow).where(
+                ReportSendRow.manager == normalize_email(manager), ReportSendRow.week == week
+            )
+        ).one_or_none()
+        return None if row is None else _record(row)
+
+
+def claim_send(
+    store: Store,
+    manager: str,
+    week: str,
+    message_id: str,
+    now: datetime,
+    *,
+    ignore_backoff: bool = False,
+    resend: bool = False,
+) -> SendRecord | None:
+    """Claim the right to send ``manager``'s email for ``week``; None when it is not ours.
+
+    Claimable: no row yet; a ``failed`` row whose ``next_attempt_at`` has come
+    (any ``failed`` row with ``ignore_backoff``, for a person running the
+    command); with ``resend`` also ``sent`` and ``sending`` rows (a deliberate
+    second send). The returned record is in state ``sending`` with the
+    attempt counted.
+    """
+    manager = normalize_email(manager)
+    now = _utc(now)
+    with _transaction(store) as session:
+        dialect = session.get_bind().dialect.name
+        insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert_into(ReportSendRow)
+            .values(
+                manager=manager,
+                week=week,
+                state="sending",
+                message_id=message_id,
+                attempts=1,
+                claimed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["manager", "week"])
+            .returning(ReportSendRow.id)
+        )
+        inserted = session.execute(statement).first() is not None
+        if not inserted:
+            mine = (ReportSendRow.manager == manager) & (ReportSendRow.week == week)
+            if resend:
+                claimable = ReportSendRow.state.in_(SEND_STATES)
+            elif ignore_backoff:
+                claimable = ReportSendRow.state == "failed"
+            else:
+                claimable = (ReportSendRow.state == "failed") & (
+                    ReportSendRow.next_attempt_at <= now
+                )
+            result = session.execute(
+                update(ReportSendRow)
+                .where(mine & claimable)
+                .values(
+                    state="sending",
+                    attempts=ReportSendRow.attempts + 1,
+                    message_id=message_id,
+                    claimed_at=now,
+                    next_attempt_at=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+        row = session.scalars(
+            select(ReportSendRow).where(
+                ReportSendRow.manager == manager, ReportSendRow.week == week
+            )
+        ).one()
+        return _record(row)
+
+
+def mark_sent(store: Store, manager: str, week: str, now: datetime) -> None:
+    """The relay accepted the email."""
+    now = _utc(now)
+    _set(store, manager, week, state="sent", sent_at=now, last_error=None,
+         next_attempt_at=None, updated_at=now)
+
+
+def mark_failed(
+    store: Store,
+    manager: str,
+    week: str,
+    error: str,
+    now: datetime,
+    retry_at: datetime | None,
+) -> None:
+    """The send failed; ``retry_at`` is when a sender may try again (None: not automatically)."""
+    now = _utc(now)
+    _set(
+        store,
+        manager,
+        week,
+        state="failed",
+        last_error=codec.clean(error),
+        next_attempt_at=None if retry_at is None else _utc(retry_at),
+        updated_at=now,
+    )
+
+
+def _set(store: Store, manager: str, week: str, **values: object) -> None:
+    with _transaction(store) as session:
+        result = session.execute(
+            update(ReportSendRow)
+            .where(
+                ReportSendRow.manager == normalize_email(manager), ReportSendRow.week == week
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LookupError(f"no report send for {manager} in {week}")
+
+
+def sends(store: Store, week: str | None = None) -> list[SendRecord]:
+    """Every recorded send (of one week), by manager then week."""
+    query = select(ReportSendRow).order_by(ReportSendRow.manager, ReportSendRow.week)
+    if week is not None:
+        query = query.where(ReportSendRow.week == week)
+    with _transaction(store) as session:
+        return [_record(row) for row in session.scalars(query)]
+
+
+def latest_sends(store: Store) -> list[SendRecord]:
+    """Each manager's most recent week ("YYYY-Www" sorts in time order)."""
+    latest: dict[str, SendRecord] = {}
+    for record in sends(store):
+        latest[record.manager] = record  # ordered by week: the last one wins
+    return list(latest.values())
+
+
+__all__ = [
+    "SEND_STATES",
+    "ReportSendRow",
+    "SendRecord",
+    "claim_send",
+    "get_send",
+    "latest_sends",
+    "mark_failed",
+    "mark_sent",
+    "sends",
+]

@@ -1,0 +1,288 @@
+"""The weekly email's values, schedule and rendering, from plain data (no store, no SMTP)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from calsync.config import ReportSettings
+from calsync.evaluate import pair_params, policy_params
+from calsync.policies import evaluate_pair
+from calsync.report import (
+    IsoWeek,
+    ManagerReport,
+    build_manager_report,
+    build_message,
+    render_html,
+    render_text,
+    reports_document,
+    subject,
+)
+from calsync.report.model import CalendarProblem
+from calsync.report.schedule import due_week, evaluation_instant
+from calsync.store import CalendarStatus
+from tests.test_report_support import (
+    OUTCOMES,
+    PEOPLE,
+    SEND_NOW,
+    TEAMS,
+    calendar_of,
+    other_names,
+    pair_events,
+    report_names,
+    team_settings,
+)
+
+NEW_YORK = ZoneInfo("America/New_York")
+BERLIN = ZoneInfo("Europe/Berlin")
+W47 = IsoWeek(2026, 47)
+
+
+def synced(owner: str, error: str | None = None) -> CalendarStatus:
+    when = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    return CalendarStatus("feeds", calendar_of(owner), owner, when, error, when if error else None)
+
+
+def build(
+    manager: str, calendars: list[CalendarStatus] | None = None, week: IsoWeek = W47,
+    now: datetime = SEND_NOW,
+) -> ManagerReport:
+    """One manager's report for ``week``, every pair of the team evaluated (others too)."""
+    settings = team_settings()
+    person = settings.person(manager)
+    week_end = week.bounds(person.zone)[1]
+    as_of = evaluation_instant(week, person.zone, now)
+    healths = []
+    for pair in settings.pairs:  # every manager's pairs: the builder must keep only its own
+        events = pair_events(pair.manager, pair.report, OUTCOMES[(pair.manager, pair.report)])
+        healths.append(
+            evaluate_pair(events, pair_params(settings, pair), policy_params(settings.policy),
+                          as_of)
+        )
+    if calendars is None:
+        calendars = [synced(email) for email in PEOPLE]
+    return build_manager_report(
+        person,
+        {p.email: p for p in settings.people},
+        settings.pairs,
+        healths,
+        calendars,
+        week=week,
+        week_end=week_end,
+        as_of=as_of,
+        policy=policy_params(settings.policy),
+        generated_at=now,
+    )
+
+
+# -- ISO weeks and the schedule ------------------------------------------------------
+
+
+def test_iso_weeks_parse_print_and_label() -> None:
+    assert IsoWeek.parse("2026-W47") == W47 == IsoWeek.parse("2026w47")
+    assert str(IsoWeek(2027, 1)) == "2027-W01"
+    assert W47.monday.isoformat() == "2026-11-16" and W47.sunday.isoformat() == "2026-11-22"
+    assert W47.label == "16–22 Nov 2026"
+    assert IsoWeek(2026, 49).label == "30 Nov – 6 Dec 2026"
+    assert IsoWeek(2026, 53).label == "28 Dec 2026 – 3 Jan 2027"
+    assert IsoWeek(2027, 1).previous() == IsoWeek(2026, 53)
+    for bad in ("2026-W54", "2025-W53", "week 47", "2026-47"):
+        with pytest.raises(ValueError, match="ISO week"):
+            IsoWeek.parse(bad)
+
+
+def test_week_bounds_follow_the_zone_across_dst() -> None:
+    start, end = IsoWeek(2026, 44).bounds(NEW_YORK)  # New York leaves DST on Sun 1 Nov
+    assert start == datetime(2026, 10, 26, 4, tzinfo=UTC)
+    assert end == datetime(2026, 11, 2, 5, tzinfo=UTC)
+    assert end - start == timedelta(days=7, hours=1)
+
+
+def test_the_email_is_due_from_the_send_time_in_the_managers_zone() -> None:
+    monday_8am = ReportSettings()
+    just_before = datetime(2026, 11, 23, 12, 59, tzinfo=UTC)  # 07:59 in New York
+    assert due_week(just_before, NEW_YORK, monday_8am) == (
+        IsoWeek(2026, 46), datetime(2026, 11, 16, 13, tzinfo=UTC)
+    )
+    at_eight = datetime(2026, 11, 23, 13, tzinfo=UTC)
+    assert due_week(at_eight, NEW_YORK, monday_8am) == (W47, at_eight)
+    # The same instant is already Monday 14:00 in Berlin: its email went out at 07:00 UTC.
+    assert due_week(at_eight, BERLIN, monday_8am) == (W47, datetime(2026, 11, 23, 7, tzinfo=UTC))
+    # A Friday send covers the last complete week, not the one still running.
+    friday = ReportSettings(send_day="Fri", send_time="16:30")
+    week, send_at = due_week(datetime(2026, 11, 27, 22, tzinfo=UTC), NEW_YORK, friday)
+    assert (week, send_at) == (W47, datetime(2026, 11, 27, 21, 30, tzinfo=UTC))
+
+
+def test_a_week_is_evaluated_at_its_end_or_now_if_sooner() -> None:
+    end = W47.bounds(NEW_YORK)[1]
+    assert evaluation_instant(W47, NEW_YORK, SEND_NOW) == end
+    friday = datetime(2026, 11, 20, 21, tzinfo=UTC)
+    assert evaluation_instant(W47, NEW_YORK, friday) == friday
+    with pytest.raises(ValueError, match="has not started"):
+        evaluation_instant(IsoWeek(2026, 49), NEW_YORK, SEND_NOW)
+
+
+# -- the report values ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("manager", sorted(TEAMS))
+def test_a_report_holds_only_its_managers_reports(manager: str) -> None:
+    report = build(manager)
+    assert {row.report for row in report.rows} == set(TEAMS[manager])
+    assert report.pairs_total == 2
+    text, html = render_text(report), render_html(report)
+    for name in report_names(manager):
+        assert name in text and name in html
+    for name in other_names(manager):
+        assert name not in text and name not in html
+    others = [m for m in TEAMS if m != manager]
+    assert not any(other in text or other in html for other in others)
+
+
+def test_headline_counts_the_week_in_the_managers_zone() -> None:
+    ann = build("ann@example.com")
+    assert ann.week == W47 and ann.complete
+    counts = ann.counts
+    assert (counts.expected, counts.held, counts.cancelled, counts.declined) == (2, 1, 1, 0)
+    assert counts.cancelled_by_you == 1 and counts.missed == 0 and counts.upcoming == 0
+    assert counts.made_up is None  # not measured until calsync books make-ups
+    assert len(ann.needs_attention) == 1
+
+    bob = build("bob@example.com")
+    assert (bob.counts.expected, bob.counts.held, bob.counts.declined) == (2, 1, 1)
+    assert bob.counts.cancelled_by_you == 0
+    assert subject(bob) == (
+        "1:1s 16–22 Nov: 1 of 2 held, 1 cancelled or declined · 1 needs attention"
+    )
+    assert subject(ann) == "1:1s 16–22 Nov: 1 of 2 held, 1 cancelled · 1 needs attention"
+
+
+def test_rows_speak_to_the_manager_and_say_what_to_do() -> None:
+    ann = build("ann@example.com")
+    cid, dee = ann.rows  # most urgent first
+    assert cid.name == "Cid Campos" and cid.status == "critical"
+    texts = [flag.text for flag in cid.flags]
+    assert "3 of the last 4 1:1s did not happen: cancelled 3 times by you." in texts
+    assert any(t.startswith("The last 3 in a row did not happen, since Mon 2 Nov") for t in texts)
+    assert cid.advice == "Protect this slot: move the 1:1 within its week rather than cancel it."
+    assert cid.adherence_4 == 0.25
+    assert [c.kind for c in cid.strip][-4:] == ["cancelled", "cancelled", "cancelled", "upcoming"]
+    assert cid.strip[-2].note == "Mon 16 Nov 16:00: cancelled by you"  # Berlin time
+    assert cid.made_up == () and cid.suggested == ()
+    assert dee.status == "ok" and dee.flags == () and dee.advice is None
+    assert dee.days_since_held == 7 and len(dee.strip) == 12  # 11 weeks held, then next
+
+    eve = build("bob@example.com").rows[0]
+    assert eve.name == "Eve Evans"
+    assert "2 of the last 4 1:1s did not happen: declined twice by Eve." in [
+        f.text for f in eve.flags
+    ]
+    assert "ask whether the slot still works" in (eve.advice or "")
+
+
+def test_fairness_names_who_bumped_whom() -> None:
+    (cid,) = build("ann@example.com").fairness  # Dee was never bumped: not listed
+    assert (cid.name, cid.bumps) == ("Cid Campos", 3)
+    assert [(c.label, c.count) for c in cid.causes] == [("cancelled by you", 3)]
+    (eve,) = build("bob@example.com").fairness
+    assert [(c.label, c.count) for c in eve.causes] == [("declined by Eve", 2)]
+
+
+def test_times_are_shown_in_the_managers_zone() -> None:
+    # Every 1:1 is at 15:00 UTC: 16:00 in Berlin, 10:00 in New York.
+    assert "Next: Mon 23 Nov, 16:00" in render_text(build("ann@example.com"))
+    assert "Next: Mon 23 Nov, 10:00" in render_text(build("bob@example.com"))
+    assert "Times in America/New_York" in render_text(build("bob@example.com"))
+
+
+def test_calendars_that_could_not_be_synced_are_in_the_footer() -> None:
+    calendars = [synced(e) for e in PEOPLE if e not in ("cid@example.com", "eve@example.com")]
+    calendars.append(synced("cid@example.com", "reauthorization needed: the grant was revoked"))
+    ann = build("ann@example.com", calendars)
+    assert ann.calendar_problems == (
+        CalendarProblem(
+            owner="cid@example.com", name="Cid Campos", provider="feeds",
+            calendar="cid.ics",
+            error="reauthorization needed: the grant was revoked",
+            failing_since=datetime(2026, 11, 22, 12, tzinfo=UTC),
+            last_synced_at=datetime(2026, 11, 22, 12, tzinfo=UTC),
+        ),
+    )
+    text = render_text(ann)
+    assert (
+        "NOT SYNCED: Cid Campos (feeds: cid.ics), failing since Sun 22 Nov, 13:00: "
+        "reauthorization needed: the grant was revoked"
+    ) in text
+    assert "reauthorization needed" in render_html(ann)
+    bob = build("bob@example.com", calendars)  # Eve's calendar was never read
+    assert [p.error for p in bob.calendar_problems] == [
+        "never synced: calsync has not read this calendar yet"
+    ]
+    assert "reauthorization" not in render_text(bob)  # Cid is not Bob's report
+    assert "All 3 calendars of your team synced." in render_text(build("ann@example.com"))
+    # A calendar the store still knows from an older config is not the team's problem.
+    stale = CalendarStatus("old-feeds", "cid-old.ics", "cid@example.com", None, "gone", None)
+    assert build("ann@example.com", [*calendars, stale]).calendar_problems == ann.calendar_problems
+
+
+def test_nothing_unmeasured_is_shown() -> None:
+    ann = build("ann@example.com")
+    for part in (render_text(ann), render_html(ann)):
+        assert "made up" not in part.lower() and "make-up" not in part.lower()
+
+
+def test_a_report_asked_for_mid_week_says_so() -> None:
+    wednesday = datetime(2026, 11, 18, 12, tzinfo=UTC)
+    ann = build("ann@example.com", week=W47, now=wednesday)
+    assert not ann.complete and ann.as_of == wednesday
+    assert "so far, as of Wed 18 Nov, 13:00" in render_text(ann)
+
+
+def test_the_html_part_is_made_for_mail_clients() -> None:
+    html = render_html(build("ann@example.com"))
+    assert "<script" not in html.lower()
+    assert "<img" not in html.lower() and "<link" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", html, re.IGNORECASE)
+    assert "<style" not in html.lower()  # inline styles only: Outlook and Gmail agree on them
+    assert 'role="presentation"' in html and "bgcolor=" in html
+    assert len(html.encode()) < 60_000  # well under Gmail's ~100 KB clipping
+
+
+def test_the_message_goes_to_the_manager_only_with_both_parts() -> None:
+    ann = build("ann@example.com")
+    message: EmailMessage = build_message(ann, "calsync <calsync@example.org>")
+    assert message["To"] == "Ann Arendt <ann@example.com>"
+    assert message.get_all("Cc") is None and message.get_all("Bcc") is None
+    assert message.get_content_type() == "multipart/alternative"
+    kinds = [part.get_content_type() for part in message.iter_parts()]
+    assert kinds == ["text/plain", "text/html"]
+    assert message["Subject"] == subject(ann)
+    again = build_message(build("ann@example.com"), "calsync <calsync@example.org>")
+    assert message["Message-ID"] == again["Message-ID"]
+    assert message["Message-ID"].endswith("@example.org>")
+    bob = build_message(build("bob@example.com"), "calsync <calsync@example.org>")
+    assert bob["Message-ID"] != message["Message-ID"]
+    other_week = build_message(build("ann@example.com", week=IsoWeek(2026, 46)), "x@example.org")
+    assert other_week["Message-ID"] != message["Message-ID"]
+
+
+def test_the_json_document_is_the_same_data() -> None:
+    ann = build("ann@example.com")
+    document = reports_document([ann], SEND_NOW)
+    assert document["format"] == 1
+    (entry,) = document["reports"]
+    assert entry["manager"] == "ann@example.com" and entry["week"] == "2026-W47"
+    assert entry["counts"] == {
+        "expected": 2, "held": 1, "cancelled": 1, "declined": 0, "missed": 0, "upcoming": 0,
+        "by_you": 1, "made_up": None, "pairs": 2, "need_attention": 1,
+    }  # fmt: skip
+    cid = entry["reports"][0]
+    assert cid["report"] == "cid@example.com" and cid["status"] == "critical"
+    assert cid["strip"][-1]["kind"] == "upcoming"
+    assert cid["made_up"] == [] and cid["suggested"] == []
+    assert entry["fairness"][0]["causes"] == [{"label": "cancelled by you", "count": 3}]
