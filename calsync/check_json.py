@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calsync.config import Settings
 from calsync.policies import Occurrence, PairHealth, fairness
 from calsync.sync import CalendarResult
+
+if TYPE_CHECKING:
+    from calsync.rebook import PairPlan
 from calsync.timeutil import iso
 
 FORMAT_VERSION = 1
@@ -30,7 +33,10 @@ def occurrence_json(occurrence: Occurrence) -> dict[str, Any]:
     }
 
 
-def pair_json(settings: Settings, health: PairHealth) -> dict[str, Any]:
+def pair_json(
+    settings: Settings, health: PairHealth, plan: PairPlan | None = None
+) -> dict[str, Any]:
+    findings = list(health.findings) + (plan.findings if plan else [])
     return {
         "manager": health.manager,
         "report": health.report,
@@ -50,11 +56,26 @@ def pair_json(settings: Settings, health: PairHealth) -> dict[str, Any]:
                 "message": f.message,
                 "evidence": [iso(e) for e in f.evidence],
             }
-            for f in health.findings
+            for f in findings
         ],
         "next": iso(health.next_start),
         "last_held": iso(health.last_held),
         "bumped_by": dict(sorted(health.bumped_by.items())),
+        "bumps": [
+            {
+                "original_start": iso(b.original_start),
+                "reason": b.reason,
+                "by": b.by,
+                "detail": b.detail,
+                "attempt": b.attempt,
+            }
+            for b in (plan.bumps if plan else [])
+        ],
+        "suggestions": [
+            {"start": iso(s.start), "end": iso(s.end), "shortened": s.shortened,
+             "reason": s.reason}
+            for s in (plan.suggestions[:3] if plan else [])
+        ],
     }
 
 
@@ -63,12 +84,14 @@ def check_document(
     healths: Sequence[PairHealth],
     calendars: Sequence[CalendarResult],
     now: datetime,
+    plans: Sequence[PairPlan] = (),
 ) -> dict[str, Any]:
     ranked = fairness(healths)
+    by_pair = {(p.manager, p.report): p for p in plans}
     return {
         "format": FORMAT_VERSION,
         "generated_at": iso(now),
-        "pairs": [pair_json(settings, h) for h in healths],
+        "pairs": [pair_json(settings, h, by_pair.get((h.manager, h.report))) for h in healths],
         "fairness": [
             {
                 "manager": manager,

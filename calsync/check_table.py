@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rich.console import Console, Group
@@ -14,11 +15,15 @@ from calsync.config import Settings
 from calsync.policies import Occurrence, PairHealth, Status
 from calsync.sync import CalendarResult
 
+if TYPE_CHECKING:
+    from calsync.rebook import PairPlan
+
 # One glyph per period, so a manager can read the last twelve weeks at a glance.
 GLYPHS: dict[Status, tuple[str, str]] = {
     Status.HELD: ("●", "green"),
     Status.SHORTENED: ("◐", "yellow"),
     Status.MOVED: ("↷", "green"),
+    Status.MADE_UP: ("◆", "green"),
     Status.CANCELLED: ("✕", "red"),
     Status.DECLINED: ("⊘", "magenta"),
     Status.MISSED: ("○", "red"),
@@ -57,7 +62,13 @@ def _local(instant: datetime | None, zone: ZoneInfo, now: datetime) -> Text:
     return Text(when)
 
 
-def health_table(settings: Settings, healths: Sequence[PairHealth], now: datetime) -> Table:
+def health_table(
+    settings: Settings,
+    healths: Sequence[PairHealth],
+    now: datetime,
+    plans: Sequence[PairPlan] = (),
+) -> Table:
+    by_pair = {(p.manager, p.report): p for p in plans}
     table = Table(title=f"1:1 health as of {now:%Y-%m-%d %H:%M} UTC", show_lines=True)
     table.add_column("Pair", no_wrap=True)
     table.add_column("Cadence")
@@ -71,12 +82,22 @@ def health_table(settings: Settings, healths: Sequence[PairHealth], now: datetim
         manager = settings.person(health.manager)
         report = settings.person(health.report)
         zone = manager.zone
+        plan = by_pair.get((health.manager, health.report))
+        findings = list(health.findings) + (plan.findings if plan else [])
         flags = Text()
-        for index, finding in enumerate(health.findings):
+        for index, finding in enumerate(findings):
             if index:
                 flags.append("\n")
             flags.append(finding.message, style=SEVERITY_STYLE.get(finding.severity, ""))
-        if not health.findings:
+        if plan and plan.suggestions:
+            slot = plan.suggestions[0]
+            local = slot.start.astimezone(zone)
+            flags.append(
+                f"\nSuggested make-up: {local:%a} {local.day} {local:%b} {local:%H:%M}"
+                f"{' (shortened)' if slot.shortened else ''}",
+                style="bold cyan",
+            )
+        if not findings:
             flags.append("healthy", style="green")
         table.add_row(
             f"{manager.display} → {report.display}",
@@ -97,6 +118,7 @@ def legend() -> Text:
         Status.HELD: "held",
         Status.SHORTENED: "shortened",
         Status.MOVED: "moved (red: out of its period)",
+        Status.MADE_UP: "made up",
         Status.CANCELLED: "cancelled",
         Status.DECLINED: "declined",
         Status.MISSED: "nothing on the calendar",
@@ -125,8 +147,9 @@ def render_check(
     healths: Sequence[PairHealth],
     results: Sequence[CalendarResult],
     now: datetime,
+    plans: Sequence[PairPlan] = (),
 ) -> None:
-    parts: list[Table | Text] = [health_table(settings, healths, now), legend()]
+    parts: list[Table | Text] = [health_table(settings, healths, now, plans), legend()]
     problems = calendar_problems(results)
     if problems is not None:
         parts.append(problems)

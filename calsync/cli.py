@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from calsync.config import ConfigError, Settings, load_settings
 from calsync.timeutil import parse_instant
@@ -43,7 +44,7 @@ class Context:
             try:
                 self._settings = load_settings(self.config_path)
             except ConfigError as exc:
-                err_console.print(f"[bold red]config error[/]\n{exc}", highlight=False)
+                err_console.print(f"[bold red]config error[/]\n{escape(str(exc))}", highlight=False)
                 sys.exit(EXIT_BAD_INPUT)
         return self._settings
 
@@ -57,14 +58,16 @@ def opened_store(settings: Settings, source: Path) -> Iterator[Store]:
     try:
         normalize_url(url)
     except StoreError as exc:
-        err_console.print(f"[bold red]config error[/]\n{source}: database: {exc}", highlight=False)
+        err_console.print(
+            f"[bold red]config error[/]\n{escape(f'{source}: database: {exc}')}", highlight=False
+        )
         sys.exit(EXIT_BAD_INPUT)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     try:
         store = open_store(url)
     except StoreError as exc:
-        err_console.print(f"[bold red]database[/]: {exc}", highlight=False)
+        err_console.print(f"[bold red]database[/]: {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_FAILED)
     try:
         yield store
@@ -133,6 +136,9 @@ def doctor(obj: Context) -> None:
                   f"{len(settings.pairs)} pairs, {len(settings.providers)} providers")
     with opened_store(settings, obj.config_path) as store:
         console.print(f"[green]✓[/] database {_redact(settings.database_url())} (schema current)")
+        from calsync.report import report_problems
+
+        problems += report_problems(store)
         for status in store.calendar_status():
             if status.last_error:
                 problems.append(
@@ -152,7 +158,7 @@ def doctor(obj: Context) -> None:
         close_readers(readers)
     if problems:
         for problem in problems:
-            console.print(f"[red]✗[/] {problem}", highlight=False)
+            console.print(f"[red]✗[/] {escape(problem)}", highlight=False)
         sys.exit(EXIT_FAILED)
     console.print("[green]No problems found.[/]")
 
@@ -186,7 +192,8 @@ def sync(obj: Context, now: datetime | None) -> None:
                 what += " (full resync)"
             console.print(f"[green]✓[/] {r.owner} ({r.provider}): {what}", highlight=False)
         else:
-            console.print(f"[red]✗[/] {r.owner} ({r.provider}): {r.message}", highlight=False)
+            console.print(f"[red]✗[/] {r.owner} ({r.provider}): {escape(r.message)}",
+                          highlight=False)
     if any(not r.ok for r in results):
         sys.exit(EXIT_FAILED)
 
@@ -203,11 +210,14 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
 
     settings = obj.settings
     now = now or datetime.now(UTC)
+    from calsync.rebook import plan_all
+
     with opened_store(settings, obj.config_path) as store:
         results = [] if no_sync else _sync(settings, store, now)
         healths = evaluate_all(settings, store, now)
+        plans = plan_all(settings, store, healths, {}, now, enqueue=False)
     if as_json:
-        document = check_document(settings, healths, results, now)
+        document = check_document(settings, healths, results, now, plans)
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     from calsync.check_table import render_check
@@ -216,27 +226,67 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
 
 
 @main.command()
+@click.option("--once", is_flag=True, help="One cycle, then exit (for cron); no HTTP server.")
+@click.option("--now", type=InstantParam(), default=None,
+              help="Pretend it is this instant (with --once).")
+@click.pass_obj
+def run(obj: Context, once: bool, now: datetime | None) -> None:
+    """The team daemon: sync, evaluate, rebook, agenda links, weekly emails."""
+    from calsync.daemon import Daemon
+    from calsync.sync import build_readers, close_readers
+
+    if now is not None and not once:
+        raise click.BadParameter("--now only makes sense with --once", param_hint="--now")
+    settings = obj.settings
+    with opened_store(settings, obj.config_path) as store:
+        readers = build_readers(settings)
+        try:
+            daemon = Daemon(settings, store, readers,
+                            **({"clock": lambda: now} if now is not None else {}))
+            code = daemon.run(once=once)
+        finally:
+            close_readers(readers)
+    sys.exit(code)
+
+
+@main.command()
 @click.option("--now", type=InstantParam(), default=None, help="Evaluate as of this instant.")
 @click.pass_obj
 def demo(obj: Context, now: datetime | None) -> None:
     """Run the sample team (config/demo.toml), partly on the built-in emulators."""
     from calsync.check_table import render_check
-    from calsync.demo.run import on_emulators
+    from calsync.demo.run import BUMP_NOW, bump_and_make_up, on_emulators
     from calsync.demo.sample import DEMO_NOW
     from calsync.evaluate import evaluate_all
+    from calsync.rebook import plan_all
+    from calsync.sync import build_readers, close_readers
 
     now = now or DEMO_NOW
     console = Console()
-    with on_emulators(obj.settings) as (settings, sources):
-        with opened_store(settings, obj.config_path) as store:
+    with (
+        on_emulators(obj.settings) as (settings, sources, emulator),
+        opened_store(settings, obj.config_path) as store,
+    ):
+        readers = build_readers(settings)
+        try:
             results = _sync(settings, store, now)
             healths = evaluate_all(settings, store, now)
-        console.print("[bold]calsync demo[/]: the sample team's calendars come from")
-        for line in sources:
-            console.print(f"  • {line}", highlight=False)
-        synced = sum(r.inserted for r in results)
-        console.print(f"  {len(results)} calendars synced, {synced} events stored.\n")
-        render_check(console, settings, healths, results, now)
+            plans = plan_all(settings, store, healths, {}, now, enqueue=False)
+            console.print("[bold]calsync demo[/]: the sample team's calendars come from")
+            for line in sources:
+                console.print(f"  • {line}", highlight=False)
+            synced = sum(r.inserted for r in results)
+            console.print(f"  {len(results)} calendars synced, {synced} events stored.\n")
+            render_check(console, settings, healths, results, now, plans)
+            console.print()
+            for line in bump_and_make_up(settings, store, readers, emulator):
+                console.print(line, highlight=False)
+            later = evaluate_all(settings, store, BUMP_NOW)
+            dev = [h for h in later if h.report == "dev@example.com"]
+            console.print()
+            render_check(console, settings, dev, [], BUMP_NOW)
+        finally:
+            close_readers(readers)
     if any(not r.ok for r in results):
         sys.exit(EXIT_FAILED)
 
@@ -248,8 +298,8 @@ def demo(obj: Context, now: datetime | None) -> None:
               help="Local port for the consent redirect (0: any free port).")
 @click.pass_obj
 def auth(obj: Context, provider: str, no_browser: bool, port: int) -> None:
-    """Authorize calsync to read a provider's calendars (Google OAuth consent)."""
-    from calsync.config import GoogleProvider
+    """Authorize calsync to read a provider's calendars (Google consent, Microsoft device code)."""
+    from calsync.config import GoogleProvider, OutlookProvider
     from calsync.providers.google_auth import authorize
     from calsync.secrets import SecretBox, SecretError
 
@@ -259,6 +309,17 @@ def auth(obj: Context, provider: str, no_browser: bool, port: int) -> None:
         raise click.BadParameter(f"no provider named {provider!r} (known: {known})",
                                  param_hint="PROVIDER")
     chosen = settings.providers[provider]
+    if isinstance(chosen, OutlookProvider) and chosen.auth == "device_code":
+        from calsync.providers.outlook_auth import authorize as outlook_authorize
+
+        try:
+            box = SecretBox.load(settings.path(settings.secret_key_file))
+            path = outlook_authorize(provider, chosen, settings.path, box, say=click.echo)
+        except (ValueError, SecretError) as exc:
+            err_console.print(f"[bold red]auth[/]: {exc}", highlight=False)
+            sys.exit(EXIT_BAD_INPUT)
+        click.echo(f"Signed in. The token cache is stored encrypted in {path} (mode 0600).")
+        return
     if not isinstance(chosen, GoogleProvider) or chosen.auth != "oauth":
         auth_kind = getattr(chosen, "auth", "none")
         click.echo(f"Provider {provider!r} ({chosen.kind}, auth = {auth_kind}) needs no consent "
@@ -269,7 +330,7 @@ def auth(obj: Context, provider: str, no_browser: bool, port: int) -> None:
         path = authorize(provider, chosen, settings.path, box, open_browser=not no_browser,
                          port=port, say=click.echo)
     except (ValueError, SecretError) as exc:
-        err_console.print(f"[bold red]auth[/]: {exc}", highlight=False)
+        err_console.print(f"[bold red]auth[/]: {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)
     click.echo(f"Authorized. The token is stored encrypted in {path} (mode 0600).")
 

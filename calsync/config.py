@@ -97,8 +97,80 @@ class GoogleProvider(_Strict):
         return self
 
 
-ProviderSettings = Annotated[IcsProvider | GoogleProvider, Field(discriminator="kind")]
-PROVIDER_KINDS = "ics, google"
+class OutlookProvider(_Strict):
+    kind: Literal["outlook"]
+    auth: Literal["client_credentials", "device_code", "none"] = "client_credentials"
+    tenant_id: str | None = Field(
+        default=None, description="Entra tenant id or domain (contoso.onmicrosoft.com)"
+    )
+    client_id: str | None = Field(default=None, description="the app registration's client id")
+    client_secret_env: str | None = Field(
+        default=None, description="client_credentials: environment variable with the secret"
+    )
+    certificate_file: str | None = Field(
+        default=None, description="client_credentials: PEM (key + certificate) or .pfx file"
+    )
+    certificate_thumbprint: str | None = Field(
+        default=None, description="SHA-1 thumbprint of the certificate (PEM only; optional)"
+    )
+    graph_endpoint: str = Field(
+        default="https://graph.microsoft.com/v1.0", description="Graph's base URL, with /v1.0"
+    )
+    token_cache: str | None = Field(
+        default=None, description="encrypted msal token cache (default: <provider name>.msal)"
+    )
+    past_days: int = Field(default=400, ge=1, le=3650)
+    future_days: int = Field(default=120, ge=1, le=3650)
+    max_retries: int = Field(default=5, ge=0, le=10)
+    timeout: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=200, ge=1, le=1000, description="Prefer: odata.maxpagesize")
+
+    @field_validator("graph_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _auth(self) -> OutlookProvider:
+        if self.auth == "none":
+            if not is_loopback_url(self.graph_endpoint):
+                raise ValueError(
+                    f"auth = \"none\" is only for a local emulator; {self.graph_endpoint} is "
+                    "not a loopback address (use auth = \"client_credentials\" or "
+                    "\"device_code\")"
+                )
+            return self
+        missing = [key for key in ("tenant_id", "client_id") if not getattr(self, key)]
+        if missing:
+            raise ValueError(f"auth = \"{self.auth}\" needs {' and '.join(missing)}")
+        if self.auth == "client_credentials":
+            if bool(self.client_secret_env) == bool(self.certificate_file):
+                raise ValueError(
+                    'auth = "client_credentials" needs exactly one of client_secret_env '
+                    "(the name of an environment variable holding the secret) and "
+                    "certificate_file"
+                )
+        elif self.client_secret_env or self.certificate_file:
+            raise ValueError(
+                'auth = "device_code" signs a person in: client_secret_env and '
+                "certificate_file do not apply"
+            )
+        return self
+
+
+ProviderSettings = Annotated[
+    IcsProvider | GoogleProvider | OutlookProvider, Field(discriminator="kind")
+]
+PROVIDER_KINDS = "ics, google, outlook"
 
 
 def _zone(value: str) -> str:
@@ -335,6 +407,75 @@ class SmtpSettings(_Strict):
         return 465 if self.ssl else 587 if self.starttls else 25
 
 
+_TEMPLATE_FIELDS = {"manager", "report", "pair", "manager_name", "report_name"}
+
+
+class AgendaSettings(_Strict):
+    url_template: str | None = Field(
+        default=None,
+        description="the pair's shared agenda, e.g. https://docs.example.com/1on1/{pair}",
+    )
+
+    @field_validator("url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import string
+
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a template ({exc})") from None
+        unknown = fields - _TEMPLATE_FIELDS
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{sorted(unknown)[0]}}} "
+                f"(known: {', '.join('{' + f + '}' for f in sorted(_TEMPLATE_FIELDS))})"
+            )
+        if not re.match(r"^https?://", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class DaemonSettings(_Strict):
+    poll_interval: str = Field(default="5m", description="between sync cycles")
+    jitter: float = Field(default=0.1, ge=0, le=0.5, description="+/- share of poll_interval")
+    listen: str = Field(
+        default="127.0.0.1:8787", description="host:port of /healthz, /metrics and push"
+    )
+    public_url: str | None = Field(
+        default=None, description="https URL where Google and Microsoft reach the push endpoint"
+    )
+    rebook_lookback: str = Field(default="1d", description="how long after a bump to still act")
+    buffer: str = Field(default="10m", description="free time kept around other meetings")
+
+    @field_validator("poll_interval", "rebook_lookback", "buffer")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            cls.span(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration (e.g. '10m', '1h', '2d')") from None
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:8787)")
+        return value
+
+    @staticmethod
+    def span(value: str) -> timedelta:
+        """'5m', '1h', '2d' -> timedelta."""
+        text = value.strip().lower()
+        if text.endswith("d") and text[:-1].strip().isdigit():
+            return timedelta(days=int(text[:-1]))
+        return parse_duration(value)
+
+
 class Settings(_Strict):
     database: str = "sqlite:///calsync.db"
     secret_key_file: str = Field(
@@ -347,6 +488,8 @@ class Settings(_Strict):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     smtp: SmtpSettings | None = None
+    agenda: AgendaSettings = Field(default_factory=AgendaSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
 
     # Where the file was read from: relative paths resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -492,6 +635,7 @@ __all__ = [
     "ConfigError",
     "GoogleProvider",
     "IcsProvider",
+    "OutlookProvider",
     "PairSettings",
     "Person",
     "PolicySettings",

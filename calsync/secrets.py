@@ -7,6 +7,7 @@ copied off the machine without the key is useless.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -40,6 +41,7 @@ class SecretBox:
     def __init__(self, key: bytes) -> None:
         try:
             self._fernet = Fernet(key)
+            self._fingerprint = hashlib.sha256(b"calsync key|" + key).digest()
         except (ValueError, TypeError):
             raise SecretError(
                 f"the secret key is not a Fernet key (set {KEY_ENV} to the output of "
@@ -61,6 +63,10 @@ class SecretBox:
             return cls(key)
         except OSError as exc:
             raise SecretError(f"{key_file}: cannot read the secret key: {exc.strerror}") from None
+
+    def fingerprint(self) -> bytes:
+        """A digest of the key, to derive other keys from (never the key itself)."""
+        return self._fingerprint
 
     def write(self, path: Path, data: bytes) -> None:
         _write_private(path, self._fernet.encrypt(data))

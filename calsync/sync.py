@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from calsync.config import GoogleProvider, IcsProvider, Settings
+from calsync.config import GoogleProvider, IcsProvider, OutlookProvider, Settings
 from calsync.model import ChangeSet
 from calsync.providers.base import BatchReader, CalendarReader, CursorExpired, ProviderError
 from calsync.store import Store, SuspiciousSnapshot
@@ -66,6 +66,14 @@ def build_readers(settings: Settings) -> dict[str, CalendarReader]:
                 name, provider, settings.path, box, owners.get(name, {})
             )
             readers[name] = GoogleCalendar(name, provider, credentials, zone_of)
+        elif isinstance(provider, OutlookProvider):
+            from calsync.providers.outlook import OutlookCalendar
+            from calsync.providers.outlook_auth import token_source
+
+            tokens = token_source(name, provider, settings.path, box)
+            readers[name] = OutlookCalendar(
+                name, provider, tokens, zone_of, owners=owners.get(name, {})
+            )
     return readers
 
 
@@ -95,14 +103,28 @@ def sync_all(
     for person in settings.people:
         calendar = calendar_of(person.calendar, person.email)
         by_provider.setdefault(person.provider, []).append((calendar, person.email))
-    for name, members in by_provider.items():
-        reader = readers[name]
-        if isinstance(reader, BatchReader) and len(members) > 1:
-            results.extend(sync_batch(store, reader, name, members, now))
-        else:
+    ids = {
+        (name, calendar): store.ensure_calendar(name, calendar, owner)
+        for name, members in by_provider.items()
+        for calendar, owner in members
+    }
+    with store.calendar_locks(ids.values()) as mine:
+        for name, members in by_provider.items():
+            reader = readers[name]
+            others = [(c, o) for c, o in members if ids[(name, c)] not in mine]
+            members = [(c, o) for c, o in members if ids[(name, c)] in mine]
             results.extend(
-                sync_calendar(store, reader, calendar, owner, now) for calendar, owner in members
+                CalendarResult(name, c, o, ok=True, unchanged=True,
+                               message="being synced by another worker")
+                for c, o in others
             )
+            if isinstance(reader, BatchReader) and len(members) > 1:
+                results.extend(sync_batch(store, reader, name, members, now))
+            else:
+                results.extend(
+                    sync_calendar(store, reader, calendar, owner, now)
+                    for calendar, owner in members
+                )
     return results
 
 

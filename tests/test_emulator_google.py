@@ -1363,3 +1363,24 @@ def test_malformed_requests_get_googles_400_and_404_bodies(emu):
     assert send("GET", "calendars/bob@example.com/events") == (404, NOT_FOUND)
     status, body = send("POST", f"calendar/v3/calendars/{BOB}/events/x1234/move")
     assert status == 404 and body["error"]["errors"][0]["reason"] == "notFound"
+
+
+def test_invitations_reach_attendee_calendars_and_follow_the_organizer():
+    """Google, within one domain: the invited event sits on the attendee's calendar too."""
+    with GoogleEmulator(port=0) as emu:
+        emu.add_calendar("maria@example.com")
+        emu.add_calendar("dev@example.com")
+        created = emu.insert_event("maria@example.com", {
+            "summary": "1:1 make-up",
+            "start": {"dateTime": "2026-11-24T15:00:00Z"},
+            "end": {"dateTime": "2026-11-24T15:30:00Z"},
+            "attendees": [{"email": "maria@example.com"}, {"email": "dev@example.com"}],
+            "extendedProperties": {"private": {"calsyncKey": "k"}},
+        })
+        copy = emu.get_event("dev@example.com", created["id"])
+        assert copy["iCalUID"] == created["iCalUID"]
+        assert "private" not in copy.get("extendedProperties", {})  # per-calendar
+        emu.patch_event("maria@example.com", created["id"], {"summary": "moved"})
+        assert emu.get_event("dev@example.com", created["id"])["summary"] == "moved"
+        emu.delete_event("maria@example.com", created["id"])
+        assert emu.get_event("dev@example.com", created["id"])["status"] == "cancelled"

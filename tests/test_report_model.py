@@ -54,7 +54,6 @@ def build(
     """One manager's report for ``week``, every pair of the team evaluated (others too)."""
     settings = team_settings()
     person = settings.person(manager)
-    week_end = week.bounds(person.zone)[1]
     as_of = evaluation_instant(week, person.zone, now)
     healths = []
     for pair in settings.pairs:  # every manager's pairs: the builder must keep only its own
@@ -72,7 +71,6 @@ def build(
         healths,
         calendars,
         week=week,
-        week_end=week_end,
         as_of=as_of,
         policy=policy_params(settings.policy),
         generated_at=now,

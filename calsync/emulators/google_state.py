@@ -575,6 +575,8 @@ class GoogleState:
         self._cursor_serial = 0
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._channels: dict[str, Channel] = {}
+        #: Invitations: (organizer calendar, event id) -> attendee calendars holding a copy.
+        self._invites: dict[tuple[str, str], list[str]] = {}
 
     # ---------------------------------------------------------- helpers ----
     def now(self) -> datetime:
@@ -1355,7 +1357,56 @@ class GoogleState:
         cal = self._calendar(calendar_id)
         stored = self._create(cal, body, mode)
         self._changed(cal)
-        return self._render(cal, self._row(stored), _View())
+        rendered = self._render(cal, self._row(stored), _View())
+        if mode == "insert":
+            self._invite(calendar_id, rendered)
+        return rendered
+
+    def _invite(self, calendar_id: str, event: Json) -> None:
+        """Deliver the invitation to every attendee whose calendar lives here.
+
+        In one Workspace domain Google puts an invited event on each attendee's
+        calendar with the same id and iCalUID; private extended properties stay
+        on the organizer's copy. Later changes by the organizer follow it.
+        """
+        copies = []
+        for attendee in event.get("attendees") or ():
+            address = str(attendee.get("email") or "")
+            if address == calendar_id or address not in self._calendars:
+                continue
+            target = self._calendars[address]
+            if event["id"] in target.events:
+                continue
+            body = {
+                key: copy.deepcopy(value)
+                for key, value in event.items()
+                if key not in ("etag", "htmlLink", "kind", "created", "updated", "sequence")
+            }
+            private_free = dict(body.get("extendedProperties") or {})
+            private_free.pop("private", None)
+            body["extendedProperties"] = private_free
+            if not private_free:
+                body.pop("extendedProperties")
+            body["attendees"] = [
+                {**a, "self": True} if a.get("email") == address else a
+                for a in body.get("attendees") or ()
+            ]
+            self._create(target, body, "seed")
+            self._changed(target)
+            copies.append(address)
+        if copies:
+            self._invites[(calendar_id, event["id"])] = copies
+
+    def _follow(
+        self, calendar_id: str, event_id: str, change: Callable[[Calendar, str], object]
+    ) -> None:
+        """Apply an organizer's change to the attendees' copies of an invitation."""
+        master_id = event_id.split("_", 1)[0]
+        for attendee in self._invites.get((calendar_id, master_id), ()):
+            target = self._calendars.get(attendee)
+            if target is not None:
+                change(target, event_id)
+                self._changed(target)
 
     @_locked
     def import_event(self, calendar_id: str, body: Json) -> Json:
@@ -1412,6 +1463,15 @@ class GoogleState:
             raise bad_request()
         stored = self._write(cal, event_id, if_match, lambda body: _merge_patch(body, patch))
         self._changed(cal)
+        shared = {k: v for k, v in patch.items() if k != "extendedProperties"}
+        if shared:
+            self._follow(
+                calendar_id,
+                event_id,
+                lambda target, eid: self._write(
+                    target, eid, None, lambda body: _merge_patch(body, shared)
+                ),
+            )
         return self._render(cal, self._row(stored), _View())
 
     @_locked
@@ -1436,6 +1496,9 @@ class GoogleState:
             return {**copy.deepcopy(body), "status": "cancelled"}
 
         stored = self._write(cal, event_id, if_match, cancel)
+        self._follow(
+            calendar_id, event_id, lambda target, eid: self._write(target, eid, None, cancel)
+        )
         if stored.series is not None:
             for exception_id in cal.exceptions.get(stored.id, {}).values():
                 exception = cal.events[exception_id]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from calsync.model import Event
+from calsync.policies.bumps import MAX_ATTEMPTS, MakeUp, makeups_of, with_makeups
 from calsync.policies.occurrences import classify, missed_after
 from calsync.policies.series import choose_series, series_events
 from calsync.policies.types import (
@@ -268,10 +269,13 @@ def evaluate_pair(
     latest = chain[-1].master
     zone = ZoneInfo(latest.timezone or pair.manager_zone)
     everything += missed_after(everything, pair.cadence, zone, latest.duration, now)
+    makeups = makeups_of(events_by_owner, pair)
+    everything = with_makeups(everything, makeups)
 
     horizon_start = now - pair.cadence.period * policy.horizon_periods
     occurrences = [o for o in everything if o.original_start >= horizon_start]
 
+    settled_set = set(settled(occurrences, now))
     findings: list[Finding] = []
     for finding in (
         repeated_cancellations(occurrences, pair, policy, now),
@@ -280,12 +284,16 @@ def evaluate_pair(
         no_upcoming(everything, pair, now),
         chronic_shortening(occurrences, scheduled, pair, policy, now),
         cadence_mismatch(chain[-1].cadence, pair),
+        makeup_bumped(makeups, pair, now),
     ):
         if finding is not None:
             findings.append(finding)
 
+    # A bump counts for fairness even when it was made up.
     bumped: Counter[str] = Counter(
-        o.by for o in settled(occurrences, now) if o.by and o.status in NOT_HELD
+        o.by
+        for o in occurrences
+        if o.by and (o.status is Status.MADE_UP or (o.status in NOT_HELD and o in settled_set))
     )
     upcoming = next_meeting(everything, now)
     held = last_held(everything, now)
@@ -305,6 +313,32 @@ def evaluate_pair(
         next_start=upcoming.start if upcoming else None,
         last_held=held.start if held else None,
         bumped_by=dict(bumped),
+    )
+
+
+def makeup_bumped(
+    makeups: Mapping[datetime, Sequence[MakeUp]], pair: PairParams, now: datetime
+) -> Finding | None:
+    """The make-up of a bumped 1:1 was bumped again, as many times as calsync tries."""
+    zone = ZoneInfo(pair.manager_zone)
+    given_up = [
+        for_start
+        for for_start, attempts in makeups.items()
+        if len(attempts) >= MAX_ATTEMPTS
+        and all(m.bumped for m in attempts)
+        and for_start >= now - pair.cadence.period * 2
+    ]
+    if not given_up:
+        return None
+    latest = max(given_up)
+    return Finding(
+        kind="makeup_bumped",
+        message=(
+            f"The 1:1 of {_when(latest, zone)} was bumped, and so were its make-ups; "
+            "calsync stopped rebooking it. Time to talk about the slot."
+        ),
+        evidence=tuple(sorted(given_up)),
+        severity="critical",
     )
 
 

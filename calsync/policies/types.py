@@ -16,6 +16,8 @@ class Status(StrEnum):
     MOVED = "moved"
     SHORTENED = "shortened"
     UPCOMING = "upcoming"
+    # Bumped, and calsync (or someone) booked a make-up inside its window.
+    MADE_UP = "made_up"
     # An expected period with nothing on either calendar (the series ended).
     MISSED = "missed"
 
@@ -49,6 +51,8 @@ class Occurrence:
     def kept(self) -> bool:
         """The 1:1 took place in its period (shortened and in-window moves count)."""
         if self.status in (Status.HELD, Status.SHORTENED):
+            return True
+        if self.status is Status.MADE_UP:
             return True
         return self.status is Status.MOVED and bool(self.in_window)
 

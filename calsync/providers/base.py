@@ -6,7 +6,8 @@ nothing wraps methods behind its back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -60,4 +61,37 @@ class BatchReader(Protocol):
 
         An expired cursor is handled inside (the calendar is fetched in full).
         """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event calsync creates (a make-up), in neutral terms."""
+
+    title: str
+    start: datetime
+    end: datetime
+    organizer: str
+    attendees: tuple[str, ...]
+    description: str = ""
+    timezone: str = "UTC"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class CalendarWriter(Protocol):
+    """Writes to a calendar; only events calsync owns, or its agenda block in a 1:1."""
+
+    def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
+        """Create ``event`` tagged with ``key`` exactly once; return its remote id.
+
+        Looks for the key first, so a retry, a restart or a second worker finds
+        the event instead of creating another.
+        """
+        ...
+
+    def update_description(
+        self, calendar: str, remote_id: str, change: Callable[[str], str | None]
+    ) -> None:
+        """Rewrite a description with ``change`` (None: leave it), conditionally on the etag."""
         ...

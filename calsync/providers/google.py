@@ -33,7 +33,12 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from calsync.config import GoogleProvider
 from calsync.model import ChangeSet, Window
-from calsync.providers.base import CursorExpired, ProviderError, ReauthorizationNeeded
+from calsync.providers.base import (
+    CursorExpired,
+    NewEvent,
+    ProviderError,
+    ReauthorizationNeeded,
+)
 from calsync.providers.google_auth import CredentialSource
 from calsync.providers.google_mapping import Json, is_tombstone, tag_key, tags_of, to_events
 
@@ -150,7 +155,9 @@ class GoogleCalendar:
                 client_options={"api_endpoint": self.settings.api_endpoint + "calendar/v3/"},
             )
             # Building a resource re-reads the discovery document: do it once.
-            self._services[subject] = _Client(service.events(), service.freebusy(), http)
+            self._services[subject] = _Client(
+                service.events(), service.freebusy(), service.channels(), http
+            )
         return self._services[subject]
 
     def close(self) -> None:
@@ -632,9 +639,67 @@ class GoogleCalendar:
                 raise
 
 
+    # -- the neutral writer port ------------------------------------------------------
+
+    def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
+        """CalendarWriter: a make-up on the organizer's calendar, both people invited."""
+        private = {tag_key(name): value for name, value in event.tags.items()}
+        body: Json = {
+            "summary": event.title,
+            "description": event.description,
+            "start": {"dateTime": _local(event.start, event.timezone), "timeZone": event.timezone},
+            "end": {"dateTime": _local(event.end, event.timezone), "timeZone": event.timezone},
+            "organizer": {"email": event.organizer},
+            "attendees": [
+                {"email": email, **({"organizer": True, "responseStatus": "accepted"}
+                                    if email == event.organizer else {})}
+                for email in event.attendees
+            ],
+            "extendedProperties": {"private": private},
+            "reminders": {"useDefault": True},
+        }
+        return str(self.create_event(calendar, body, key)["id"])
+
+    def update_description(
+        self, calendar: str, remote_id: str, change: Callable[[str], str | None]
+    ) -> None:
+        """CalendarWriter: the agenda block, with If-Match and a re-read on 412."""
+
+        def fields(current: Json) -> Json | None:
+            updated = change(current.get("description") or "")
+            return None if updated is None else {"description": updated}
+
+        self.patch_event(calendar, remote_id, fields)
+
+    # -- push channels ------------------------------------------------------------------
+
+    def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> Json:
+        """Open a push channel on ``calendar``; Google POSTs to ``address`` on changes."""
+        client = self._service(calendar)
+        channel = hashlib.sha256(f"{calendar}|{time.time_ns()}".encode()).hexdigest()[:40]
+        body = {
+            "id": f"calsync-{channel}",
+            "type": "web_hook",
+            "address": address,
+            "token": token,
+            "params": {"ttl": str(int(ttl.total_seconds()))},
+        }
+        return self._execute(client.events.watch(calendarId=calendar, body=body), calendar)
+
+    def stop_channel(self, calendar: str, channel_id: str, resource_id: str) -> None:
+        client = self._service(calendar)
+        request = client.channels.stop(body={"id": channel_id, "resourceId": resource_id})
+        try:
+            self._execute(request, calendar)
+        except _HttpProblem as exc:
+            if exc.status not in (404, 410):
+                raise
+
+
 class _Client(NamedTuple):
     events: Any
     freebusy: Any
+    channels: Any
     http: httplib2.Http
 
 
@@ -645,6 +710,11 @@ class _HttpProblem(ProviderError):
         super().__init__(calendar, message)
         self.status = status
         self.reason = reason
+
+
+def _local(instant: datetime, zone: str) -> str:
+    """Wall time in ``zone`` without offset, as Google wants it beside a timeZone."""
+    return instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None).isoformat()
 
 
 def _instant(text: str) -> datetime:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -175,7 +175,7 @@ class ManagerReport:
     calendar_problems: tuple[CalendarProblem, ...]
     calendars_ok: int
     generated_at: datetime
-    pairs_total: int = field(default=0)
+    pairs_total: int = 0
 
     @property
     def zone(self) -> ZoneInfo:
@@ -203,7 +203,6 @@ def build_manager_report(
     calendars: Iterable[CalendarStatusLike],
     *,
     week: IsoWeek,
-    week_end: datetime,
     as_of: datetime,
     policy: PolicyParams,
     generated_at: datetime,
@@ -212,7 +211,7 @@ def build_manager_report(
     zone = manager.zone
     settings_of = {pair.report: pair for pair in pairs if pair.manager == manager.email}
     mine = [h for h in healths if h.manager == manager.email and h.report in settings_of]
-    week_start = _week_start(week, zone)
+    week_start, week_end = week.bounds(zone)
 
     rows = []
     for health in mine:
@@ -239,10 +238,6 @@ def build_manager_report(
         generated_at=generated_at,
         pairs_total=len(rows),
     )
-
-
-def _week_start(week: IsoWeek, zone: ZoneInfo) -> datetime:
-    return week.bounds(zone)[0]
 
 
 def _kind(occurrence: Occurrence, as_of: datetime) -> str:

@@ -119,9 +119,7 @@ def _build(
     calendars = store.calendar_status()
     reports = []
     for manager, week in jobs:
-        zone = manager.zone
-        week_end = week.bounds(zone)[1]
-        as_of = evaluation_instant(week, zone, now)
+        as_of = evaluation_instant(week, manager.zone, now)
         pairs = [pair for pair in settings.pairs if pair.manager == manager.email]
         healths = [
             evaluate_pair(
@@ -141,7 +139,6 @@ def _build(
                 healths,
                 calendars,
                 week=week,
-                week_end=week_end,
                 as_of=as_of,
                 policy=policy,
                 generated_at=now,

@@ -226,3 +226,5 @@ class OutboxRow(Base):
     remote_id: Mapped[str | None] = mapped_column(String)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # A worker's lease on a pending write (migration 0003).
+    claimed_until: Mapped[datetime | None]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +37,8 @@ from calsync.store.models import (
 
 # Keeps IN (...) lists well below SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
+# Advisory-lock key space of calendar syncs (the second key is the calendar id).
+_SYNC_LOCK_SPACE = 0x63616C
 
 
 class SuspiciousSnapshot(Exception):
@@ -203,6 +205,38 @@ class Store:
             if row.owner != owner:
                 row.owner = owner
             return row.id
+
+    @contextmanager
+    def calendar_locks(self, calendar_ids: Iterable[int]) -> Iterator[set[int]]:
+        """The calendars this worker may sync now: the others are another worker's.
+
+        On PostgreSQL, session advisory locks on one connection, held for the
+        whole pass and released at the end (or when the process dies). SQLite
+        has one process: every calendar is ours.
+        """
+        ids = list(calendar_ids)
+        if self.engine.dialect.name != "postgresql":
+            yield set(ids)
+            return
+        with self.engine.connect() as connection:
+            mine = {
+                calendar_id
+                for calendar_id in ids
+                if connection.execute(
+                    text("SELECT pg_try_advisory_lock(:space, :id)"),
+                    {"space": _SYNC_LOCK_SPACE, "id": calendar_id},
+                ).scalar()
+            }
+            connection.commit()
+            try:
+                yield mine
+            finally:
+                for calendar_id in mine:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:space, :id)"),
+                        {"space": _SYNC_LOCK_SPACE, "id": calendar_id},
+                    )
+                connection.commit()
 
     def cursor(self, calendar_id: int) -> str | None:
         """The provider's sync cursor committed with the last applied changes."""
@@ -437,9 +471,63 @@ class Store:
                 for r in rows
             ]
 
+    def claim(self, now: datetime, lease: timedelta, limit: int = 50) -> list[OutboxItem]:
+        """Pending writes for this worker alone, leased until ``now + lease``.
+
+        On PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps concurrent workers off each
+        other's rows; a lease that ran out (its worker died) can be claimed again.
+        """
+        now = _utc(now)
+        with self._transaction() as session:
+            query = (
+                select(OutboxRow)
+                .where(
+                    OutboxRow.state == "pending",
+                    (OutboxRow.claimed_until.is_(None)) | (OutboxRow.claimed_until < now),
+                )
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.claimed_until = now + lease
+            return [
+                OutboxItem(
+                    key=r.key,
+                    action=r.action,
+                    payload=r.payload,
+                    pair_id=r.pair_id,
+                    state=r.state,
+                    attempts=r.attempts,
+                    last_error=r.last_error,
+                    remote_id=r.remote_id,
+                )
+                for r in rows
+            ]
+
+    def outbox_item(self, key: str) -> OutboxItem | None:
+        with self._transaction() as session:
+            r = session.scalars(select(OutboxRow).where(OutboxRow.key == key)).one_or_none()
+            if r is None:
+                return None
+            return OutboxItem(
+                key=r.key,
+                action=r.action,
+                payload=r.payload,
+                pair_id=r.pair_id,
+                state=r.state,
+                attempts=r.attempts,
+                last_error=r.last_error,
+                remote_id=r.remote_id,
+            )
+
     def mark_done(self, key: str, remote_id: str | None, *, now: datetime | None = None) -> None:
         """The write happened; ``remote_id`` is the provider's id of what it created."""
-        self._update_outbox(key, now, state="done", remote_id=remote_id, last_error=None)
+        self._update_outbox(
+            key, now, state="done", remote_id=remote_id, last_error=None, claimed_until=None
+        )
 
     def mark_failed(
         self, key: str, error: str, *, retry: bool = False, now: datetime | None = None
@@ -451,6 +539,7 @@ class Store:
             state="pending" if retry else "failed",
             last_error=codec.clean(error),
             attempts=OutboxRow.attempts + 1,
+            claimed_until=None,
         )
 
     def _update_outbox(self, key: str, now: datetime | None, **values: Any) -> None:

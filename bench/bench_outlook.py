@@ -1,0 +1,164 @@
+"""Benchmark the Microsoft 365 provider against the Graph emulator: prints figures, asserts nothing.
+
+    .venv/bin/python bench/bench_outlook.py [--events 5000] [--mailboxes 1000]
+
+The emulator runs in its own process (seeded from a generated JSON file), so
+the peak memory printed is calsync's alone. Figures: a full sync of one big
+mailbox (events/s), the first sync of many mailboxes, and an idle cycle over
+all of them (HTTP requests per cycle against the bound ceil(C / 20), seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from calsync.config import OutlookProvider, settings_from_dict
+from calsync.providers.outlook import OutlookCalendar
+from calsync.providers.outlook_auth import NoTokens
+from calsync.store import open_store
+from calsync.sync import sync_all
+
+NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
+BIG = "big@example.com"
+
+
+def _when(instant: datetime) -> dict[str, str]:
+    return {"dateTime": instant.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+
+def big_mailbox(count: int) -> list[dict]:
+    """``count`` events: mostly one-offs over the past year, plus weekly series."""
+    events: list[dict] = []
+    start = NOW - timedelta(days=360)
+    series = count // 100
+    for index in range(series):
+        first = start + timedelta(days=index % 7, hours=index % 10)
+        events.append({
+            "subject": f"Weekly {index}",
+            "start": _when(first),
+            "end": _when(first + timedelta(minutes=30)),
+            "recurrence": {
+                "pattern": {"type": "weekly", "interval": 1,
+                            "daysOfWeek": [first.strftime("%A").lower()]},
+                "range": {"type": "numbered", "startDate": first.date().isoformat(),
+                          "numberOfOccurrences": 60},
+            },
+            "attendees": [{"type": "required",
+                           "emailAddress": {"address": f"peer{index}@example.com"}}],
+        })
+    for index in range(count - series):
+        when = start + timedelta(minutes=37 * index)
+        events.append({
+            "subject": f"Meeting {index}",
+            "start": _when(when),
+            "end": _when(when + timedelta(minutes=30)),
+        })
+    return events
+
+
+def many_mailboxes(count: int) -> dict[str, list[dict]]:
+    out = {}
+    for index in range(count):
+        when = NOW + timedelta(days=1 + index % 10, hours=index % 8)
+        out[f"person{index:04d}@example.com"] = [{
+            "subject": "Planning",
+            "start": _when(when),
+            "end": _when(when + timedelta(hours=1)),
+        }]
+    return out
+
+
+def start_emulator(seed: Path, folder: Path) -> tuple[subprocess.Popen, str]:
+    url_file = folder / "url"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "calsync.emulators.graph", "--no-auth", "--seed", str(seed),
+         "--url-file", str(url_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(1200):
+        if url_file.exists() and url_file.read_text().strip():
+            return process, url_file.read_text().strip()
+        if process.poll() is not None:
+            raise SystemExit("the emulator exited while starting")
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the emulator did not start")
+
+
+def http_requests(url: str) -> int:
+    root = url.rsplit("/v1.0", 1)[0]
+    with urllib.request.urlopen(root + "/_emulator/requests", timeout=60) as response:
+        return int(json.load(response)["http"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--mailboxes", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        seed = folder / "seed.json"
+        mailboxes = {BIG: big_mailbox(args.events), **many_mailboxes(args.mailboxes)}
+        seed.write_text(json.dumps({"mailboxes": mailboxes}))
+        process, url = start_emulator(seed, folder)
+        try:
+            settings = OutlookProvider(kind="outlook", auth="none", graph_endpoint=url)
+            outlook = OutlookCalendar("bench", settings, NoTokens(), lambda _c: ZoneInfo("UTC"))
+
+            before = http_requests(url)
+            started = time.perf_counter()
+            changes = outlook.fetch_changes(BIG, None, NOW)
+            elapsed = time.perf_counter() - started
+            calls = http_requests(url) - before
+            print(f"full sync, 1 mailbox of {args.events} events: {len(changes.events)} neutral "
+                  f"events (occurrences expanded) in {elapsed:.2f}s = "
+                  f"{len(changes.events) / elapsed:,.0f} events/s, {calls} HTTP requests")
+
+            people = [{"email": m, "provider": "bench"} for m in mailboxes if m != BIG]
+            config = settings_from_dict({
+                "providers": {"bench": {"kind": "outlook", "auth": "none",
+                                        "graph_endpoint": url}},
+                "people": people,
+            }, folder / "c.toml")
+            store = open_store(f"sqlite:///{folder / 'bench.db'}")
+            started = time.perf_counter()
+            before = http_requests(url)
+            results = sync_all(config, store, {"bench": outlook}, NOW)
+            first = time.perf_counter() - started
+            ok = sum(r.ok for r in results)
+            print(f"first sync, {args.mailboxes} mailboxes: {first:.2f}s, "
+                  f"{http_requests(url) - before} HTTP requests, {ok} ok")
+
+            cycles = 3
+            for cycle in range(cycles):
+                before = http_requests(url)
+                started = time.perf_counter()
+                results = sync_all(config, store, {"bench": outlook}, NOW)
+                idle = time.perf_counter() - started
+                requests = http_requests(url) - before
+                unchanged = sum(r.unchanged for r in results)
+                print(f"idle cycle {cycle + 1}, {args.mailboxes} mailboxes: {idle:.2f}s, "
+                      f"{requests} HTTP requests (bound ceil(C/20) = "
+                      f"{-(-args.mailboxes // 20)}), {unchanged} unchanged")
+            store.close()
+            outlook.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of calsync (emulator excluded): {peak:.0f} MiB (max RSS)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""`calsync run`: the team daemon.
+
+One cycle: sync every calendar, evaluate every pair, plan make-ups and agenda
+blocks, perform the queued writes, and send the weekly emails that are due.
+Cycles repeat every ``poll_interval`` (jittered), and a push notification
+starts one at once. SIGTERM and SIGINT end the loop after the current step;
+a restart continues from the stored sync cursors and the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from calsync import metrics
+from calsync.config import DaemonSettings, Settings, is_loopback_url
+from calsync.evaluate import evaluate_all
+from calsync.outbox_runner import execute
+from calsync.providers.base import CalendarReader
+from calsync.rebook import plan_all
+from calsync.store import Store
+from calsync.sync import CalendarResult, sync_all
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CycleResult:
+    started: datetime
+    calendars: list[CalendarResult] = field(default_factory=list)
+    writes: list[tuple[str, str]] = field(default_factory=list)
+    emails: int = 0
+    stopped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.calendars)
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        readers: Mapping[str, CalendarReader],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.readers = readers
+        self.clock = clock
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.last: CycleResult | None = None
+        self._lock = threading.Lock()
+
+    # -- one cycle -------------------------------------------------------------------
+
+    def cycle(self) -> CycleResult:
+        now = self.clock()
+        result = CycleResult(started=now)
+        started = time.monotonic()
+        steps: list[Callable[[], None]] = [
+            lambda: self._sync(now, result),
+            lambda: self._evaluate_plan_act(now, result),
+            lambda: self._emails(now, result),
+        ]
+        for step in steps:
+            if self.stop.is_set():
+                result.stopped = True
+                break
+            step()
+        metrics.observe_cycle(time.monotonic() - started, now)
+        with self._lock:
+            self.last = result
+        return result
+
+    def _sync(self, now: datetime, result: CycleResult) -> None:
+        result.calendars = sync_all(self.settings, self.store, self.readers, now)
+        for calendar in result.calendars:
+            outcome = "error" if not calendar.ok else "unchanged" if calendar.unchanged else "ok"
+            metrics.record_sync(calendar.provider, outcome)
+
+    def _evaluate_plan_act(self, now: datetime, result: CycleResult) -> None:
+        healths = evaluate_all(self.settings, self.store, now)
+        plan_all(self.settings, self.store, healths, self.readers, now, enqueue=True)
+        if self.stop.is_set():
+            return
+        result.writes = execute(self.store, self.readers, now)
+        if any(outcome == "done" for _, outcome in result.writes):
+            # Read back what was written, so the history shows the make-up now.
+            result.calendars = sync_all(self.settings, self.store, self.readers, now)
+            healths = evaluate_all(self.settings, self.store, now)
+        metrics.set_findings(Counter(f.kind for h in healths for f in h.findings))
+
+    def _emails(self, now: datetime, result: CycleResult) -> None:
+        if self.settings.smtp is None:
+            return
+        from calsync.report import send_due_reports
+
+        outcomes = send_due_reports(self.settings, self.store, now)
+        result.emails = len(outcomes)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """For /healthz: the last cycle finished recently and synced every calendar."""
+        with self._lock:
+            last = self.last
+        if last is None:
+            return False, {"status": "starting"}
+        interval = DaemonSettings.span(self.settings.daemon.poll_interval)
+        age = (self.clock() - last.started).total_seconds()
+        failing = [f"{c.owner} ({c.provider})" for c in last.calendars if not c.ok]
+        healthy = age < 3 * interval.total_seconds() + 60
+        return healthy, {
+            "status": "ok" if healthy and not failing else "degraded" if healthy else "stale",
+            "last_cycle": last.started.isoformat(),
+            "seconds_since_last_cycle": round(age, 1),
+            "calendars_failing": failing,
+        }
+
+    def notify(self, provider: str, calendar: str) -> None:
+        """A push notification: run a cycle now (polling stays the fallback)."""
+        log.info("push from %s for %s: syncing now", provider, calendar)
+        self.wake.set()
+
+    def run(self, *, once: bool = False, install_signals: bool = True) -> int:
+        """Cycle until stopped; ``once``: one cycle, no HTTP server (for cron)."""
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+        if once:
+            return 0 if self.cycle().ok else 1
+        server, channels = self._start_push()
+        try:
+            while not self.stop.is_set():
+                if channels is not None:
+                    for problem in channels.ensure(self._google_calendars(), self.clock()):
+                        log.warning("push channel: %s", problem)
+                self.cycle()
+                self.wake.wait(self._interval())
+                self.wake.clear()
+            return 0
+        finally:
+            if channels is not None:
+                channels.stop_all()
+            if server is not None:
+                server.stop()
+
+    def _interval(self) -> float:
+        daemon = self.settings.daemon
+        base = DaemonSettings.span(daemon.poll_interval).total_seconds()
+        return max(1.0, base * (1 + random.uniform(-daemon.jitter, daemon.jitter)))
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("signal %s: finishing the current step, then stopping", signum)
+        self.stop.set()
+        self.wake.set()
+
+    def _google_calendars(self) -> list[str]:
+        from calsync.config import GoogleProvider
+        from calsync.sync import calendar_of
+
+        return [
+            calendar_of(p.calendar, p.email)
+            for p in self.settings.people
+            if isinstance(self.settings.providers.get(p.provider), GoogleProvider)
+        ]
+
+    def _start_push(self) -> tuple[Any, Any]:
+        """The HTTP server (healthz, metrics, push) and, with a public URL, Google channels."""
+        from calsync.daemon_http import DaemonServer
+
+        daemon = self.settings.daemon
+        secret = self._push_secret()
+        server = DaemonServer(daemon.listen, secret, self.notify, self.health)
+        server.start()
+        log.info("listening on %s (/healthz, /metrics, /push/google, /push/graph)", server.url)
+        channels = None
+        public = daemon.public_url
+        if public and (public.startswith("https://") or is_loopback_url(public)):
+            from calsync.providers.google import GoogleCalendar
+            from calsync.push_channels import GoogleChannels
+
+            google = next((r for r in self.readers.values() if isinstance(r, GoogleCalendar)), None)
+            if google is not None:
+                channels = GoogleChannels(google, public, secret)
+        return server, channels
+
+    def _push_secret(self) -> bytes:
+        """A key for push tokens, derived from the secret key so restarts agree."""
+        import hashlib
+
+        from calsync.secrets import SecretBox
+
+        box = SecretBox.load(self.settings.path(self.settings.secret_key_file))
+        return hashlib.sha256(b"calsync push tokens|" + box.fingerprint()).digest()

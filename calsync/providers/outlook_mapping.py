@@ -1,0 +1,532 @@
+"""Microsoft Graph v1.0 event resources -> neutral events. Pure: no HTTP.
+
+Graph lists a mailbox's calendar view as single events, series masters,
+occurrences (stripped to ids and times in delta) and exceptions. Each series
+is written as iCalendar -- the master with an RRULE converted from Graph's
+``patternedRecurrence``, each exception as a RECURRENCE-ID override -- and
+expanded by the same code as ICS feeds and Google, so EXDATE-like gaps,
+overrides and time zones mean the same thing whichever provider a calendar
+comes from. Graph's ids and etags are then put back on the rows.
+
+Identity. An occurrence is keyed by ``(series uid, original start)``. Graph's
+``iCalUId`` differs per occurrence but the series master's is shared by every
+attendee's copy: it is Exchange's GlobalObjectId (MS-OXOCAL 2.2.1.27) in hex.
+:func:`series_uid` decodes it: a meeting that came from another calendar
+system carries its iCalendar UID inside ("vCal-Uid" data) and gets that UID
+back, so a pair split across Google, ICS and Microsoft 365 correlates; a
+meeting created in Exchange gets the GlobalObjectId with the instance date
+zeroed, the same in every mailbox. A plain ``iCalUId`` (neither) is used as is.
+
+Cancelled occurrences. Graph v1.0 has no tombstone for one deleted occurrence:
+it simply stops being an instance (``cancelledOccurrences`` is beta). The
+rule is therefore expanded over the window and every rule time inside it
+without an instance is a cancelled row -- cancelled by the organizer in the
+organizer's mailbox, or dropped (declined, or removed after a cancellation)
+in an attendee's, which the policies read as a decline. This matches ICS,
+where a deleted occurrence is an EXDATE or a cancelled override, both
+cancelled rows. A rule time whose instance straddles a window edge, and so
+may simply not have been listed, is left out rather than guessed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+
+from calsync.model import Attendee, Event, EventStatus, Response, Window, occurrence_key
+from calsync.providers.ics_parse import iana_zone, parse_calendar
+
+Json = dict[str, Any]
+
+#: calsync's property set for single-value extended properties (a fixed GUID).
+PROPERTY_SET = "{f49b6bb4-0641-5186-9965-4e7b2aada13d}"
+#: The extended property holding the calsync key of an event calsync created.
+KEY_PROPERTY = f"String {PROPERTY_SET} Name calsyncKey"
+#: The extended property holding the rest of calsync's tags, as a JSON object.
+TAGS_PROPERTY = f"String {PROPERTY_SET} Name calsyncTags"
+#: ``transactionId`` prefix of events calsync created (visible in delta pages).
+TRANSACTION_PREFIX = "calsync-"
+
+_GOID_HEADER = bytes.fromhex("040000008200E00074C5B7101A82E008")
+_VCAL_UID = b"vCal-Uid"
+_PARTSTAT = {
+    "accepted": "ACCEPTED",
+    "declined": "DECLINED",
+    "tentativelyAccepted": "TENTATIVE",
+    "organizer": "ACCEPTED",
+    "none": "NEEDS-ACTION",
+    "notResponded": "NEEDS-ACTION",
+}
+_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
+_ANSWERS = frozenset({"accepted", "declined", "tentativelyAccepted"})
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+
+
+class RecurrenceError(ValueError):
+    """A Graph recurrence calsync cannot read."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesData:
+    """A series master (as GET returns it) and its instances present in the window."""
+
+    master: Json
+    instances: Sequence[Json]
+
+
+# ---------------------------------------------------------------------------
+# identity and kinds
+
+
+def series_uid(item: Mapping[str, Any]) -> str:
+    """The iCalendar UID every copy of a meeting (series) shares; see the module docs."""
+    raw = str(item.get("iCalUId") or "").strip()
+    if not raw:
+        return str(item["id"])
+    data = _goid(raw)
+    if data is None:
+        return raw
+    size = int.from_bytes(data[36:40], "little")
+    payload = data[40 : 40 + size]
+    if payload.startswith(_VCAL_UID) and len(payload) > 12:
+        uid = payload[12:].split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+        if uid:
+            return uid
+    return (data[:16] + b"\0\0\0\0" + data[20:]).hex().upper()
+
+
+def _goid(text: str) -> bytes | None:
+    if len(text) < 80 or len(text) % 2 or not re.fullmatch(r"[0-9A-Fa-f]+", text):
+        return None
+    data = bytes.fromhex(text)
+    return data if data.startswith(_GOID_HEADER) else None
+
+
+def is_removed(item: Mapping[str, Any]) -> bool:
+    """A delta ``@removed`` entry: only an id, of something of unknown kind."""
+    return "@removed" in item
+
+
+def is_tombstone(item: Mapping[str, Any]) -> bool:
+    """A cancelled single event or series (an attendee's copy): a deletion, not an event.
+
+    The organizer's copy of a cancelled meeting leaves the calendar; the
+    attendees' copies stay with ``isCancelled`` until they remove them. Either
+    way the meeting is gone, as with Google's cancelled events.
+    """
+    return bool(item.get("isCancelled")) and item.get("type") in ("singleInstance", "seriesMaster")
+
+
+def is_instance(item: Mapping[str, Any]) -> bool:
+    return item.get("type") in ("occurrence", "exception")
+
+
+def tags_of(item: Mapping[str, Any]) -> dict[str, str]:
+    """calsync's tags on an event read with ``$expand=singleValueExtendedProperties``."""
+    tags: dict[str, str] = {}
+    for prop in item.get("singleValueExtendedProperties") or ():
+        prop_id = str(prop.get("id") or "").lower()
+        value = prop.get("value")
+        if prop_id == TAGS_PROPERTY.lower() and value:
+            try:
+                decoded = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(decoded, dict):
+                tags.update({str(k): str(v) for k, v in decoded.items()})
+        elif prop_id == KEY_PROPERTY.lower() and value is not None:
+            tags["key"] = str(value)
+    return tags
+
+
+def is_owned(item: Mapping[str, Any]) -> bool:
+    """Created by calsync (its transactionId): worth reading its extended properties."""
+    return str(item.get("transactionId") or "").startswith(TRANSACTION_PREFIX)
+
+
+# ---------------------------------------------------------------------------
+# times and recurrence
+
+
+def zone_named(name: object) -> ZoneInfo | None:
+    """A Windows or IANA zone name (what Graph writes) as a ZoneInfo, or None."""
+    text = str(name or "").strip()
+    if not text:
+        return None
+    if text.lower() in ("utc", "tzone://microsoft/utc", "etc/utc"):
+        return ZoneInfo("UTC")
+    return iana_zone(text)
+
+
+def graph_instant(value: Mapping[str, Any]) -> datetime:
+    """A ``dateTimeTimeZone`` as an aware instant (7 fractional digits allowed)."""
+    text = str(value["dateTime"]).strip()
+    match = _DATE_TIME.fullmatch(text)
+    if not match:
+        raise ValueError(f"not a Graph date-time: {text!r}")
+    micro = ((match[2] or ".")[1:] + "000000")[:6]
+    parsed = datetime.fromisoformat(f"{match[1]}.{micro}")
+    if match[3]:
+        offset = "+00:00" if match[3] == "Z" else match[3]
+        return datetime.fromisoformat(f"{match[1]}.{micro}{offset}").astimezone(UTC)
+    zone = zone_named(value.get("timeZone")) or ZoneInfo("UTC")
+    return parsed.replace(tzinfo=zone).astimezone(UTC)
+
+
+def graph_date(value: Mapping[str, Any]) -> date:
+    """The calendar date of an all-day ``dateTimeTimeZone`` (a floating midnight)."""
+    return date.fromisoformat(str(value["dateTime"])[:10])
+
+
+def utc_text(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rrule_of(recurrence: Mapping[str, Any]) -> str:
+    """The RRULE line of a Graph ``patternedRecurrence``."""
+    pattern = recurrence.get("pattern") or {}
+    rng = recurrence.get("range") or {}
+    kind = pattern.get("type")
+    interval = int(pattern.get("interval") or 1)
+    parts = []
+    if kind == "daily":
+        parts = ["FREQ=DAILY"]
+    elif kind == "weekly":
+        parts = ["FREQ=WEEKLY", "BYDAY=" + _days(pattern)]
+        first = str(pattern.get("firstDayOfWeek") or "sunday").lower()
+        if first in _DAYS:
+            parts.append(f"WKST={_RRULE_DAYS[_DAYS.index(first)]}")
+    elif kind == "absoluteMonthly":
+        parts = ["FREQ=MONTHLY", *_month_day(int(pattern.get("dayOfMonth") or 0))]
+    elif kind == "relativeMonthly":
+        parts = ["FREQ=MONTHLY", "BYDAY=" + _days(pattern), f"BYSETPOS={_index(pattern)}"]
+    elif kind == "absoluteYearly":
+        parts = ["FREQ=YEARLY", f"BYMONTH={int(pattern.get('month') or 0)}"]
+        parts += _month_day(int(pattern.get("dayOfMonth") or 0))
+    elif kind == "relativeYearly":
+        parts = ["FREQ=YEARLY", f"BYMONTH={int(pattern.get('month') or 0)}"]
+        parts += ["BYDAY=" + _days(pattern), f"BYSETPOS={_index(pattern)}"]
+    else:
+        raise RecurrenceError(f"unknown recurrence pattern type {kind!r}")
+    if interval != 1:
+        parts.insert(1, f"INTERVAL={interval}")
+    if rng.get("type") == "numbered":
+        parts.append(f"COUNT={int(rng.get('numberOfOccurrences') or 1)}")
+    elif rng.get("type") == "endDate":
+        until = date.fromisoformat(str(rng["endDate"]))
+        parts.append(f"UNTIL={until.strftime('%Y%m%d')}")
+    return "RRULE:" + ";".join(parts)
+
+
+def _days(pattern: Mapping[str, Any]) -> str:
+    days = [str(d).lower() for d in pattern.get("daysOfWeek") or ()]
+    if not days or any(d not in _DAYS for d in days):
+        raise RecurrenceError(f"bad daysOfWeek {pattern.get('daysOfWeek')!r}")
+    return ",".join(_RRULE_DAYS[_DAYS.index(d)] for d in days)
+
+
+def _index(pattern: Mapping[str, Any]) -> int:
+    index = str(pattern.get("index") or "first")
+    if index not in _INDEX:
+        raise RecurrenceError(f"bad index {index!r}")
+    return _INDEX[index]
+
+
+def _month_day(day: int) -> list[str]:
+    """Outlook's "day N of the month": shorter months use their last day."""
+    if not 1 <= day <= 31:
+        raise RecurrenceError(f"bad dayOfMonth {day}")
+    if day <= 28:
+        return [f"BYMONTHDAY={day}"]
+    return ["BYMONTHDAY=" + ",".join(str(d) for d in range(28, day + 1)), "BYSETPOS=-1"]
+
+
+def series_zone(master: Mapping[str, Any], default_zone: ZoneInfo) -> ZoneInfo:
+    """The zone a series recurs in (its wall time crosses DST in this zone)."""
+    rng = (master.get("recurrence") or {}).get("range") or {}
+    for name in (rng.get("recurrenceTimeZone"), master.get("originalStartTimeZone")):
+        zone = zone_named(name)
+        if zone is not None:
+            return zone
+    return default_zone
+
+
+# ---------------------------------------------------------------------------
+# resources -> VEVENTs
+
+
+def _when(value: Mapping[str, Any], all_day: bool, zone: ZoneInfo) -> date | datetime:
+    if all_day:
+        return graph_date(value)
+    return graph_instant(value).astimezone(zone)
+
+
+def html_text(markup: str) -> str:
+    """The text of an HTML body (what Graph sends with ``outlook.body-content-type="text"``)."""
+    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", "", markup)
+    text = re.sub(r"\r?\n", "", text)  # HTML line breaks are tags, not newlines
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", text)
+    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+def _text_body(body: Mapping[str, Any] | None) -> str:
+    if not body:
+        return ""
+    content = str(body.get("content") or "")
+    if str(body.get("contentType") or "text").lower() == "html":
+        content = html_text(content)
+    return content.replace("\r\n", "\n").strip()
+
+
+def _describe(event: icalendar.Event, item: Mapping[str, Any], owner: str | None) -> None:
+    """Title, status, people and calsync tags of a resource, onto a VEVENT."""
+    event.add("summary", item.get("subject") or "")
+    description = _text_body(item.get("body"))
+    if description:
+        event.add("description", description)
+    event.add("status", "CANCELLED" if item.get("isCancelled") else "CONFIRMED")
+    if item.get("showAs") == "free":
+        event.add("transp", "TRANSPARENT")
+    organizer = ((item.get("organizer") or {}).get("emailAddress") or {}).get("address")
+    if organizer:
+        event.add("organizer", f"mailto:{organizer}")
+    own = (item.get("responseStatus") or {}).get("response")
+    for attendee in item.get("attendees") or ():
+        email = (attendee.get("emailAddress") or {}).get("address")
+        if not email:
+            continue
+        response = (attendee.get("status") or {}).get("response", "none")
+        if (
+            owner
+            and email.strip().lower() == owner
+            and not item.get("isOrganizer")
+            and own in _ANSWERS
+        ):
+            response = own  # the owner's own answer, as their mailbox records it
+        params = {"PARTSTAT": _PARTSTAT.get(response, "NEEDS-ACTION")}
+        if attendee.get("type") == "resource":
+            params["CUTYPE"] = "RESOURCE"
+        event.add("attendee", icalendar.vCalAddress(f"mailto:{email}"), parameters=params)
+    for name, value in tags_of(item).items():
+        event.add(f"X-CALSYNC-{name.upper()}", value)
+
+
+def _single_vevent(item: Json, uid: str, default_zone: ZoneInfo, owner: str | None):
+    event = icalendar.Event()
+    event.add("uid", uid)
+    all_day = bool(item.get("isAllDay"))
+    zone = zone_named(item.get("originalStartTimeZone")) or default_zone
+    event.add("dtstart", _when(item["start"], all_day, zone))
+    event.add("dtend", _when(item.get("end") or item["start"], all_day, zone))
+    _describe(event, item, owner)
+    return event
+
+
+def _master_vevent(master: Json, uid: str, zone: ZoneInfo, owner: str | None):
+    event = icalendar.Event()
+    event.add("uid", uid)
+    all_day = bool(master.get("isAllDay"))
+    event.add("dtstart", _when(master["start"], all_day, zone))
+    event.add("dtend", _when(master.get("end") or master["start"], all_day, zone))
+    line = rrule_of(master.get("recurrence") or {})
+    event.add("rrule", icalendar.vRecur.from_ical(line.removeprefix("RRULE:")))
+    _describe(event, master, owner)
+    return event
+
+
+def _original(instance: Mapping[str, Any], all_day: bool, zone: ZoneInfo) -> date | datetime:
+    """An instance's rule time: ``originalStart``, or (plain occurrence) its start."""
+    if instance.get("originalStart"):
+        instant = graph_instant({"dateTime": str(instance["originalStart"])})
+        return instant.astimezone(zone).date() if all_day else instant.astimezone(zone)
+    return _when(instance["start"], all_day, zone)
+
+
+def _exception_vevent(
+    master: Json, instance: Json, uid: str, zone: ZoneInfo, owner: str | None
+) -> icalendar.Event:
+    event = icalendar.Event()
+    event.add("uid", uid)
+    all_day = bool(master.get("isAllDay"))
+    event.add("dtstart", _when(instance["start"], all_day, zone))
+    event.add("dtend", _when(instance.get("end") or instance["start"], all_day, zone))
+    event.add("recurrence-id", _original(instance, all_day, zone))
+    # An exception from delta is complete; fields it lacks are the master's.
+    _describe(event, {**master, **{k: v for k, v in instance.items() if v is not None}}, owner)
+    return event
+
+
+_RESPONSES = {
+    "accepted": Response.ACCEPTED,
+    "declined": Response.DECLINED,
+    "tentativelyAccepted": Response.TENTATIVE,
+    "organizer": Response.ACCEPTED,
+}
+
+
+def single_event(
+    item: Json, uid: str, window: Window, default_zone: ZoneInfo, owner: str | None = None
+) -> Event | None:
+    """A single event, mapped directly; None outside ``window``.
+
+    The same meaning as the event written as a VEVENT and read by
+    ``ics_parse`` (a test holds the two together), without the round trip:
+    most of a mailbox is single events.
+    """
+    if item.get("isAllDay"):
+        first = graph_date(item["start"])
+        last = graph_date(item["end"]) if item.get("end") else first + timedelta(days=1)
+        start = datetime.combine(first, time(0), tzinfo=default_zone).astimezone(UTC)
+        end = datetime.combine(last, time(0), tzinfo=default_zone).astimezone(UTC)
+        zone_name = None
+    else:
+        zone = zone_named(item.get("originalStartTimeZone")) or default_zone
+        start = graph_instant(item["start"])
+        end = graph_instant(item["end"]) if item.get("end") else start
+        zone_name = getattr(zone, "key", None)
+    if end < start:
+        raise ValueError(f"it ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    inside = window.contains(start) if start == end else window.overlaps(start, end)
+    if not inside:
+        return None
+    own = (item.get("responseStatus") or {}).get("response")
+    people: dict[str, Attendee] = {}
+    for attendee in item.get("attendees") or ():
+        email = str((attendee.get("emailAddress") or {}).get("address") or "").strip().lower()
+        if "@" not in email or email in people or attendee.get("type") == "resource":
+            continue
+        response = (attendee.get("status") or {}).get("response", "none")
+        if owner and email == owner and not item.get("isOrganizer") and own in _ANSWERS:
+            response = own
+        people[email] = Attendee(email, _RESPONSES.get(response, Response.NEEDS_ACTION))
+    organizer = ((item.get("organizer") or {}).get("emailAddress") or {}).get("address")
+    organizer = str(organizer or "").strip().lower()
+    return Event(
+        uid=uid,
+        start=start,
+        end=end,
+        title=str(item.get("subject") or ""),
+        status=EventStatus.CANCELLED if item.get("isCancelled") else EventStatus.CONFIRMED,
+        organizer=organizer if "@" in organizer else None,
+        attendees=tuple(people.values()),
+        all_day=bool(item.get("isAllDay")),
+        timezone=zone_name,
+        description=_text_body(item.get("body")),
+        transparent=item.get("showAs") == "free",
+        remote_id=item.get("id"),
+        etag=item.get("@odata.etag"),
+        tags={name.lower(): value for name, value in tags_of(item).items()},
+    )
+
+
+def _as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.combine(value, time(0), tzinfo=zone).astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------
+# public
+
+
+def to_events(
+    singles: Sequence[Json],
+    series: Sequence[SeriesData],
+    source: str,
+    window: Window,
+    default_zone: ZoneInfo,
+    owner: str | None = None,
+) -> tuple[list[Event], list[str]]:
+    """Neutral events for one mailbox's singles and series inside ``window``.
+
+    ``series`` carries each master as GET returns it (its own start, its
+    recurrence) and every instance Graph lists for it in the window;
+    occurrences may be stripped to ids and times as in delta. ``owner`` is the
+    mailbox owner's email: their own answer (``responseStatus``) wins over the
+    attendee list of their copy. Tombstones must be filtered out by the caller.
+    """
+    owner = owner.strip().lower() if owner else None
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//calsync//outlook//EN")
+    calendar.add("version", "2.0")
+    ids: dict[str, tuple[str | None, str | None]] = {}
+    expected: set[str] = set()  # series uids whose rule rows need an instance
+    warnings: list[str] = []
+    direct: list[Event] = []
+    series_uids = {series_uid(data.master) for data in series}
+    for item in singles:
+        uid = series_uid(item)
+        try:
+            if uid not in series_uids:
+                event = single_event(item, uid, window, default_zone, owner)
+                if event is not None:
+                    direct.append(event)
+                continue
+            # A single sharing a series' UID: let the expansion decide, as for ICS.
+            calendar.add_component(_single_vevent(item, uid, default_zone, owner))
+        except (KeyError, ValueError, TypeError) as exc:
+            warnings.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
+            continue
+        ids[uid] = (item.get("id"), item.get("@odata.etag"))
+    for data in series:
+        master = data.master
+        uid = series_uid(master)
+        zone = series_zone(master, default_zone)
+        all_day = bool(master.get("isAllDay"))
+        try:
+            components = [_master_vevent(master, uid, zone, owner)]
+            keys = {uid: (master.get("id"), master.get("@odata.etag"))}
+            for instance in data.instances:
+                original = _original(instance, all_day, zone)
+                key = occurrence_key(uid, _as_instant(original, default_zone))
+                keys[key] = (instance.get("id"), instance.get("@odata.etag"))
+                if instance.get("type") == "exception":
+                    components.append(_exception_vevent(master, instance, uid, zone, owner))
+        except (KeyError, ValueError, TypeError) as exc:
+            warnings.append(
+                f"{source}: series {master.get('id')} skipped: unreadable ({exc})"
+            )
+            continue
+        for component in components:
+            calendar.add_component(component)
+        ids.update(keys)
+        expected.add(uid)
+    events: list[Event] = []
+    if calendar.subcomponents:
+        events, parse_warnings = parse_calendar(calendar.to_ical(), source, window, default_zone)
+        warnings.extend(parse_warnings)
+    out = direct
+    for event in events:
+        found = ids.get(event.key)
+        if found is not None:
+            out.append(replace(event, remote_id=found[0], etag=found[1]))
+        elif event.uid not in expected or not event.is_occurrence:
+            out.append(event)
+        elif window.start <= event.start and event.end <= window.end:
+            # A rule time with no instance: the occurrence was deleted.
+            out.append(replace(event, status=EventStatus.CANCELLED))
+    return out, warnings
+
+
+def window_params(window: Window) -> dict[str, str]:
+    return {"startDateTime": utc_text(window.start), "endDateTime": utc_text(window.end)}
+
+
+def span_days(start: datetime, end: datetime, days: int) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut into spans of at most ``days`` days."""
+    spans = []
+    while start < end:
+        stop = min(start + timedelta(days=days), end)
+        spans.append((start, stop))
+        start = stop
+    return spans

@@ -1,0 +1,177 @@
+"""Google Calendar push channels: open one per calendar, renew before expiry.
+
+A channel (``events.watch``) makes Google POST to
+``<public_url>/push/google`` whenever the calendar changes; the daemon's
+:class:`~calsync.daemon_http.DaemonServer` verifies the channel token and
+syncs that calendar at once. Polling stays the backstop: Google does not
+guarantee delivery (shared/provider-facts.md 1.7).
+
+Google never renews a channel. :meth:`GoogleChannels.ensure`, called once per
+daemon cycle, opens a channel for every calendar without one and replaces any
+that expires within ``renew_before``: the new, overlapping channel is opened
+FIRST and only then is the old one stopped, so no change falls in a gap.
+
+Channels are kept in memory only. After a restart calsync simply opens new
+ones; the old channels expire by themselves (7 days at most) and their
+notifications still carry a valid token, so they just trigger a harmless extra
+sync until then.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from calsync.config import is_loopback_url
+from calsync.daemon_http import GOOGLE, mint_token
+from calsync.providers.base import ProviderError
+
+__all__ = ["Channel", "GoogleChannels", "WatchingReader", "push_address"]
+
+log = logging.getLogger(__name__)
+
+#: Google's default and usual maximum channel lifetime.
+DEFAULT_TTL = timedelta(days=7)
+DEFAULT_RENEW_BEFORE = timedelta(days=1)
+
+
+class WatchingReader(Protocol):
+    """What :class:`GoogleChannels` needs from a reader (``GoogleCalendar`` has it)."""
+
+    def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> dict[str, Any]: ...
+
+    def stop_channel(self, calendar: str, channel_id: str, resource_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One open push channel."""
+
+    calendar: str
+    id: str
+    resource_id: str
+    expiration: datetime
+
+
+def push_address(public_url: str) -> str:
+    """``<public_url>/push/google``; https required except plain http on loopback.
+
+    Raises ValueError with a message meant for the user.
+    """
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"public_url {public_url!r} is not an http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError(f"public_url {public_url!r} must not have a query or fragment")
+    if parts.scheme == "http" and not is_loopback_url(public_url):
+        raise ValueError(
+            f"public_url {public_url!r}: Google delivers push notifications only over HTTPS "
+            "(with a certificate from a trusted CA); put calsync behind a TLS reverse proxy "
+            "and use its https:// URL (plain http is only for a local emulator)"
+        )
+    return public_url.rstrip("/") + "/push/google"
+
+
+class GoogleChannels:
+    """The push channels of one Google provider, kept open by :meth:`ensure`."""
+
+    def __init__(
+        self,
+        reader: WatchingReader,
+        public_url: str,
+        secret: bytes,
+        ttl: timedelta = DEFAULT_TTL,
+        renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+    ) -> None:
+        if not secret:
+            raise ValueError("the push secret is empty")
+        if ttl <= renew_before or renew_before < timedelta(0):
+            raise ValueError(f"ttl {ttl} must be longer than renew_before {renew_before}")
+        self.reader = reader
+        self.address = push_address(public_url)
+        self.secret = secret
+        self.ttl = ttl
+        self.renew_before = renew_before
+        self._open: dict[str, Channel] = {}
+
+    @property
+    def channels(self) -> dict[str, Channel]:
+        """The open channels by calendar (a copy)."""
+        return dict(self._open)
+
+    def ensure(self, calendars: Iterable[str], now: datetime) -> list[str]:
+        """Open or renew a channel for each of ``calendars``; stop those of other calendars.
+
+        Pass the provider's complete calendar list every time: a calendar that
+        is no longer listed has its channel stopped. Returns one problem per
+        calendar that has no working channel (never raises for a provider
+        error); those calendars stay on polling.
+        """
+        wanted = list(dict.fromkeys(calendars))
+        problems: list[str] = []
+        for calendar in [c for c in self._open if c not in wanted]:
+            self._stop(self._open.pop(calendar))
+        for calendar in wanted:
+            current = self._open.get(calendar)
+            if current is not None and current.expiration - now > self.renew_before:
+                continue
+            problem = self._open_channel(calendar, current, now)
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def stop_all(self) -> None:
+        """Stop every open channel (on shutdown); failures are logged, not raised."""
+        while self._open:
+            _, channel = self._open.popitem()
+            self._stop(channel)
+
+    # -- internals --------------------------------------------------------------
+    def _open_channel(self, calendar: str, current: Channel | None, now: datetime) -> str | None:
+        try:
+            token = mint_token(self.secret, GOOGLE, calendar)
+        except ValueError as exc:
+            return f"google {calendar}: no push channel: {exc}"
+        try:
+            body = self.reader.watch(calendar, self.address, token, self.ttl)
+            channel = _channel(calendar, body, now + self.ttl)
+        except (ProviderError, ValueError) as exc:
+            where = "renew" if current else "open"
+            still = (
+                f"; the current channel expires {current.expiration.isoformat()}"
+                if current and current.expiration > now
+                else "; polling only"
+            )
+            return f"google {calendar}: cannot {where} the push channel: {exc}{still}"
+        self._open[calendar] = channel
+        if current is None:
+            log.info("google %s: push channel open until %s", calendar, channel.expiration)
+        else:
+            log.info("google %s: push channel renewed until %s", calendar, channel.expiration)
+            self._stop(current)
+        return None
+
+    def _stop(self, channel: Channel) -> None:
+        try:
+            self.reader.stop_channel(channel.calendar, channel.id, channel.resource_id)
+        except ProviderError as exc:
+            # Not a problem for the calendar: the channel expires by itself, and
+            # its notifications only trigger a harmless sync until then.
+            log.warning("google %s: could not stop an old push channel: %s", channel.calendar, exc)
+
+
+def _channel(calendar: str, body: dict[str, Any], fallback: datetime) -> Channel:
+    """The ``api#channel`` answer of events.watch (``expiration`` in epoch milliseconds)."""
+    channel_id, resource_id = body.get("id"), body.get("resourceId")
+    if not isinstance(channel_id, str) or not isinstance(resource_id, str):
+        raise ValueError("events.watch answered without a channel id or resourceId")
+    raw = body.get("expiration")
+    try:
+        expiration = datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else fallback
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"events.watch answered an unreadable expiration {raw!r}") from None
+    return Channel(calendar, channel_id, resource_id, expiration)

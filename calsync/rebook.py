@@ -1,0 +1,281 @@
+"""Protecting the 1:1: plan make-ups and agenda blocks, and queue the writes.
+
+For each pair: find bumps (policies.bumps), find slots from both people's busy
+time (policies.slots), and per the pair's ``rebook`` setting suggest them or
+queue the make-up in the outbox under its deterministic key. The agenda block
+is queued for the pair's series and make-ups whenever it is missing or stale.
+Nothing here writes to a calendar: the outbox executor does, once per key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from calsync.config import DaemonSettings, PairSettings, Settings
+from calsync.evaluate import pair_params
+from calsync.model import Event, EventStatus, Response
+from calsync.policies import Finding, PairHealth
+from calsync.policies.agenda import agenda_url, block_digest, has_block, render_block
+from calsync.policies.bumps import (
+    MAX_ATTEMPTS,
+    Bump,
+    agenda_key,
+    detect_bumps,
+    makeup_key,
+    managed_by_tool,
+)
+from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
+from calsync.policies.types import PairParams
+from calsync.providers.base import CalendarReader, CalendarWriter
+from calsync.store import Store
+from calsync.sync import calendar_of
+
+log = logging.getLogger(__name__)
+
+CREATE_MAKEUP = "create_makeup"
+AGENDA = "agenda_block"
+
+
+@dataclass(slots=True)
+class PairPlan:
+    manager: str
+    report: str
+    rebook: str
+    bumps: list[Bump] = field(default_factory=list)
+    suggestions: list[Slot] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+
+
+def busy_of(events: Sequence[Event], person: str, skip_uids: set[str],
+            skip_starts: set[datetime]) -> tuple[list[tuple[datetime, datetime]],
+                                                  list[tuple[datetime, datetime]]]:
+    """(busy, out-of-office) of one person from their own calendar: free/busy only.
+
+    Only times are used: what blocks a slot is a confirmed, opaque event the
+    person did not decline. Non-transparent all-day events are out-of-office.
+    """
+    busy, away = [], []
+    for event in events:
+        if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
+            continue
+        if event.response_of(person) is Response.DECLINED:
+            continue
+        if event.uid in skip_uids and event.original_start in skip_starts:
+            continue  # the bumped occurrence itself
+        (away if event.all_day else busy).append((event.start, event.end))
+    return busy, away
+
+
+def _organizer(events_by_owner: Mapping[str, Sequence[Event]], uids: Sequence[str],
+               manager: str) -> str:
+    for events in events_by_owner.values():
+        for event in events:
+            if event.is_series and event.uid in uids and event.organizer:
+                return event.organizer
+    return manager
+
+
+def _next_regular(health: PairHealth, bump: Bump) -> datetime:
+    later = [o.original_start for o in health.occurrences if o.original_start > bump.original_start]
+    return min(later) if later else bump.original_start + health.cadence.period
+
+
+def plan_pair(
+    settings: Settings,
+    pair: PairSettings,
+    health: PairHealth,
+    events_by_owner: Mapping[str, Sequence[Event]],
+    now: datetime,
+) -> tuple[PairPlan, list[tuple[str, str, dict]]]:
+    """What to do for one pair: (the plan, outbox rows as (key, action, payload))."""
+    plan = PairPlan(pair.manager, pair.report, pair.rebook)
+    rows: list[tuple[str, str, dict]] = []
+    if pair.rebook == "off" or not health.series_uids:
+        return plan, rows
+    params = pair_params(settings, pair)
+    daemon: DaemonSettings = settings.daemon
+    masters = [
+        e for events in events_by_owner.values() for e in events
+        if e.is_series and e.uid in health.series_uids
+    ]
+    tool = next((t for t in map(managed_by_tool, masters) if t), None)
+    if tool:
+        plan.findings.append(Finding(
+            kind="managed_elsewhere",
+            message=f"This 1:1 is managed by {tool}; calsync leaves its scheduling alone.",
+            severity="info",
+        ))
+        return plan, rows
+    plan.bumps = detect_bumps(
+        health.occurrences, events_by_owner, params, now,
+        lookback=DaemonSettings.span(daemon.rebook_lookback),
+    )
+    if not plan.bumps:
+        return plan, rows
+    bump = plan.bumps[-1]
+    if bump.attempt > MAX_ATTEMPTS:
+        return plan, rows  # health reports makeup_bumped
+    result = find_slots(_slot_request(settings, params, health, events_by_owner, bump, now), now)
+    plan.suggestions = list(result.slots)
+    if result.finding is not None:
+        plan.findings.append(result.finding)
+    if pair.rebook != "auto" or not result.slots:
+        return plan, rows
+    organizer = _organizer(events_by_owner, health.series_uids, pair.manager)
+    person = settings.person(organizer)
+    slot = result.slots[0]
+    original_local = bump.original_start.astimezone(person.zone)
+    key = makeup_key(params.key, bump.original_start, bump.attempt)
+    description = ""
+    if settings.agenda.url_template:
+        description = render_block(_agenda_url(settings, params))
+    rows.append((key, CREATE_MAKEUP, {
+        "provider": person.provider,
+        "calendar": calendar_of(person.calendar, person.email),
+        "title": (
+            f"1:1 {params.manager_name} / {params.report_name} "
+            f"(make-up for {original_local:%a} {original_local.day} {original_local:%b})"
+        ),
+        "start": slot.start.isoformat(),
+        "end": slot.end.isoformat(),
+        "organizer": organizer,
+        "attendees": [pair.manager, pair.report],
+        "description": description,
+        "timezone": person.timezone,
+        "tags": {
+            "pair": params.key,
+            "for": bump.original_start.isoformat(),
+            "attempt": str(bump.attempt),
+        },
+    }))
+    plan.queued.append(key)
+    return plan, rows
+
+
+def _slot_request(
+    settings: Settings,
+    params: PairParams,
+    health: PairHealth,
+    events_by_owner: Mapping[str, Sequence[Event]],
+    bump: Bump,
+    now: datetime,
+) -> SlotRequest:
+    skip_uids, skip_starts = set(health.series_uids), {bump.original_start}
+    people = []
+    for email in (params.manager, params.report):
+        person = settings.person(email)
+        busy, away = busy_of(events_by_owner.get(email, ()), email, skip_uids, skip_starts)
+        # The bumped time just proved not to work: never offer it back.
+        busy.append((bump.start, bump.end))
+        people.append(Availability(
+            email=email, zone=person.zone, hours=person.hours,
+            busy=tuple(busy), out_of_office=tuple(away), name=person.display,
+        ))
+    start, end = cadence_slot_window(
+        bump.original_start, _next_regular(health, bump), now, params.cadence
+    )
+    return SlotRequest(
+        original_start=bump.original_start,
+        duration=params.duration,
+        min_duration=params.min_duration,
+        window_start=start,
+        window_end=end,
+        people=tuple(people),
+        buffer=DaemonSettings.span(settings.daemon.buffer),
+        anchor_zone=ZoneInfo(params.manager_zone),
+    )
+
+
+def _agenda_url(settings: Settings, params: PairParams) -> str:
+    assert settings.agenda.url_template is not None
+    return agenda_url(
+        settings.agenda.url_template, params.manager, params.report,
+        params.manager_name, params.report_name,
+    )
+
+
+def agenda_rows(
+    settings: Settings,
+    pair: PairSettings,
+    health: PairHealth,
+    events_by_owner: Mapping[str, Sequence[Event]],
+    now: datetime,
+) -> list[tuple[str, str, dict]]:
+    """Agenda-block writes for the pair's series masters, upcoming exceptions and make-ups.
+
+    Only the organizer's copy is written: attendees see the organizer's description.
+    """
+    if not settings.agenda.url_template:
+        return []
+    params = pair_params(settings, pair)
+    block = render_block(_agenda_url(settings, params))
+    digest = block_digest(block)
+    rows = []
+    for owner, events in events_by_owner.items():
+        person = settings.person(owner)
+        calendar = calendar_of(person.calendar, person.email)
+        for event in events:
+            ours = event.uid in health.series_uids or event.tags.get("pair") == params.key
+            if not ours or event.organizer != owner or not event.remote_id:
+                continue
+            if event.status is EventStatus.CANCELLED or has_block(event.description, block):
+                continue
+            if not event.is_series and event.end < now:
+                continue  # past occurrences keep what they had
+            key = agenda_key(calendar, event.remote_id, digest)
+            rows.append((key, AGENDA, {
+                "provider": person.provider, "calendar": calendar,
+                "remote_id": event.remote_id, "block": block,
+            }))
+    return rows
+
+
+def plan_all(
+    settings: Settings,
+    store: Store,
+    healths: Sequence[PairHealth],
+    readers: Mapping[str, CalendarReader],
+    now: datetime,
+    *,
+    enqueue: bool,
+) -> list[PairPlan]:
+    """Plans for every pair; with ``enqueue``, the writes go into the outbox."""
+    emails = {e for pair in settings.pairs for e in (pair.manager, pair.report)}
+    calendars = store.events_of(emails)
+    plans = []
+    by_key = {(h.manager, h.report): h for h in healths}
+    for pair in settings.pairs:
+        health = by_key.get((pair.manager, pair.report))
+        if health is None:
+            continue
+        events = {pair.manager: calendars.get(pair.manager, []),
+                  pair.report: calendars.get(pair.report, [])}
+        plan, rows = plan_pair(settings, pair, health, events, now)
+        rows += agenda_rows(settings, pair, health, events, now)
+        plans.append(plan)
+        if not enqueue:
+            continue
+        pair_id = store.pair_id(pair.manager, pair.report)
+        for key, action, payload in rows:
+            writer = readers.get(payload["provider"])
+            if not isinstance(writer, CalendarWriter):
+                if action == CREATE_MAKEUP:
+                    plan.findings.append(Finding(
+                        kind="cannot_book",
+                        message=(f"calsync cannot book the make-up: {payload['calendar']} is "
+                                 f"read from {payload['provider']}, which is read-only."),
+                        severity="warning",
+                    ))
+                continue
+            if store.enqueue(key, action, payload, pair_id, now=now):
+                log.info("queued %s", key)
+    return plans
+
+
+def lookback_window(settings: Settings) -> timedelta:
+    return DaemonSettings.span(settings.daemon.rebook_lookback)

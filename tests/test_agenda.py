@@ -1,0 +1,60 @@
+"""The agenda block: idempotent, keeps people's text, follows the template."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from calsync.policies.agenda import (
+    BEGIN,
+    agenda_url,
+    has_block,
+    render_block,
+    strip_block,
+    with_block,
+)
+
+URL = "https://docs.example.com/1on1/maria-dev"
+BLOCK = render_block(URL)
+
+
+def test_block_is_appended_and_people_text_kept():
+    text = "Topics:\n- promotion case\n- on-call load"
+    updated = with_block(text, BLOCK)
+    assert updated == text + "\n\n" + BLOCK
+    assert strip_block(updated) == text
+
+
+def test_applying_twice_changes_nothing():
+    once = with_block("notes", BLOCK)
+    assert with_block(once, BLOCK) is None
+    assert has_block(once, BLOCK)
+
+
+def test_empty_description_gets_just_the_block():
+    assert with_block("", BLOCK) == BLOCK
+
+
+def test_new_template_replaces_the_block_instead_of_adding_one():
+    once = with_block("notes", BLOCK)
+    other = render_block("https://notion.so/maria-dev")
+    updated = with_block(once, other)
+    assert updated.count(BEGIN) == 1
+    assert "notion.so" in updated and URL not in updated
+    assert strip_block(updated) == "notes"
+
+
+def test_url_template_placeholders():
+    url = agenda_url("https://wiki/{pair}?m={manager}&r={report}&n={report_name}",
+                     "maria@example.com", "dev@example.com", "Maria", "Dev")
+    assert url == "https://wiki/maria-dev?m=maria@example.com&r=dev@example.com&n=Dev"
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
+def test_any_description_is_kept_exactly_and_never_grows(text):
+    if BEGIN in text:
+        return
+    once = with_block(text, BLOCK)
+    assert once is not None
+    assert strip_block(once) == text
+    assert with_block(once, BLOCK) is None

@@ -1,0 +1,301 @@
+"""The team daemon end to end against the Google emulator: a bumped 1:1 is made up once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from calsync.config import load_settings
+from calsync.daemon import Daemon
+from calsync.emulators.google import GoogleEmulator
+from calsync.outbox_runner import LEASE
+from calsync.policies.agenda import BEGIN
+from calsync.store import open_store
+from calsync.sync import build_readers, close_readers
+
+MARIA, DEV = "maria@example.com", "dev@example.com"
+NY = ZoneInfo("America/New_York")
+# Monday 23 Nov 2026, 08:00 in New York; the 1:1 is at 10:00 every Monday.
+NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+TODAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+UID = "maria-dev-1on1@example.com"
+
+CONFIG = """
+database = "{database}"
+
+[providers.work]
+kind = "google"
+auth = "none"
+api_endpoint = "{endpoint}"
+
+[[people]]
+email = "maria@example.com"
+name = "Maria"
+timezone = "America/New_York"
+working_hours = "Mon-Fri 09:00-17:00"
+provider = "work"
+
+[[people]]
+email = "dev@example.com"
+name = "Dev"
+timezone = "Europe/Berlin"
+working_hours = "Mon-Fri 09:00-18:00"
+provider = "work"
+
+[[pairs]]
+manager = "maria@example.com"
+report = "dev@example.com"
+cadence = "weekly"
+duration = "30m"
+min_duration = "15m"
+rebook = "auto"
+
+[agenda]
+url_template = "https://docs.example.com/1on1/{{pair}}"
+
+[daemon]
+poll_interval = "1h"
+listen = "127.0.0.1:0"
+{daemon_extra}
+"""
+
+
+def seed(emu: GoogleEmulator) -> str:
+    emu.add_calendar(MARIA)
+    emu.add_calendar(DEV)
+    body = {
+        "iCalUID": UID,
+        "summary": "Maria / Dev 1:1",
+        "description": "Our notes live in the agenda doc.",
+        "start": {"dateTime": "2026-09-07T10:00:00", "timeZone": "America/New_York"},
+        "end": {"dateTime": "2026-09-07T10:30:00", "timeZone": "America/New_York"},
+        "recurrence": ["RRULE:FREQ=WEEKLY;BYDAY=MO"],
+        "organizer": {"email": MARIA},
+        "attendees": [
+            {"email": MARIA, "responseStatus": "accepted", "organizer": True},
+            {"email": DEV, "responseStatus": "accepted"},
+        ],
+    }
+    master = emu.import_event(MARIA, body)
+    emu.import_event(DEV, body)
+    # A busy Monday for Maria: the make-up must go around these.
+    emu.insert_event(MARIA, {
+        "summary": "Budget review",
+        "start": {"dateTime": "2026-11-23T16:00:00Z"}, "end": {"dateTime": "2026-11-23T17:00:00Z"},
+    })
+    return master["id"]
+
+
+def cancel(emu: GoogleEmulator, master_id: str, when: datetime) -> None:
+    emu.delete_event(MARIA, f"{master_id}_{when:%Y%m%dT%H%M%SZ}")
+
+
+def makeups(emu: GoogleEmulator, calendar: str) -> list[dict]:
+    return [
+        e for e in emu.events(calendar)
+        if e.get("status") != "cancelled" and e.get("summary", "").startswith("1:1 Maria / Dev")
+    ]
+
+
+@pytest.fixture
+def emu():
+    with GoogleEmulator(port=0) as emulator:
+        yield emulator
+
+
+def write_config(tmp_path: Path, emu: GoogleEmulator, database: str | None = None,
+                 daemon_extra: str = "") -> Path:
+    path = tmp_path / "calsync.toml"
+    path.write_text(CONFIG.format(
+        database=database or f"sqlite:///{tmp_path / 'calsync.db'}",
+        endpoint=emu.url, daemon_extra=daemon_extra,
+    ))
+    return path
+
+
+def one_cycle(config: Path, now: datetime = NOW):
+    settings = load_settings(config)
+    store = open_store(settings.database_url())
+    readers = build_readers(settings)
+    try:
+        return Daemon(settings, store, readers, clock=lambda: now).cycle()
+    finally:
+        close_readers(readers)
+        store.close()
+
+
+def test_a_cancelled_one_on_one_is_made_up_once_on_both_calendars(emu, tmp_path):
+    master = seed(emu)
+    config = write_config(tmp_path, emu)
+    assert one_cycle(config).ok
+    assert makeups(emu, MARIA) == []
+
+    cancel(emu, master, TODAY)
+    result = one_cycle(config)
+    assert [outcome for key, outcome in result.writes if key.startswith("makeup|")] == ["done"]
+
+    [made] = makeups(emu, MARIA)
+    [invited] = makeups(emu, DEV)
+    assert invited["id"] == made["id"]
+    start = datetime.fromisoformat(made["start"]["dateTime"]).astimezone(UTC)
+    end = datetime.fromisoformat(made["end"]["dateTime"]).astimezone(UTC)
+    # Same day, later; inside both working days (New York 09-17, Berlin 09-18 = NY 03-12);
+    # never over the budget review; the full 30 minutes.
+    assert start.astimezone(NY).date() == TODAY.astimezone(NY).date()
+    assert start >= TODAY and end <= datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+    assert end - start == timedelta(minutes=30)
+    assert not (start < datetime(2026, 11, 23, 17, 10, tzinfo=UTC)
+                and datetime(2026, 11, 23, 15, 50, tzinfo=UTC) < end)
+    assert "make-up for Mon 23 Nov" in made["summary"]
+    assert {a["email"] for a in made["attendees"]} == {MARIA, DEV}
+    assert "https://docs.example.com/1on1/maria-dev" in made["description"]
+    # The series itself carries the agenda block, after the words people wrote.
+    series = emu.get_event(MARIA, master)
+    assert series["description"].startswith("Our notes live in the agenda doc.")
+    assert series["description"].count(BEGIN) == 1
+
+    # A second cycle and a restart (a new process state, same database) change nothing.
+    before = {e["id"]: e["etag"] for e in emu.events(MARIA)}
+    assert one_cycle(config).writes == []
+    assert one_cycle(config, NOW + timedelta(minutes=5)).writes == []
+    assert {e["id"]: e["etag"] for e in emu.events(MARIA)} == before
+
+
+def test_check_shows_the_make_up_as_made_up(emu, tmp_path):
+    master = seed(emu)
+    config = write_config(tmp_path, emu)
+    cancel(emu, master, TODAY)
+    one_cycle(config)
+    from click.testing import CliRunner
+
+    from calsync.cli import main
+
+    later = (NOW + timedelta(days=1)).isoformat()
+    result = CliRunner().invoke(main, ["-c", str(config), "check", "--json", "--now", later])
+    assert result.exit_code == 0, result.output
+    import json
+
+    [pair] = json.loads(result.stdout)["pairs"]
+    today = next(o for o in pair["occurrences"] if o["status"] == "made_up")
+    assert today["by"] == MARIA
+    assert pair["bumped_by"] == {MARIA: 1}
+
+
+def test_suggest_mode_shows_slots_and_writes_nothing(emu, tmp_path):
+    master = seed(emu)
+    config = write_config(tmp_path, emu)
+    config.write_text(config.read_text().replace('rebook = "auto"', 'rebook = "suggest"'))
+    cancel(emu, master, TODAY)
+    from click.testing import CliRunner
+
+    from calsync.cli import main
+
+    result = CliRunner().invoke(main, ["-c", str(config), "check", "--json", "--now",
+                                       NOW.isoformat()])
+    import json
+
+    [pair] = json.loads(result.stdout)["pairs"]
+    assert len(pair["suggestions"]) == 3
+    assert pair["bumps"][0]["reason"] == "cancelled"
+    assert makeups(emu, MARIA) == []
+
+
+def test_push_notification_triggers_a_cycle_at_once(emu, tmp_path):
+    master = seed(emu)
+    config = write_config(tmp_path, emu,
+                          daemon_extra='public_url = "http://127.0.0.1:{port}"')
+    # The daemon listens on a port chosen here, so the public URL can name it.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(config.read_text().replace("{port}", str(port))
+                      .replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"'))
+    settings = load_settings(config)
+    store = open_store(settings.database_url())
+    readers = build_readers(settings)
+    clock = {"now": NOW}
+    daemon = Daemon(settings, store, readers, clock=lambda: clock["now"])
+    thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while daemon.last is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daemon.last is not None and emu.channels()
+        cancel(emu, master, TODAY)  # the emulator pushes; polling is an hour away
+        while not makeups(emu, MARIA) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(makeups(emu, MARIA)) == 1
+    finally:
+        daemon.stop.set()
+        daemon.wake.set()
+        thread.join(timeout=30)
+        close_readers(readers)
+        store.close()
+    assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("point", ["before-write", "after-write"])
+def test_a_crash_at_any_step_never_makes_a_second_event(emu, tmp_path, point):
+    master = seed(emu)
+    config = write_config(tmp_path, emu)
+    run = [sys.executable, "-m", "calsync.cli", "-c", str(config), "run", "--once",
+           "--now", NOW.isoformat()]
+    assert subprocess.run(run, capture_output=True, timeout=120).returncode == 0
+    cancel(emu, master, TODAY)
+    crashed = subprocess.run(run, env={**os.environ, "CALSYNC_CRASH_AT": point},
+                             capture_output=True, timeout=120)
+    assert crashed.returncode == 86, crashed.stderr.decode()[-2000:]
+    expected = 1 if point == "after-write" else 0
+    assert len(makeups(emu, MARIA)) == expected
+    # The dead worker's lease on the write runs out; then the restart finishes the
+    # job (finding the event if it was made), and the run after does nothing.
+    later = [*run[:-1], (NOW + LEASE + timedelta(minutes=1)).isoformat()]
+    for _ in range(2):
+        done = subprocess.run(later, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert len(makeups(emu, MARIA)) == 1
+    assert len(makeups(emu, DEV)) == 1
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_book_one_make_up(emu, tmp_path, postgres):
+    master = seed(emu)
+    config = write_config(tmp_path, emu, database=postgres.create_database())
+    one_cycle(config)
+    cancel(emu, master, TODAY)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def worker():
+        settings = load_settings(config)
+        store = open_store(settings.database_url())
+        readers = build_readers(settings)
+        try:
+            daemon = Daemon(settings, store, readers, clock=lambda: NOW)
+            barrier.wait()
+            results.append(daemon.cycle())
+        finally:
+            close_readers(readers)
+            store.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 2 and all(r.ok for r in results)
+    done = [key for r in results for key, outcome in r.writes
+            if outcome == "done" and key.startswith("makeup|")]
+    assert len(done) == 1  # one worker performed it; the other never claimed it
+    assert len(makeups(emu, MARIA)) == 1
