@@ -4,7 +4,7 @@
 
 Each person gets ``--blocks`` busy blocks (seeded random, 15-90 minutes, mostly in
 the working day, overlaps allowed) over 14 days. The 1:1 is biweekly, so the
-window is the whole fortnight. Twenty such calendars pairs are generated and the
+window is the whole fortnight. Twenty such pairs of calendars are generated and the
 searches cycle through them. Figures: p50, p99 and mean milliseconds per search,
 for the usual case and for a pair with no shared hours (the ``no_slot`` path,
 which also looks for the nearest misses).

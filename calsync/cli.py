@@ -114,12 +114,16 @@ class InstantParam(click.ParamType):
 def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
     """Keep recurring one-on-one meetings alive."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, markup=False)],
-        force=True,
-    )
+    if err_console.is_terminal:
+        handler: logging.Handler = RichHandler(
+            console=err_console, show_path=False, markup=False
+        )
+        style = "%(message)s"
+    else:
+        # Under systemd or cron: one plain line per event, no wrapping.
+        handler = logging.StreamHandler()
+        style = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=style, handlers=[handler], force=True)
     ctx.obj = Context(config_path)
 
 

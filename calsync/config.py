@@ -456,7 +456,9 @@ class DaemonSettings(_Strict):
         try:
             cls.span(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not a duration (e.g. '10m', '1h', '2d')") from None
+            raise ValueError(
+                f"{value!r} is not a duration (e.g. '30s', '10m', '1h', '2d')"
+            ) from None
         return value
 
     @field_validator("listen")
@@ -473,6 +475,8 @@ class DaemonSettings(_Strict):
         text = value.strip().lower()
         if text.endswith("d") and text[:-1].strip().isdigit():
             return timedelta(days=int(text[:-1]))
+        if text.endswith("s") and text[:-1].strip().isdigit():
+            return timedelta(seconds=int(text[:-1]))
         return parse_duration(value)
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calsync import metrics
-from calsync.config import DaemonSettings, Settings, is_loopback_url
+from calsync.config import DaemonSettings, Settings
 from calsync.evaluate import evaluate_all
 from calsync.outbox_runner import execute
 from calsync.providers.base import CalendarReader
@@ -79,7 +79,7 @@ class Daemon:
                 result.stopped = True
                 break
             step()
-        metrics.observe_cycle(time.monotonic() - started, now)
+        metrics.observe_cycle(time.monotonic() - started, datetime.now(UTC))
         with self._lock:
             self.last = result
         return result
@@ -108,7 +108,10 @@ class Daemon:
         from calsync.report import send_due_reports
 
         outcomes = send_due_reports(self.settings, self.store, now)
-        result.emails = len(outcomes)
+        for outcome in outcomes:
+            if outcome.state in ("sent", "failed"):
+                metrics.record_email(outcome.state)
+        result.emails = sum(1 for o in outcomes if o.state == "sent")
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -144,18 +147,18 @@ class Daemon:
         server, channels = self._start_push()
         try:
             while not self.stop.is_set():
-                if channels is not None:
-                    for problem in channels.ensure(self._google_calendars(), self.clock()):
+                for provider, manager in channels.items():
+                    calendars = self._google_calendars(provider)
+                    for problem in manager.ensure(calendars, self.clock()):
                         log.warning("push channel: %s", problem)
                 self.cycle()
                 self.wake.wait(self._interval())
                 self.wake.clear()
             return 0
         finally:
-            if channels is not None:
-                channels.stop_all()
-            if server is not None:
-                server.stop()
+            for manager in channels.values():
+                manager.stop_all()
+            server.stop()
 
     def _interval(self) -> float:
         daemon = self.settings.daemon
@@ -167,34 +170,38 @@ class Daemon:
         self.stop.set()
         self.wake.set()
 
-    def _google_calendars(self) -> list[str]:
-        from calsync.config import GoogleProvider
+    def _google_calendars(self, provider: str) -> list[str]:
         from calsync.sync import calendar_of
 
         return [
-            calendar_of(p.calendar, p.email)
-            for p in self.settings.people
-            if isinstance(self.settings.providers.get(p.provider), GoogleProvider)
+            calendar_of(p.calendar, p.email) for p in self.settings.people if p.provider == provider
         ]
 
-    def _start_push(self) -> tuple[Any, Any]:
-        """The HTTP server (healthz, metrics, push) and, with a public URL, Google channels."""
+    def _start_push(self) -> tuple[Any, dict[str, Any]]:
+        """The HTTP server (healthz, metrics, push) and, with a public URL, Google channels.
+
+        One set of channels per Google provider, each given its own calendars.
+        """
         from calsync.daemon_http import DaemonServer
+        from calsync.providers.google import GoogleCalendar
+        from calsync.push_channels import GoogleChannels
 
         daemon = self.settings.daemon
         secret = self._push_secret()
         server = DaemonServer(daemon.listen, secret, self.notify, self.health)
         server.start()
         log.info("listening on %s (/healthz, /metrics, /push/google, /push/graph)", server.url)
-        channels = None
-        public = daemon.public_url
-        if public and (public.startswith("https://") or is_loopback_url(public)):
-            from calsync.providers.google import GoogleCalendar
-            from calsync.push_channels import GoogleChannels
-
-            google = next((r for r in self.readers.values() if isinstance(r, GoogleCalendar)), None)
-            if google is not None:
-                channels = GoogleChannels(google, public, secret)
+        channels: dict[str, Any] = {}
+        if not daemon.public_url:
+            log.info("no [daemon] public_url: polling only, no push channels")
+            return server, channels
+        for name, reader in self.readers.items():
+            if not isinstance(reader, GoogleCalendar):
+                continue
+            try:
+                channels[name] = GoogleChannels(reader, daemon.public_url, secret)
+            except ValueError as exc:
+                log.warning("push for %s disabled: %s", name, exc)
         return server, channels
 
     def _push_secret(self) -> bytes:

@@ -7,8 +7,9 @@ application, and the process/platform collectors stay out of the output.
 The rest of the code calls the small ``record_*``/``set_*``/``observe_*``
 functions below and never touches prometheus_client itself. Outcome labels are
 a closed set: an unknown outcome is a programming error (ValueError), so the
-label cardinality stays bounded. ``provider`` is the provider *kind*
-(``google``, ``outlook``, ``caldav``, ``ics``), never a calendar or a person.
+label cardinality stays bounded. ``provider`` comes from the configuration (a
+provider's name, or for push the kind ``google``/``outlook``), never a
+calendar or a person.
 
 Each ``calsync run`` process has its own counters; with several workers,
 Prometheus scrapes each one and ``sum()`` adds them up.
@@ -56,13 +57,13 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 SYNCS = Counter(
     "calsync_syncs",
-    "Calendar syncs by provider kind and outcome (ok, error, unchanged).",
+    "Calendar syncs by provider and outcome (ok, error, unchanged).",
     ["provider", "outcome"],
     registry=REGISTRY,
 )
 API_CALLS = Counter(
     "calsync_api_calls",
-    "Calendar API calls by provider kind and outcome (ok, retry, error).",
+    "Calendar API calls by provider and outcome (ok, retry, error).",
     ["provider", "outcome"],
     registry=REGISTRY,
 )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from calsync import metrics
 from calsync.config import DaemonSettings, PairSettings, Settings
 from calsync.evaluate import pair_params
 from calsync.model import Event, EventStatus, Response
@@ -124,6 +125,8 @@ def plan_pair(
     plan.suggestions = list(result.slots)
     if result.finding is not None:
         plan.findings.append(result.finding)
+        if pair.rebook == "auto":
+            metrics.record_rebook("no_slot")
     if pair.rebook != "auto" or not result.slots:
         return plan, rows
     organizer = _organizer(events_by_owner, health.series_uids, pair.manager)

@@ -58,3 +58,11 @@ def test_any_description_is_kept_exactly_and_never_grows(text):
     assert once is not None
     assert strip_block(once) == text
     assert with_block(once, BLOCK) is None
+
+
+def test_trailing_carriage_return_is_kept():
+    """Found by hypothesis: a too-loose separator pattern ate the user's last \\r."""
+    for text in ("notes\r", "notes\n", "notes<br>", "notes\r\n"):
+        once = with_block(text, BLOCK)
+        assert strip_block(once) == text
+        assert with_block(once, BLOCK) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ import pytest
 
 from calsync.config import ReportSettings
 from calsync.evaluate import pair_params, policy_params
-from calsync.policies import evaluate_pair
+from calsync.policies import Status, evaluate_pair
 from calsync.report import (
     IsoWeek,
     ManagerReport,
@@ -22,7 +23,7 @@ from calsync.report import (
     reports_document,
     subject,
 )
-from calsync.report.model import CalendarProblem
+from calsync.report.model import CalendarProblem, Slot
 from calsync.report.schedule import due_week, evaluation_instant
 from calsync.store import CalendarStatus
 from tests.test_report_support import (
@@ -148,7 +149,7 @@ def test_headline_counts_the_week_in_the_managers_zone() -> None:
     counts = ann.counts
     assert (counts.expected, counts.held, counts.cancelled, counts.declined) == (2, 1, 1, 0)
     assert counts.cancelled_by_you == 1 and counts.missed == 0 and counts.upcoming == 0
-    assert counts.made_up is None  # not measured until calsync books make-ups
+    assert counts.made_up == 0  # calsync books make-ups: none this week
     assert len(ann.needs_attention) == 1
 
     bob = build("bob@example.com")
@@ -228,10 +229,39 @@ def test_calendars_that_could_not_be_synced_are_in_the_footer() -> None:
     assert build("ann@example.com", [*calendars, stale]).calendar_problems == ann.calendar_problems
 
 
-def test_nothing_unmeasured_is_shown() -> None:
-    ann = build("ann@example.com")
-    for part in (render_text(ann), render_html(ann)):
-        assert "made up" not in part.lower() and "make-up" not in part.lower()
+def test_make_ups_and_suggested_slots_are_shown() -> None:
+    settings = team_settings()
+    ann = settings.person("ann@example.com")
+    as_of = evaluation_instant(W47, ann.zone, SEND_NOW)
+    policy = policy_params(settings.policy)
+    healths = [
+        evaluate_pair(pair_events(p.manager, p.report, OUTCOMES[(p.manager, p.report)]),
+                      pair_params(settings, p), policy, as_of)
+        for p in settings.pairs
+    ]
+    # Cid's last cancelled 1:1 was made up two days later.
+    index = next(i for i, h in enumerate(healths) if h.report == "cid@example.com")
+    cid = healths[index]
+    bumped = [o for o in cid.occurrences if o.status is Status.CANCELLED][-1]
+    start = bumped.original_start + timedelta(days=2)
+    made = replace(bumped, status=Status.MADE_UP, start=start, end=start + timedelta(minutes=30))
+    healths[index] = replace(
+        cid, occurrences=tuple(made if o is bumped else o for o in cid.occurrences)
+    )
+    offer = (as_of + timedelta(days=1), as_of + timedelta(days=1, minutes=30))
+    report = build_manager_report(
+        ann, {p.email: p for p in settings.people}, settings.pairs, healths,
+        [synced(email) for email in PEOPLE], week=W47, as_of=as_of, policy=policy,
+        generated_at=SEND_NOW, suggestions={"dee@example.com": [offer]},
+    )
+    rows = {row.report: row for row in report.rows}
+    assert rows["cid@example.com"].made_up == (Slot(made.start, made.end),)
+    assert rows["dee@example.com"].suggested == (Slot(*offer),)
+    if W47.bounds(ann.zone)[0] <= bumped.original_start < W47.bounds(ann.zone)[1]:
+        assert report.counts.made_up == 1
+    for part in (render_text(report), render_html(report)):
+        assert "calsync booked a make-up" in part
+        assert "Free slots for a make-up" in part
 
 
 def test_a_report_asked_for_mid_week_says_so() -> None:
@@ -277,7 +307,7 @@ def test_the_json_document_is_the_same_data() -> None:
     assert entry["manager"] == "ann@example.com" and entry["week"] == "2026-W47"
     assert entry["counts"] == {
         "expected": 2, "held": 1, "cancelled": 1, "declined": 0, "missed": 0, "upcoming": 0,
-        "by_you": 1, "made_up": None, "pairs": 2, "need_attention": 1,
+        "by_you": 1, "made_up": 0, "pairs": 2, "need_attention": 1,
     }  # fmt: skip
     cid = entry["reports"][0]
     assert cid["report"] == "cid@example.com" and cid["status"] == "critical"

@@ -276,8 +276,9 @@ def test_berlin_new_york_pair_in_the_week_only_europe_has_changed():
         people=(lena, maria),
     )
     starts = candidate_starts(request, start)
-    assert starts == tuple(s.start for s in sorted(find_slots(request, start, limit=None).slots,
-                                                  key=lambda s: s.start))
+    assert starts == tuple(
+        s.start for s in sorted(find_slots(request, start, limit=None).slots, key=lambda s: s.start)
+    )
 
     def on(day: date) -> list[str]:
         return [f"{s:%H:%M}" for s in starts if s.date() == day]
@@ -322,8 +323,10 @@ def shortened_setup(with_full_gap: bool) -> SlotRequest:
         (at(BERLIN, TUE, 14, 45), at(BERLIN, TUE, 17)),  # a 45-minute gap at 14:00
     ]
     if with_full_gap:  # and a full hour on Wednesday 15:00-16:00
-        lena_busy += [(at(BERLIN, WED, 9), at(BERLIN, WED, 15)),
-                      (at(BERLIN, WED, 16), at(BERLIN, WED, 17))]
+        lena_busy += [
+            (at(BERLIN, WED, 9), at(BERLIN, WED, 15)),
+            (at(BERLIN, WED, 16), at(BERLIN, WED, 17)),
+        ]
     else:
         lena_busy += [(at(BERLIN, WED, 9), at(BERLIN, WED, 16, 30))]  # 30 minutes at 16:30
     return SlotRequest(
@@ -498,20 +501,21 @@ HOURS = [
 ]
 # Days around 2026's DST changes: US (Mar 8, Nov 1), EU (Mar 29, Oct 25), Sydney
 # (Apr 5, Oct 4), Chatham (Apr 5, Sep 27).
-DAYS = [date(2026, m, d) for m, d in ((3, 6), (3, 27), (4, 3), (9, 25), (10, 2), (10, 23),
-                                      (10, 30), (7, 1))]
+DAYS = [
+    date(2026, m, d)
+    for m, d in ((3, 6), (3, 27), (4, 3), (9, 25), (10, 2), (10, 23), (10, 30), (7, 1))
+]
 
 
 @st.composite
-def availability(draw, index: int) -> Availability:
-    base = datetime.combine(draw(st.sampled_from(DAYS)), time(0), UTC)
+def availability(draw, index: int, base: datetime) -> Availability:
+    """A person with busy blocks and out-of-office spans around ``base``."""
     blocks = draw(
-        st.lists(
-            st.tuples(st.integers(-12 * 60, 8 * 24 * 60), st.integers(5, 240)), max_size=60
-        )
+        st.lists(st.tuples(st.integers(-12 * 60, 8 * 24 * 60), st.integers(5, 240)), max_size=60)
     )
-    ooo = draw(st.lists(st.tuples(st.integers(-24 * 60, 8 * 24 * 60), st.integers(60, 2880)),
-                        max_size=2))
+    ooo = draw(
+        st.lists(st.tuples(st.integers(-24 * 60, 8 * 24 * 60), st.integers(60, 2880)), max_size=2)
+    )
     return Availability(
         email=f"p{index}@example.com",
         zone=draw(st.sampled_from(ZONES)),
@@ -524,11 +528,11 @@ def availability(draw, index: int) -> Availability:
 
 @st.composite
 def requests(draw) -> tuple[SlotRequest, datetime]:
-    first = draw(availability(0))
-    second = draw(availability(1))
+    base = datetime.combine(draw(st.sampled_from(DAYS)), time(0), UTC)
+    first = draw(availability(0, base))
+    second = draw(availability(1, base))
     if draw(st.booleans()):  # half the pairs share a zone and hours: more slots to check
         second = replace(second, zone=first.zone, hours=first.hours)
-    base = datetime.combine(draw(st.sampled_from(DAYS)), time(0), UTC)
     window_start = base + draw(st.integers(0, 5 * 24 * 60)) * MIN
     window_start += draw(st.integers(0, 59)) * timedelta(seconds=1)  # not on a step
     # Mostly windows of days (room for slots), sometimes tiny or empty ones.
@@ -538,7 +542,7 @@ def requests(draw) -> tuple[SlotRequest, datetime]:
     original = window_start + draw(st.integers(-24 * 60, 3 * 24 * 60)) * MIN
     duration = draw(st.integers(1, 24)) * 5 * MIN
     min_duration = min(duration, draw(st.integers(1, 12)) * 5 * MIN)
-    people = (realign(first, base), realign(second, base))
+    people = (first, second)
     request = SlotRequest(
         original_start=original,
         duration=duration,
@@ -551,20 +555,6 @@ def requests(draw) -> tuple[SlotRequest, datetime]:
         anchor_zone=draw(st.sampled_from([None, *ZONES])),
     )
     return request, now
-
-
-def realign(who: Availability, base: datetime) -> Availability:
-    """Move a person's blocks so they start around ``base`` (the window's days)."""
-    spans = [*who.busy, *who.out_of_office]
-    if not spans:
-        return who
-    origin = min(s for s, _ in spans).replace(hour=0, minute=0)
-    delta = base - origin - timedelta(hours=12)
-    return replace(
-        who,
-        busy=tuple((s + delta, e + delta) for s, e in who.busy),
-        out_of_office=tuple((s + delta, e + delta) for s, e in who.out_of_office),
-    )
 
 
 def overlaps(lo: datetime, hi: datetime, spans, pad: timedelta = timedelta(0)) -> bool:
@@ -586,6 +576,24 @@ def valid(request: SlotRequest, now: datetime, start: datetime, length: timedelt
             for p in request.people
         )
     )
+
+
+def oracle_rank(request: SlotRequest, start: datetime) -> tuple[int, int, int, int]:
+    """The documented ranking, with plain zone arithmetic."""
+    zone = request.anchor_zone or request.people[0].zone
+    local, regular = start.astimezone(zone), request.original_start.astimezone(zone)
+    seconds = int(start.timestamp())
+    if local.date() == regular.date():
+        return (0, 0, 0, seconds) if start >= request.original_start else (2, 0, 0, -seconds)
+
+    def time_of_day(value: datetime) -> int:
+        return value.hour * 3600 + value.minute * 60 + value.second
+
+    distance = abs(time_of_day(local) - time_of_day(regular))
+    day = local.date().toordinal()
+    if day > regular.toordinal():
+        return (1, day, distance, seconds)
+    return (3, -day, distance, seconds)
 
 
 def brute_force(request: SlotRequest, now: datetime, length: timedelta) -> set[datetime]:
@@ -616,6 +624,8 @@ def test_property_every_slot_is_valid(case):
     full = candidate_starts(request, now)
     assert bool(full) == bool(result.slots and not result.slots[0].shortened)
     assert len({s.start for s in result.slots}) == len(result.slots)
+    keys = [oracle_rank(request, slot.start) for slot in result.slots]
+    assert keys == sorted(keys)
     assert find_slots(request, now, limit=2).slots == result.slots[:2]
 
 
@@ -724,3 +734,85 @@ def test_a_window_too_short_for_min_duration_says_so():
     assert result.slots == () and result.near_misses == ()
     assert result.finding is not None
     assert result.finding.message.endswith("the window is too short for 15m on the 15m grid")
+
+
+def lena_alone(original: datetime, start: datetime, end: datetime, busy) -> SlotRequest:
+    return SlotRequest(
+        original_start=original,
+        duration=30 * MIN,
+        min_duration=15 * MIN,
+        window_start=start,
+        window_end=end,
+        people=(person("Lena", BERLIN, busy=tuple(busy)),),
+    )
+
+
+def test_near_misses_prefer_fewer_problems():
+    request = lena_alone(
+        at(BERLIN, TUE, 8), at(BERLIN, TUE, 8), at(BERLIN, TUE, 10),
+        [(at(BERLIN, TUE, 8), at(BERLIN, TUE, 9, 50))],
+    )  # fmt: skip
+    assert find_slots(request, BEFORE).near_misses == (
+        "Tue 24 Nov 09:00: Lena busy",
+        "Tue 24 Nov 08:00: Lena busy, outside Lena's working hours",
+    )
+
+
+def test_a_near_miss_ending_with_the_working_day_is_inside_working_hours():
+    request = lena_alone(
+        ORIGINAL, at(BERLIN, TUE, 16), at(BERLIN, TUE, 17),
+        [(at(BERLIN, TUE, 16), at(BERLIN, TUE, 16, 45))],
+    )  # fmt: skip
+    assert find_slots(request, BEFORE).near_misses == (
+        "Tue 24 Nov 16:00: Lena busy",
+        "Tue 24 Nov 16:45: less than 10m from Lena's other meeting",
+    )
+
+
+def test_a_near_miss_on_a_following_day_is_the_one_nearest_the_time_of_day():
+    request = lena_alone(ORIGINAL, at(BERLIN, WED, 0), at(BERLIN, THU, 0), [busy_day(WED)])
+    assert find_slots(request, BEFORE).near_misses == (
+        "Wed 25 Nov 10:00: Lena busy",
+        "Wed 25 Nov 08:45: Lena busy, outside Lena's working hours",
+    )
+
+
+def test_nearest_time_of_day_on_the_day_the_clocks_go_back():
+    # Working every day; Friday and Saturday are taken, so Sunday 1 November (EDT -> EST
+    # at 02:00) is the first day: 13:00 that day is 18:00 UTC, not 17:00.
+    thu, sun = date(2026, 10, 29), date(2026, 11, 1)
+    maria = person(
+        "Maria",
+        NEW_YORK,
+        hours="Mon-Sun 09:00-17:00",
+        busy=tuple(busy_day(thu + timedelta(days=n), NEW_YORK) for n in range(3)),
+    )
+    original = at(NEW_YORK, thu, 13)
+    now = original - timedelta(hours=1)
+    result = find_slots(weekly_request(original, (maria,), now), now, limit=2)
+    assert [s.start for s in result.slots] == [
+        datetime(2026, 11, 1, 18, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, 17, 45, tzinfo=UTC),
+    ]
+    assert result.slots[0].reason == "Sun 1 Nov, at the regular time 13:00"
+    assert result.slots[0].start.astimezone(NEW_YORK).date() == sun
+
+
+def test_earlier_days_rank_nearest_day_first():
+    # A biweekly 1:1 on Thursday 26 November may move back to Thursday 19th 10:00;
+    # Lena is away from the 26th on, so only the days before are left.
+    original = at(BERLIN, THU, 10)
+    now = original - timedelta(days=30)
+    window_start, window_end = cadence_slot_window(
+        original, original + timedelta(weeks=2), now, Cadence(weeks=2)
+    )
+    people = berlin_pair(lena_ooo=[(at(BERLIN, THU, 0), window_end)])
+    request = weekly_request(
+        original, people, now, window_start=window_start, window_end=window_end
+    )
+    slots = find_slots(request, now, limit=None).slots
+    days = list(dict.fromkeys(f"{s.start.astimezone(BERLIN):%a %d}" for s in slots))
+    assert days == ["Wed 25", "Tue 24", "Mon 23", "Fri 20", "Thu 19"]
+    assert slots[0].reason == "Wed 25 Nov (before the regular day), at the regular time 10:00"
+    thursday = [s for s in slots if s.start.astimezone(BERLIN).date() == date(2026, 11, 19)]
+    assert local_starts(thursday[:2], BERLIN) == ["Thu 10:00", "Thu 10:15"]  # window opens 10:00

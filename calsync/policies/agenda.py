@@ -14,10 +14,14 @@ import re
 BEGIN = "--- calsync: shared 1:1 agenda ---"
 END = "--- end of calsync agenda ---"
 
-# The block and the blank line calsync put before it; tolerant of the \\r\\n and
-# <br> a calendar UI may turn our newlines into.
+# The block and exactly the separator calsync put before it (or that separator
+# as a calendar UI may rewrite it: \\r\\n or <br>); anything looser would eat
+# characters people wrote.
 _BLOCK = re.compile(
-    r"(?:\r?\n|<br\s*/?>){0,2}" + re.escape(BEGIN) + r".*?" + re.escape(END) + r"(?:\r?\n)?",
+    r"(?:\n\n|\r\n\r\n|<br\s*/?>\s*<br\s*/?>)?"
+    + re.escape(BEGIN)
+    + r".*?"
+    + re.escape(END),
     re.DOTALL,
 )
 

@@ -32,7 +32,12 @@ A full-length slot always beats a shortened one: only when no slot of the
 agreed duration exists anywhere in the window do the slots of the longest
 length that fits (duration minus whole steps, never under ``min_duration``)
 come back, marked ``shortened``. When even ``min_duration`` does not fit, the
-result has no slots and a ``no_slot`` finding naming the nearest misses.
+result has no slots and a ``no_slot`` finding naming the nearest misses: the
+``min_duration`` starts in the window that fail the fewest checks, ranked like
+slots, one per local day and cause, at most three ("Tue 24 Nov 14:00: Dev busy").
+
+A free slot at exactly the regular time ranks first ("same day, at the regular
+time"): when a 1:1 was moved out of its period, moving it back is the best fix.
 
 Everything runs on integer microseconds since the epoch: intervals are merged
 and swept once, never tested minute by minute.
@@ -301,9 +306,7 @@ class _Person:
                 day += timedelta(days=1)
         self.working.sort()
         # Free pieces: each inside one working span, clear of every block.
-        self.pieces = [
-            piece for lo, hi in self.working for piece in self.buffered.subtract(lo, hi)
-        ]
+        self.pieces = [piece for lo, hi in self.working for piece in self.buffered.subtract(lo, hi)]
 
     def start_ranges(self, length: int) -> list[Span]:
         """Closed ranges of starts whose slot of ``length`` fits one free piece."""
@@ -358,7 +361,7 @@ _CODES = bytes(
     else ((_BUSY if flags & 2 else _NEAR if flags & 4 else 0) | (0 if flags & 8 else _OUTSIDE))
     for flags in range(16)
 )
-_COUNTS = bytes(1 if code else 0 for code in range(16))
+_COUNTS = bytes(bin(code & ~_NEAR if code & _BUSY else code).count("1") for code in range(16))
 
 
 class _LocalDays:
@@ -383,8 +386,7 @@ class _LocalDays:
             self.midnights.append(_us(utc))
         # A plain day starts at a real midnight and keeps one UTC offset until the next.
         self.plain = [
-            exact[i] and exact[i + 1] and offsets[i] == offsets[i + 1]
-            for i in range(len(days) - 1)
+            exact[i] and exact[i + 1] and offsets[i] == offsets[i + 1] for i in range(len(days) - 1)
         ]
 
     def locate(self, instant: int) -> tuple[int, int]:

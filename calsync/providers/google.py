@@ -31,6 +31,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
+from calsync import metrics
 from calsync.config import GoogleProvider
 from calsync.model import ChangeSet, Window
 from calsync.providers.base import (
@@ -161,8 +162,12 @@ class GoogleCalendar:
         return self._services[subject]
 
     def close(self) -> None:
-        """Persist refreshed OAuth tokens and drop connections."""
+        """Persist refreshed OAuth tokens and close connections."""
         self.credentials.save()
+        for client in self._services.values():
+            http = getattr(client.http, "http", client.http)  # AuthorizedHttp wraps one
+            for connection in list(getattr(http, "connections", {}).values()):
+                connection.close()
         self._services.clear()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -177,13 +182,18 @@ class GoogleCalendar:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                return request.execute(num_retries=0)
+                response = request.execute(num_retries=0)
+                metrics.record_api_call(self.name, "ok")
+                return response
             except HttpError as exc:
                 status, reason, message = _error(exc)
                 if status == 410 and reason in CURSOR_REASONS:
+                    metrics.record_api_call(self.name, "ok")  # an answer, not a failure
                     raise CursorExpired(calendar, "sync token no longer valid") from None
                 if not _retryable(status, reason) or last:
+                    metrics.record_api_call(self.name, "error")
                     raise self._domain_error(calendar, status, reason, message) from None
+                metrics.record_api_call(self.name, "retry")
                 delay = self._delay(attempt, _retry_after(exc))
                 log.info("google %s: %s %s, retrying in %.1fs", calendar, status, reason, delay)
             except RefreshError as exc:

@@ -887,10 +887,15 @@ class OutlookCalendar:
             return
         if not current.get("isOrganizer", True):
             raise ProviderError(calendar, f"event {event_id}: only its organizer can cancel it")
-        self._request(
-            "POST", self._item_url(calendar, event_id, "/cancel"), calendar,
-            body={"comment": comment},
-        )
+        try:
+            # Not repeated after a network error: a cancel that got through leaves a 404.
+            self._request(
+                "POST", self._item_url(calendar, event_id, "/cancel"), calendar,
+                body={"comment": comment}, idempotent=False,
+            )
+        except _HttpProblem as exc:
+            if exc.status not in (404, 410):
+                raise
 
     # -- CalendarWriter ------------------------------------------------------------------
 

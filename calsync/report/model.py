@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -206,6 +206,7 @@ def build_manager_report(
     as_of: datetime,
     policy: PolicyParams,
     generated_at: datetime,
+    suggestions: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None,
 ) -> ManagerReport:
     """The report for ``manager``: only their own pairs, whatever else is passed in."""
     zone = manager.zone
@@ -216,9 +217,13 @@ def build_manager_report(
     rows = []
     for health in mine:
         report = people[health.report]
-        rows.append(
-            _row(health, report, settings_of[health.report], manager, policy, as_of, zone)
-        )
+        row = _row(health, report, settings_of[health.report], manager, policy, as_of, zone)
+        slots = (suggestions or {}).get(health.report, ())
+        rows.append(replace(
+            row,
+            made_up=_made_up(health, as_of),
+            suggested=tuple(Slot(start, end) for start, end in slots),
+        ))
     rows.sort(key=lambda row: (_RANK[row.status], row.name.lower()))
 
     team = {manager.email, *settings_of}
@@ -441,6 +446,16 @@ def _row(
     )
 
 
+def _made_up(health: PairHealth, as_of: datetime) -> tuple[Slot, ...]:
+    """Make-ups calsync booked for this period and the last one."""
+    recent = as_of - health.cadence.period * 2
+    return tuple(
+        Slot(o.start, o.end)
+        for o in health.occurrences
+        if o.status is Status.MADE_UP and o.original_start >= recent
+    )
+
+
 def _week_counts(
     healths: Sequence[PairHealth], manager: str, start: datetime, end: datetime, as_of: datetime
 ) -> WeekCounts:
@@ -451,7 +466,9 @@ def _week_counts(
                 continue
             values["expected"] += 1
             kind = _kind(occurrence, as_of)
-            if kind == "upcoming" or (not missed(occurrence) and occurrence.end > as_of):
+            if occurrence.status is Status.MADE_UP and occurrence.end <= as_of:
+                values["made_up"] += 1
+            elif kind == "upcoming" or (not missed(occurrence) and occurrence.end > as_of):
                 values["upcoming"] += 1
             elif occurrence.kept:
                 values["held"] += 1
@@ -461,9 +478,11 @@ def _week_counts(
                 values["declined"] += 1
             else:
                 values["missed"] += 1
-            bumped = occurrence.status in (Status.CANCELLED, Status.DECLINED)
+            bumped = occurrence.status in (Status.CANCELLED, Status.DECLINED, Status.MADE_UP)
             if bumped and occurrence.by == manager:
                 values["cancelled_by_you"] += 1
+    # Make-ups are tracked now that calsync books them: 0 is a real figure.
+    values.setdefault("made_up", 0)
     return WeekCounts(**values)
 
 

@@ -19,15 +19,16 @@ shown by ``report_problems`` and can be resent on purpose with
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
-from calsync.config import Person, Settings
+from calsync.config import PairSettings, Person, Settings
 from calsync.evaluate import pair_params, policy_params
-from calsync.policies import evaluate_pair
+from calsync.model import Event
+from calsync.policies import PairHealth, evaluate_pair
 from calsync.report.mailer import SendFailed, SmtpMailer
 from calsync.report.model import ManagerReport, build_manager_report
 from calsync.report.render import build_message, message_id
@@ -131,6 +132,7 @@ def _build(
             )
             for pair in pairs
         ]
+        suggestions = _suggestions(settings, pairs, healths, events, as_of)
         reports.append(
             build_manager_report(
                 manager,
@@ -142,9 +144,36 @@ def _build(
                 as_of=as_of,
                 policy=policy,
                 generated_at=now,
+                suggestions=suggestions,
             )
         )
     return reports
+
+
+def _suggestions(
+    settings: Settings,
+    pairs: Sequence[PairSettings],
+    healths: Sequence[PairHealth],
+    events: Mapping[str, Sequence[Event]],
+    as_of: datetime,
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Make-up slots for bumped 1:1s still waiting for one (``rebook = "suggest"``)."""
+    from calsync.rebook import plan_pair
+
+    out = {}
+    for pair, health in zip(pairs, healths, strict=True):
+        if pair.rebook != "suggest":
+            continue
+        plan, _ = plan_pair(
+            settings,
+            pair,
+            health,
+            {pair.manager: events.get(pair.manager, []), pair.report: events.get(pair.report, [])},
+            as_of,
+        )
+        if plan.suggestions:
+            out[pair.report] = [(slot.start, slot.end) for slot in plan.suggestions[:3]]
+    return out
 
 
 def deliver(
