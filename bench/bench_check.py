@@ -22,7 +22,7 @@ from calsync.config import load_settings
 from calsync.evaluate import evaluate_all, pair_params, policy_params
 from calsync.model import Window
 from calsync.policies import evaluate_pair
-from calsync.providers.ics import parse_calendar
+from calsync.providers.ics_parse import parse_calendar
 from calsync.store import open_store
 from calsync.sync import build_readers, sync_all
 

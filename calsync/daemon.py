@@ -17,12 +17,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calsync import metrics
-from calsync.config import DaemonSettings, Settings
-from calsync.evaluate import evaluate_all
+from calsync.config import DaemonSettings, PairSettings, Settings
+from calsync.evaluate import evaluate_all, load_calendars
 from calsync.outbox_runner import execute
 from calsync.providers.base import CalendarReader
 from calsync.rebook import plan_all
@@ -30,6 +30,9 @@ from calsync.store import Store
 from calsync.sync import CalendarResult, sync_all
 
 log = logging.getLogger(__name__)
+
+# Every pair is evaluated at least this often, changed or not.
+FULL_EVALUATION = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -62,6 +65,7 @@ class Daemon:
         self.wake = threading.Event()
         self.last: CycleResult | None = None
         self._lock = threading.Lock()
+        self._full_at: datetime | None = None
 
     # -- one cycle -------------------------------------------------------------------
 
@@ -90,16 +94,36 @@ class Daemon:
             outcome = "error" if not calendar.ok else "unchanged" if calendar.unchanged else "ok"
             metrics.record_sync(calendar.provider, outcome)
 
+    def _due_pairs(self, now: datetime, result: CycleResult) -> list[PairSettings]:
+        """Pairs whose calendars changed; every pair at least every ``FULL_EVALUATION``.
+
+        Time alone changes findings (a 1:1 becomes past, a gap grows), so an
+        unchanged team is still evaluated regularly, just not every cycle.
+        """
+        if self._full_at is None or now - self._full_at >= FULL_EVALUATION:
+            self._full_at = now
+            return list(self.settings.pairs)
+        changed = {c.owner for c in result.calendars if c.ok and not c.unchanged}
+        return [p for p in self.settings.pairs if {p.manager, p.report} & changed]
+
     def _evaluate_plan_act(self, now: datetime, result: CycleResult) -> None:
-        healths = evaluate_all(self.settings, self.store, now)
-        plan_all(self.settings, self.store, healths, self.readers, now, enqueue=True)
+        pairs = self._due_pairs(now, result)
+        pending = bool(self.store.pending(limit=1))
+        if not pairs and not pending:
+            return
+        calendars = load_calendars(self.store, pairs)
+        healths = evaluate_all(self.settings, self.store, now, pairs=pairs, calendars=calendars)
+        plan_all(self.settings, self.store, healths, self.readers, now, enqueue=True,
+                 calendars=calendars)
         if self.stop.is_set():
             return
         result.writes = execute(self.store, self.readers, now)
         if any(outcome == "done" for _, outcome in result.writes):
             # Read back what was written, so the history shows the make-up now.
-            result.calendars = sync_all(self.settings, self.store, self.readers, now)
-            healths = evaluate_all(self.settings, self.store, now)
+            resync = sync_all(self.settings, self.store, self.readers, now)
+            changed = {c.owner for c in resync if c.ok and not c.unchanged}
+            again = [p for p in self.settings.pairs if {p.manager, p.report} & changed]
+            evaluate_all(self.settings, self.store, now, pairs=again)
         metrics.set_findings(Counter(f.kind for h in healths for f in h.findings))
 
     def _emails(self, now: datetime, result: CycleResult) -> None:
@@ -178,13 +202,15 @@ class Daemon:
         ]
 
     def _start_push(self) -> tuple[Any, dict[str, Any]]:
-        """The HTTP server (healthz, metrics, push) and, with a public URL, Google channels.
+        """The HTTP server (healthz, metrics, push) and, with a public URL, push channels.
 
-        One set of channels per Google provider, each given its own calendars.
+        One set per provider (Google channels, Graph subscriptions), each given
+        its own calendars.
         """
         from calsync.daemon_http import DaemonServer
         from calsync.providers.google import GoogleCalendar
-        from calsync.push_channels import GoogleChannels
+        from calsync.providers.outlook import OutlookCalendar
+        from calsync.push_channels import GoogleChannels, GraphSubscriptions
 
         daemon = self.settings.daemon
         secret = self._push_secret()
@@ -196,10 +222,11 @@ class Daemon:
             log.info("no [daemon] public_url: polling only, no push channels")
             return server, channels
         for name, reader in self.readers.items():
-            if not isinstance(reader, GoogleCalendar):
-                continue
             try:
-                channels[name] = GoogleChannels(reader, daemon.public_url, secret)
+                if isinstance(reader, GoogleCalendar):
+                    channels[name] = GoogleChannels(reader, daemon.public_url, secret)
+                elif isinstance(reader, OutlookCalendar):
+                    channels[name] = GraphSubscriptions(reader, daemon.public_url, secret)
             except ValueError as exc:
                 log.warning("push for %s disabled: %s", name, exc)
         return server, channels

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from calsync.config import PairSettings, PolicySettings, Settings
+from calsync.model import Event
 from calsync.policies import PairHealth, PairParams, PolicyParams, evaluate_pair
 from calsync.store import Store
 
@@ -39,13 +41,25 @@ def policy_params(policy: PolicySettings) -> PolicyParams:
     )
 
 
-def evaluate_all(settings: Settings, store: Store, now: datetime) -> list[PairHealth]:
-    """Every configured pair's health as of ``now``, saved to the store."""
+def evaluate_all(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    *,
+    pairs: Sequence[PairSettings] | None = None,
+    calendars: Mapping[str, Sequence[Event]] | None = None,
+) -> list[PairHealth]:
+    """The health of ``pairs`` (default: every configured pair) as of ``now``, saved.
+
+    ``calendars`` (owner -> events) saves a second read of the store when the
+    caller already holds them.
+    """
     policy = policy_params(settings.policy)
-    emails = {email for pair in settings.pairs for email in (pair.manager, pair.report)}
-    calendars = store.events_of(emails)
+    chosen = list(settings.pairs if pairs is None else pairs)
+    if calendars is None:
+        calendars = load_calendars(store, chosen)
     healths = []
-    for pair in settings.pairs:
+    for pair in chosen:
         events = {
             pair.manager: calendars.get(pair.manager, []),
             pair.report: calendars.get(pair.report, []),
@@ -54,3 +68,9 @@ def evaluate_all(settings: Settings, store: Store, now: datetime) -> list[PairHe
         store.save_health(health, now)
         healths.append(health)
     return healths
+
+
+def load_calendars(store: Store, pairs: Sequence[PairSettings]) -> dict[str, list[Event]]:
+    """Every event of the people in ``pairs``, in one read of the store."""
+    emails = {email for pair in pairs for email in (pair.manager, pair.report)}
+    return store.events_of(emails) if emails else {}

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)
+BATCH = 50
+MAX_BATCHES = 40  # 2,000 writes a cycle at most; the rest wait for the next one
 
 
 def execute(
@@ -34,9 +36,26 @@ def execute(
     *,
     lease: timedelta = LEASE,
 ) -> list[tuple[str, str]]:
-    """Claim and perform pending writes; (key, outcome) for each."""
+    """Claim and perform pending writes, batch by batch; (key, outcome) for each.
+
+    Drains the queue (bounded by ``MAX_BATCHES``): a bump made up now should
+    not wait a poll interval because other writes came first. A row that fails
+    is retried in a later cycle, not in this one.
+    """
+    outcomes: list[tuple[str, str]] = []
+    for _ in range(MAX_BATCHES):
+        batch = _perform(store, readers, now, lease)
+        outcomes += batch
+        if len(batch) < BATCH or all(outcome != "done" for _, outcome in batch):
+            break
+    return outcomes
+
+
+def _perform(
+    store: Store, readers: Mapping[str, CalendarReader], now: datetime, lease: timedelta
+) -> list[tuple[str, str]]:
     outcomes = []
-    for item in store.claim(now, lease):
+    for item in store.claim(now, lease, limit=BATCH):
         payload = item.payload
         writer = readers.get(payload.get("provider", ""))
         try:

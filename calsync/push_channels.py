@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from calsync.config import is_loopback_url
-from calsync.daemon_http import GOOGLE, mint_token
+from calsync.daemon_http import GOOGLE, OUTLOOK, mint_token
 from calsync.providers.base import ProviderError
 
 __all__ = ["Channel", "GoogleChannels", "WatchingReader", "push_address"]
@@ -175,3 +175,95 @@ def _channel(calendar: str, body: dict[str, Any], fallback: datetime) -> Channel
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"events.watch answered an unreadable expiration {raw!r}") from None
     return Channel(calendar, channel_id, resource_id, expiration)
+
+
+# Graph keeps subscriptions on events for at most 10,080 minutes; ask a little less.
+GRAPH_LIFETIME = timedelta(minutes=10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    calendar: str
+    id: str
+    expiration: datetime
+
+
+class SubscribingReader(Protocol):
+    def subscribe(
+        self, calendar: str, notification_url: str, client_state: str, expires: datetime
+    ) -> dict[str, Any]: ...
+
+    def renew_subscription(
+        self, calendar: str, subscription_id: str, expires: datetime
+    ) -> dict[str, Any]: ...
+
+    def delete_subscription(self, calendar: str, subscription_id: str) -> None: ...
+
+
+class GraphSubscriptions:
+    """The change-notification subscriptions of one Microsoft 365 provider.
+
+    Graph renews with a PATCH of the expiration (no overlap needed, unlike
+    Google's channels); a subscription Graph no longer knows is created anew.
+    Kept in memory: after a restart new ones are made and the old ones expire.
+    """
+
+    def __init__(
+        self,
+        reader: SubscribingReader,
+        public_url: str,
+        secret: bytes,
+        lifetime: timedelta = GRAPH_LIFETIME,
+        renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+    ) -> None:
+        if not secret:
+            raise ValueError("the push secret is empty")
+        self.reader = reader
+        self.address = push_address(public_url).rsplit("/", 1)[0] + "/graph"
+        self.secret = secret
+        self.lifetime = lifetime
+        self.renew_before = renew_before
+        self._open: dict[str, Subscription] = {}
+
+    @property
+    def subscriptions(self) -> dict[str, Subscription]:
+        return dict(self._open)
+
+    def ensure(self, calendars: Iterable[str], now: datetime) -> list[str]:
+        """Create or renew a subscription per calendar; delete those of other calendars."""
+        wanted = list(dict.fromkeys(calendars))
+        problems: list[str] = []
+        for calendar in [c for c in self._open if c not in wanted]:
+            self._delete(self._open.pop(calendar))
+        for calendar in wanted:
+            current = self._open.get(calendar)
+            if current is not None and current.expiration - now > self.renew_before:
+                continue
+            expires = now + self.lifetime
+            try:
+                if current is not None:
+                    try:
+                        self.reader.renew_subscription(calendar, current.id, expires)
+                        self._open[calendar] = Subscription(calendar, current.id, expires)
+                        continue
+                    except ProviderError as exc:
+                        log.info("outlook %s: renewal failed (%s); subscribing anew", calendar, exc)
+                state = mint_token(self.secret, OUTLOOK, calendar)
+                body = self.reader.subscribe(calendar, self.address, state, expires)
+                self._open[calendar] = Subscription(calendar, str(body["id"]), expires)
+                log.info("outlook %s: change notifications until %s", calendar, expires)
+            except (ProviderError, ValueError, KeyError) as exc:
+                problems.append(f"outlook {calendar}: no change notifications: {exc}; polling only")
+        return problems
+
+    def stop_all(self) -> None:
+        while self._open:
+            _, subscription = self._open.popitem()
+            self._delete(subscription)
+
+    def _delete(self, subscription: Subscription) -> None:
+        try:
+            self.reader.delete_subscription(subscription.calendar, subscription.id)
+        except ProviderError as exc:
+            log.warning("outlook %s: could not delete a subscription: %s",
+                        subscription.calendar, exc)

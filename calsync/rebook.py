@@ -246,13 +246,16 @@ def plan_all(
     now: datetime,
     *,
     enqueue: bool,
+    calendars: Mapping[str, Sequence[Event]] | None = None,
 ) -> list[PairPlan]:
-    """Plans for every pair; with ``enqueue``, the writes go into the outbox."""
-    emails = {e for pair in settings.pairs for e in (pair.manager, pair.report)}
-    calendars = store.events_of(emails)
-    plans = []
+    """Plans for the pairs of ``healths``; with ``enqueue``, the writes go into the outbox."""
     by_key = {(h.manager, h.report): h for h in healths}
-    for pair in settings.pairs:
+    chosen = [p for p in settings.pairs if (p.manager, p.report) in by_key]
+    if calendars is None:
+        emails = {e for pair in chosen for e in (pair.manager, pair.report)}
+        calendars = store.events_of(emails) if emails else {}
+    plans = []
+    for pair in chosen:
         health = by_key.get((pair.manager, pair.report))
         if health is None:
             continue

@@ -524,3 +524,17 @@ def test_readers_are_built_from_config(emu, tmp_path):
     assert result.ok and result.inserted > 10
     healths = evaluate_all(settings, store, NOW)
     assert healths == []  # no pairs configured: evaluation is a no-op
+
+
+def test_batches_with_long_calendar_ids(emu, tmp_path):
+    """Long ids make the batch part headers fold; every answer must still reach its request."""
+    calendars = [f"someone-with-a-long-name-{i:04d}@subdivision.bench.example.com"
+                 for i in range(60)]
+    for calendar in calendars:
+        emu.add_calendar(calendar)
+    settings = _settings(emu, calendars, tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    google = reader(emu)
+    sync_all(settings, store, {"work": google}, NOW)
+    results = sync_all(settings, store, {"work": google}, NOW)
+    assert all(r.ok and r.unchanged for r in results)

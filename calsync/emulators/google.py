@@ -812,7 +812,9 @@ class GoogleEmulator:
                 http=False,
                 call=True,
             )
-            content_id = (part.get("Content-ID") or "").strip()
+            # A long header comes back folded ("uuid +\r\n id"): unfold it, or the
+            # client cannot match "<response-uuid + id>" to its request.
+            content_id = re.sub(r"\r?\n[ \t]+", " ", str(part.get("Content-ID") or "")).strip()
             chunks.append(self._batch_response_part(boundary, content_id, response))
         chunks.append(f"--{boundary}--\r\n".encode())
         envelope = _Response(

@@ -899,6 +899,40 @@ class OutlookCalendar:
 
     # -- CalendarWriter ------------------------------------------------------------------
 
+    # -- change notifications (subscriptions) ------------------------------------
+
+    def subscribe(
+        self, calendar: str, notification_url: str, client_state: str, expires: datetime
+    ) -> Json:
+        """Ask Graph to POST changes of ``calendar``'s events to ``notification_url``.
+
+        Graph validates the URL before answering (the daemon's /push/graph echoes
+        the token), so the daemon's server must already be listening.
+        """
+        body = {
+            "changeType": "created,updated,deleted",
+            "notificationUrl": notification_url,
+            "resource": f"/{self._user(calendar)}/events",
+            "expirationDateTime": _graph_instant(expires),
+            "clientState": client_state,
+        }
+        return self._request(
+            "POST", self._url("subscriptions"), calendar, body=body, idempotent=False
+        )
+
+    def renew_subscription(self, calendar: str, subscription_id: str, expires: datetime) -> Json:
+        body = {"expirationDateTime": _graph_instant(expires)}
+        path = "subscriptions/" + urllib.parse.quote(subscription_id, safe="")
+        return self._request("PATCH", self._url(path), calendar, body=body)
+
+    def delete_subscription(self, calendar: str, subscription_id: str) -> None:
+        path = "subscriptions/" + urllib.parse.quote(subscription_id, safe="")
+        try:
+            self._request("DELETE", self._url(path), calendar)
+        except ProviderError as exc:
+            if getattr(exc, "status", None) != 404:
+                raise
+
     def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
         """CalendarWriter: a make-up on the organizer's mailbox, the others invited."""
         zone = ZoneInfo(event.timezone)
@@ -970,3 +1004,7 @@ def _with_html_block(markup: str, updated_text: str) -> str:
     if closing is None:
         return without + fragment
     return without[: closing.start()] + fragment + without[closing.start() :]
+
+
+def _graph_instant(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")

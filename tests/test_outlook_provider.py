@@ -1,0 +1,830 @@
+"""The Microsoft 365 provider against the local Graph emulator, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from calsync.cli import main
+from calsync.config import ConfigError, OutlookProvider, settings_from_dict
+from calsync.demo.sample import DEMO_NOW
+from calsync.emulators.google import GoogleEmulator
+from calsync.emulators.graph import GraphEmulator
+from calsync.model import EventStatus, Response, Window
+from calsync.providers.base import CursorExpired, ProviderError
+from calsync.providers.outlook import OutlookCalendar, transaction_id_for
+from calsync.providers.outlook_auth import NoTokens
+from calsync.providers.outlook_mapping import KEY_PROPERTY, TAGS_PROPERTY, rrule_of, series_uid
+from calsync.store import open_store
+from calsync.sync import build_readers, sync_all
+from calsync.timeutil import Cadence
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "calsync" / "demo" / "calendars"
+NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
+MARIA, DEV = "maria@example.com", "dev@example.com"
+NY = "America/New_York"
+FIRST = datetime(2026, 9, 7, 13, 0, tzinfo=UTC)  # Monday 09:00 New York
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def emu():
+    with GraphEmulator(port=0, auth=False, clock=Clock()) as emulator:
+        yield emulator
+
+
+def provider_settings(emu: GraphEmulator, **extra: Any) -> OutlookProvider:
+    return OutlookProvider(kind="outlook", auth="none", graph_endpoint=emu.url, **extra)
+
+
+def reader(emu: GraphEmulator, sleeps: list[float] | None = None, **extra: Any) -> OutlookCalendar:
+    waits = sleeps if sleeps is not None else []
+    return OutlookCalendar(
+        "work",
+        provider_settings(emu, **extra),
+        NoTokens(),
+        lambda _calendar: ZoneInfo(NY),
+        sleep=waits.append,
+        rand=lambda: 1.0,
+    )
+
+
+def weekly_one_on_one(emu: GraphEmulator, first: datetime = FIRST, weeks: int | None = None) -> str:
+    """A weekly Maria/Dev 1:1 organized by Maria (Dev gets his copy); Maria's master id."""
+    for mailbox in (MARIA, DEV):
+        emu.add_mailbox(mailbox, time_zone="Eastern Standard Time")
+    local = first.astimezone(ZoneInfo(NY)).replace(tzinfo=None)
+    rng: dict[str, Any] = {"type": "noEnd", "startDate": local.date().isoformat()}
+    if weeks:
+        rng = {**rng, "type": "numbered", "numberOfOccurrences": weeks}
+    body = {
+        "subject": "Maria / Dev 1:1",
+        "start": {"dateTime": local.isoformat(), "timeZone": "Eastern Standard Time"},
+        "end": {
+            "dateTime": (local + timedelta(minutes=30)).isoformat(),
+            "timeZone": "Eastern Standard Time",
+        },
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+            "range": rng,
+        },
+        "attendees": [{"type": "required", "emailAddress": {"address": DEV, "name": "Dev"}}],
+    }
+    return emu.create_event(MARIA, body)["id"]
+
+
+def master_of(emu: GraphEmulator, mailbox: str) -> dict[str, Any]:
+    return next(e for e in emu.events(mailbox) if e["type"] == "seriesMaster")
+
+
+def instance_id(emu: GraphEmulator, mailbox: str, original: datetime) -> str:
+    master = master_of(emu, mailbox)
+    for item in emu.instances(mailbox, master["id"], "2026-01-01T00:00:00Z", "2027-06-01"):
+        if item["originalStart"] == original.strftime("%Y-%m-%dT%H:%M:%SZ"):
+            return item["id"]
+    raise AssertionError(f"no instance at {original}")
+
+
+def occurrences(changes_or_events, uid: str) -> dict[datetime, Any]:
+    events = getattr(changes_or_events, "events", changes_or_events)
+    return {e.original_start: e for e in events if e.uid == uid and e.is_occurrence}
+
+
+def single(subject: str, day: str, hour: int = 17) -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "start": {"dateTime": f"{day}T{hour:02d}:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": f"{day}T{hour:02d}:45:00", "timeZone": "UTC"},
+    }
+
+
+# -- mapping ------------------------------------------------------------------------
+
+
+def test_series_uid_is_shared_by_copies_and_gives_ics_uids_back():
+    # An Exchange meeting: the occurrence's instance date is zeroed out.
+    goid = "040000008200E00074C5B7101A82E008" + "07EA0B17" + "00" * 16 + "10000000" + "AB" * 16
+    series = "040000008200E00074C5B7101A82E008" + "00000000" + "00" * 16 + "10000000" + "AB" * 16
+    assert series_uid({"id": "x", "iCalUId": goid}) == series
+    # A meeting that came from another system carries its UID ("vCal-Uid").
+    data = b"vCal-Uid" + (1).to_bytes(4, "little") + b"demo-maria-dev-1on1" + b"\0"
+    wrapped = bytes.fromhex("040000008200E00074C5B7101A82E008") + bytes(20)
+    wrapped += len(data).to_bytes(4, "little") + data
+    assert series_uid({"id": "x", "iCalUId": wrapped.hex().upper()}) == "demo-maria-dev-1on1"
+    assert series_uid({"id": "x", "iCalUId": "plain@example.com"}) == "plain@example.com"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rng", "rule", "cadence"),
+    [
+        ({"type": "weekly", "interval": 2, "daysOfWeek": ["thursday"]}, {"type": "noEnd"},
+         "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=TH;WKST=SU", Cadence(weeks=2)),
+        ({"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["tuesday"],
+          "index": "first"}, {"type": "numbered", "numberOfOccurrences": 6},
+         "RRULE:FREQ=MONTHLY;BYDAY=TU;BYSETPOS=1;COUNT=6", Cadence(monthly=True)),
+        ({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 31},
+         {"type": "endDate", "endDate": "2027-03-31"},
+         "RRULE:FREQ=MONTHLY;BYMONTHDAY=28,29,30,31;BYSETPOS=-1;UNTIL=20270331",
+         Cadence(monthly=True)),
+        ({"type": "daily", "interval": 14}, {"type": "noEnd"},
+         "RRULE:FREQ=DAILY;INTERVAL=14", Cadence(weeks=2)),
+    ],
+)
+def test_graph_recurrence_becomes_the_rrule_the_policies_read(pattern, rng, rule, cadence):
+    line = rrule_of({"pattern": pattern, "range": {"startDate": "2026-09-03", **rng}})
+    assert line == rule
+    assert Cadence.from_rrule(line) == cadence
+
+
+SINGLES = [
+    {"id": "a", "iCalUId": "a@x", "subject": "Timed, Windows zone", "isAllDay": False,
+     "originalStartTimeZone": "W. Europe Standard Time",
+     "start": {"dateTime": "2026-11-24T15:00:00.0000000", "timeZone": "UTC"},
+     "end": {"dateTime": "2026-11-24T15:45:00.0000000", "timeZone": "UTC"},
+     "organizer": {"emailAddress": {"address": "Maria@Example.com"}}, "isOrganizer": False,
+     "responseStatus": {"response": "tentativelyAccepted"},
+     "attendees": [
+         {"type": "required", "emailAddress": {"address": "dev@example.com"},
+          "status": {"response": "none"}},
+         {"type": "required", "emailAddress": {"address": "DEV@example.com"},
+          "status": {"response": "declined"}},
+         {"type": "resource", "emailAddress": {"address": "room@example.com"},
+          "status": {"response": "accepted"}},
+         {"type": "optional", "emailAddress": {"address": "lena@example.com"},
+          "status": {"response": "declined"}},
+         {"type": "required", "emailAddress": {"address": "not-an-address"}},
+     ],
+     "body": {"contentType": "html",
+              "content": "<html><body><p>Agenda &amp; notes</p><div>line 2<br>x</div></body>"},
+     "showAs": "free", "@odata.etag": 'W/"1"',
+     "singleValueExtendedProperties": [
+         {"id": KEY_PROPERTY, "value": "k"},
+         {"id": TAGS_PROPERTY, "value": '{"pair": "m|d", "for": "2026-11-23T14:00:00Z"}'}]},
+    {"id": "b", "iCalUId": "b@x", "subject": "All day", "isAllDay": True,
+     "start": {"dateTime": "2026-11-26T00:00:00.0000000", "timeZone": "UTC"},
+     "end": {"dateTime": "2026-11-28T00:00:00.0000000", "timeZone": "UTC"},
+     "isCancelled": True, "body": {"contentType": "text", "content": "a;b,c\r\nnext"}},
+    {"id": "c", "iCalUId": "c@x", "subject": "Instant", "originalStartTimeZone": "UTC",
+     "start": {"dateTime": "2026-11-24T09:00:00", "timeZone": "UTC"},
+     "end": {"dateTime": "2026-11-24T09:00:00", "timeZone": "UTC"}},
+    {"id": "d", "iCalUId": "d@x", "subject": "Long ago", "originalStartTimeZone": "Nowhere",
+     "start": {"dateTime": "2020-01-01T09:00:00", "timeZone": "UTC"},
+     "end": {"dateTime": "2020-01-01T10:00:00", "timeZone": "UTC"}},
+    {"id": "e", "iCalUId": "e@x", "subject": "No zone name",
+     "start": {"dateTime": "2026-11-24T09:00:00", "timeZone": "Eastern Standard Time"},
+     "end": {"dateTime": "2026-11-24T10:00:00", "timeZone": "Eastern Standard Time"}},
+]
+
+
+def test_single_events_mapped_directly_mean_what_ics_would_read():
+    import icalendar
+
+    from calsync.providers.ics_parse import parse_calendar
+    from calsync.providers.outlook_mapping import _single_vevent, to_events
+
+    window = Window(NOW - timedelta(days=400), NOW + timedelta(days=120))
+    zone = ZoneInfo(NY)
+    direct, warnings = to_events(SINGLES, [], "m", window, zone, owner=DEV)
+    assert warnings == []
+    calendar = icalendar.Calendar()
+    for item in SINGLES:
+        calendar.add_component(_single_vevent(item, item["iCalUId"], zone, DEV))
+    via_ics, _ = parse_calendar(calendar.to_ical(), "m", window, zone)
+    ids = {item["iCalUId"]: (item["id"], item.get("@odata.etag")) for item in SINGLES}
+    via_ics = [replace(e, remote_id=ids[e.uid][0], etag=ids[e.uid][1]) for e in via_ics]
+    assert sorted(direct, key=lambda e: e.uid) == sorted(via_ics, key=lambda e: e.uid)
+    assert [dict(e.tags) for e in direct if e.uid == "a@x"] == [
+        {"key": "k", "pair": "m|d", "for": "2026-11-23T14:00:00Z"}]
+    assert len(direct) == 4  # "Long ago" is outside the window
+
+
+# -- reading ---------------------------------------------------------------------
+
+
+def test_first_sync_maps_series_occurrences_and_responses(emu):
+    weekly_one_on_one(emu)
+    changes = reader(emu).fetch_changes(MARIA, None, NOW)
+    assert changes.full and changes.cursor
+    [master] = [e for e in changes.events if e.is_series]
+    assert master.recurrence == ("RRULE:FREQ=WEEKLY;BYDAY=MO;WKST=SU",)
+    assert master.timezone == NY  # "Eastern Standard Time" mapped to IANA
+    occ = occurrences(changes, master.uid)
+    # Local 09:00 across the 1 November DST change: 13:00Z, then 14:00Z.
+    assert datetime(2026, 10, 26, 13, 0, tzinfo=UTC) in occ
+    assert datetime(2026, 11, 2, 14, 0, tzinfo=UTC) in occ
+    one = occ[datetime(2026, 11, 2, 14, 0, tzinfo=UTC)]
+    assert one.organizer == MARIA and one.remote_id and one.etag
+    assert {a.email for a in one.attendees} == {DEV}
+    assert one.response_of(MARIA) is Response.ACCEPTED
+
+    # Dev's copy: other ids, the same series uid, so the two correlate.
+    dev = reader(emu).fetch_changes(DEV, None, NOW)
+    [dev_master] = [e for e in dev.events if e.is_series]
+    assert dev_master.uid == master.uid and dev_master.remote_id != master.remote_id
+    assert set(occurrences(dev, master.uid)) == set(occ)
+
+
+def test_incremental_sync_sees_each_kind_of_change(emu):
+    master = weekly_one_on_one(emu)
+    lunch = emu.create_event(MARIA, single("Lunch", "2026-11-25"))
+    outlook = reader(emu)
+    store = open_store("sqlite:///:memory:")
+    calendar = store.ensure_calendar("work", MARIA, MARIA)
+    dev_calendar = store.ensure_calendar("work", DEV, DEV)
+    full = outlook.fetch_changes(MARIA, None, NOW)
+    store.apply_changes(calendar, full, NOW)
+    dev_full = outlook.fetch_changes(DEV, None, NOW)
+    store.apply_changes(dev_calendar, dev_full, NOW)
+    uid = next(e.uid for e in full.events if e.is_series)
+
+    def stored(owner: str = MARIA) -> dict[datetime, Any]:
+        return occurrences(store.events_of([owner])[owner], uid)
+
+    # Unchanged: one cheap call, nothing written.
+    emu.requests.clear()
+    idle = outlook.fetch_changes(MARIA, full.cursor, NOW)
+    assert idle.unchanged and len(emu.requests) == 1
+
+    # A new single event and a moved occurrence: incremental, the series re-read whole.
+    emu.create_event(MARIA, single("Planning", "2026-11-26"))
+    moved = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+    emu.patch_event(MARIA, instance_id(emu, MARIA, moved), {
+        "start": {"dateTime": "2026-12-01T15:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-12-01T15:30:00", "timeZone": "UTC"},
+    })
+    changes = outlook.fetch_changes(MARIA, idle.cursor, NOW)
+    assert not changes.full and changes.series_scope == (uid,)
+    stats = store.apply_changes(calendar, changes, NOW)
+    assert stats.inserted == 1 and stats.deleted == 0
+    assert stored()[moved].start == datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    assert stored()[moved].remote_id == instance_id(emu, MARIA, moved)
+
+    # The organizer cancels one occurrence: it becomes a cancelled row, in both calendars.
+    cancelled = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    emu.cancel_occurrence(MARIA, instance_id(emu, MARIA, cancelled))
+    changes = outlook.fetch_changes(MARIA, changes.cursor, NOW)
+    store.apply_changes(calendar, changes, NOW)
+    assert stored()[cancelled].status is EventStatus.CANCELLED
+    assert stored()[moved].start == datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    dev_changes = outlook.fetch_changes(DEV, dev_full.cursor, NOW)
+    assert not dev_changes.full  # Dev's copy shows isCancelled: an ordinary change
+    store.apply_changes(dev_calendar, dev_changes, NOW)
+    assert stored(DEV)[cancelled].status is EventStatus.CANCELLED
+
+    # A deleted single event goes.
+    emu.delete_event(MARIA, lunch["id"])
+    changes = outlook.fetch_changes(MARIA, changes.cursor, NOW)
+    store.apply_changes(calendar, changes, NOW)
+    titles = {e.title for e in store.events_of([MARIA])[MARIA]}
+    assert "Lunch" not in titles and "Planning" in titles
+
+    # Dev declines one occurrence: gone from his calendar (a decline), answer at Maria's.
+    declined = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    emu.decline(DEV, instance_id(emu, DEV, declined))
+    dev_changes = outlook.fetch_changes(DEV, dev_changes.cursor, NOW)
+    store.apply_changes(dev_calendar, dev_changes, NOW)
+    assert stored(DEV)[declined].status is EventStatus.CANCELLED
+    changes = outlook.fetch_changes(MARIA, changes.cursor, NOW)
+    assert not changes.full and changes.series_scope == (uid,)
+    store.apply_changes(calendar, changes, NOW)
+    assert stored()[declined].response_of(DEV) is Response.DECLINED
+    assert stored()[declined].status is EventStatus.CONFIRMED
+
+    # The whole series is deleted: upcoming occurrences go, the history stays.
+    emu.delete_event(MARIA, master)
+    changes = outlook.fetch_changes(MARIA, changes.cursor, NOW)
+    store.apply_changes(calendar, changes, NOW)
+    left = stored()
+    assert left and all(original < NOW for original in left)
+    assert any(e.is_series and e.uid == uid for e in store.events_of([MARIA])[MARIA])
+    # Dev's copy is cancelled (isCancelled on his master): the same outcome.
+    dev_changes = outlook.fetch_changes(DEV, dev_changes.cursor, NOW)
+    store.apply_changes(dev_calendar, dev_changes, NOW)
+    left = stored(DEV)
+    assert left and all(original < NOW for original in left)
+    assert all(e.status is EventStatus.CONFIRMED for o, e in left.items() if o != cancelled)
+
+
+@pytest.mark.parametrize("mode", ["410", "syncStateNotFound"])
+def test_expired_delta_token_resyncs_in_full_and_keeps_history(emu, tmp_path, mode):
+    weekly_one_on_one(emu)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    settings = _settings(emu, [MARIA], tmp_path)
+    [first] = sync_all(settings, store, {"work": reader(emu)}, NOW)
+    assert first.ok and first.inserted > 10
+    before = {e.key for e in store.events_of([MARIA])[MARIA]}
+
+    emu.expire_delta_tokens(mode)
+    with pytest.raises(CursorExpired):
+        reader(emu).fetch_changes(MARIA, store.cursor(store.ensure_calendar("work", MARIA, MARIA)),
+                                  NOW)
+    [result] = sync_all(settings, store, {"work": reader(emu)}, NOW)
+    assert result.ok and result.resynced
+    assert {e.key for e in store.events_of([MARIA])[MARIA]} == before
+
+    # A resync that reads a shorter past: what it no longer shows stays.
+    short = _settings(emu, [MARIA], tmp_path, past_days=14)
+    [result] = sync_all(short, store, {"work": reader(emu, past_days=14)}, NOW)
+    assert result.ok
+    assert before <= {e.key for e in store.events_of([MARIA])[MARIA]}
+
+
+def test_a_window_that_fell_behind_is_read_again_in_full(emu):
+    weekly_one_on_one(emu)
+    outlook = reader(emu)
+    first = outlook.fetch_changes(MARIA, None, NOW)
+    later = outlook.fetch_changes(MARIA, first.cursor, NOW + timedelta(days=3))
+    assert later.unchanged
+    moved_on = outlook.fetch_changes(MARIA, first.cursor, NOW + timedelta(days=30))
+    assert moved_on.full and moved_on.window.end == NOW + timedelta(days=30 + 120)
+
+
+def test_delta_replays_and_empty_pages_change_nothing(emu):
+    weekly_one_on_one(emu)
+    for day in range(10):
+        emu.create_event(MARIA, single(f"Meeting {day}", f"2026-11-{10 + day:02d}"))
+    clean = reader(emu, page_size=3).fetch_changes(MARIA, None, NOW)
+    emu.delta_replays(True)
+    emu.delta_empty_pages(True)
+    noisy = reader(emu, page_size=3).fetch_changes(MARIA, None, NOW)
+    assert sorted(e.key for e in noisy.events) == sorted(e.key for e in clean.events)
+
+
+def _demo_config(tmp_path: Path, name: str, providers: str, people: dict[str, str]) -> Path:
+    """config/demo.toml with ``providers`` added and some people moved onto them."""
+    text = (ROOT / "config" / "demo.toml").read_text()
+    text = re.sub(r'(?m)^database\s*=.*$', f'database = "sqlite:///{name}.db"', text)
+    text = re.sub(r'(?m)^path\s*=.*$', 'path = "calendars"', text)
+    text = text.replace("[[people]]", providers + "\n[[people]]", 1)
+    for email, provider in people.items():
+        text = re.sub(
+            rf'(?ms)(^email = "{re.escape(email)}".*?^provider = )"feeds"\ncalendar = "[^"]*"',
+            rf'\1"{provider}"',
+            text,
+        )
+    config = tmp_path / f"{name}.toml"
+    config.write_text(text)
+    return config
+
+
+def _check(config: Path) -> dict:
+    result = CliRunner().invoke(
+        main, ["-c", str(config), "check", "--json", "--now", DEMO_NOW.isoformat()]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _same_findings(expected: dict, actual: dict) -> None:
+    assert all(c["ok"] for c in actual["calendars"]), actual["calendars"]
+    for want, got in zip(expected["pairs"], actual["pairs"], strict=True):
+        assert got["occurrences"] == want["occurrences"], want["report"]
+        assert got["flags"] == want["flags"], want["report"]
+        assert got["adherence"] == want["adherence"], want["report"]
+        assert got["next"] == want["next"], want["report"]
+        assert got["series"] == want["series"], want["report"]
+
+
+def test_demo_team_gives_the_same_findings_on_graph_as_from_ics(emu, tmp_path):
+    """The whole team on the Graph emulator (seeded from its ICS files): identical findings."""
+    emu.load_seed(sorted(DEMO.glob("*.ics")))
+    shutil.copytree(DEMO, tmp_path / "calendars")
+    from_ics = _check(_demo_config(tmp_path, "ics", "", {}))
+    graph = f'[providers.m365]\nkind = "outlook"\nauth = "none"\ngraph_endpoint = "{emu.url}"\n'
+    people = {f"{p.stem}@example.com": "m365" for p in DEMO.glob("*.ics")}
+    from_graph = _check(_demo_config(tmp_path, "graph", graph, people))
+    assert {c["provider"] for c in from_graph["calendars"]} == {"m365"}
+    _same_findings(from_ics, from_graph)
+
+
+def test_a_mixed_team_gives_the_same_findings_as_ics(emu, tmp_path):
+    """Maria and Dev on Google, Sam, Tom and Lena on Microsoft 365, the rest on ICS:
+    pairs across both providers give the findings of the same history in ICS."""
+    on_google = ("maria", "dev")
+    on_graph = ("sam", "tom", "lena")
+    shutil.copytree(DEMO, tmp_path / "calendars")
+    with GoogleEmulator(port=0) as google:
+        for stem in on_google:
+            seeded = tmp_path / f"{stem}@example.com.ics"
+            shutil.copyfile(DEMO / f"{stem}.ics", seeded)
+            google.load_seed(seeded)
+        emu.load_seed([DEMO / f"{stem}.ics" for stem in on_graph])
+        providers = (
+            f'[providers.gcal]\nkind = "google"\nauth = "none"\napi_endpoint = "{google.url}"\n'
+            f'[providers.m365]\nkind = "outlook"\nauth = "none"\ngraph_endpoint = "{emu.url}"\n'
+        )
+        people = {f"{s}@example.com": "gcal" for s in on_google}
+        people |= {f"{s}@example.com": "m365" for s in on_graph}
+        mixed = _check(_demo_config(tmp_path, "mixed", providers, people))
+    from_ics = _check(_demo_config(tmp_path, "ics", "", {}))
+    by_provider = {c["owner"]: c["provider"] for c in mixed["calendars"]}
+    assert by_provider["sam@example.com"] == "m365" and by_provider[MARIA] == "gcal"
+    assert by_provider["priya@example.com"] == "feeds"
+    _same_findings(from_ics, mixed)
+
+
+# -- faults, retries, batching -----------------------------------------------------
+
+
+def _team(emu: GraphEmulator, size: int) -> list[str]:
+    mailboxes = [f"person{i:03d}@example.com" for i in range(size)]
+    for index, mailbox in enumerate(mailboxes):
+        emu.add_mailbox(mailbox)
+        emu.create_event(mailbox, {
+            "subject": f"Standup {index}",
+            "start": {"dateTime": "2026-11-02T15:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-02T15:15:00", "timeZone": "UTC"},
+            "recurrence": {
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {"type": "numbered", "startDate": "2026-11-02",
+                          "numberOfOccurrences": 40},
+            },
+        })
+    return mailboxes
+
+
+def _settings(emu: GraphEmulator, mailboxes: list[str], tmp_path: Path, **extra: Any):
+    return settings_from_dict({
+        "providers": {"work": {"kind": "outlook", "auth": "none", "graph_endpoint": emu.url,
+                               **extra}},
+        "people": [{"email": m, "provider": "work"} for m in mailboxes],
+    }, tmp_path / "c.toml")
+
+
+def test_idle_cycle_costs_one_request_per_twenty_mailboxes(emu, tmp_path):
+    mailboxes = _team(emu, 45)
+    settings = _settings(emu, mailboxes, tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    outlook = reader(emu)
+    assert all(r.ok for r in sync_all(settings, store, {"work": outlook}, NOW))
+
+    emu.requests.clear()
+    idle = sync_all(settings, store, {"work": outlook}, NOW)
+    assert all(r.ok and r.unchanged for r in idle)
+    assert len(emu.requests) == math.ceil(45 / 20) == 3
+    assert emu.requests.count("POST", "/$batch") == 3
+    assert emu.requests.count("GET", "calendarView/delta", calls=True) == 45
+
+    # One change among 45: still three batches, plus what that mailbox needs.
+    emu.create_event(mailboxes[7], single("New", "2026-11-24"))
+    emu.requests.clear()
+    after = sync_all(settings, store, {"work": outlook}, NOW)
+    changed = [r for r in after if not r.unchanged]
+    assert [r.calendar for r in changed] == [mailboxes[7]] and changed[0].inserted == 1
+    assert len(emu.requests) == 3
+
+
+def test_expired_tokens_inside_a_batch_resync_those_mailboxes(emu, tmp_path):
+    mailboxes = _team(emu, 5)
+    settings = _settings(emu, mailboxes, tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    outlook = reader(emu)
+    sync_all(settings, store, {"work": outlook}, NOW)
+    emu.expire_delta_tokens("410")
+    results = {r.calendar: r for r in sync_all(settings, store, {"work": outlook}, NOW)}
+    assert all(r.ok and not r.unchanged for r in results.values())  # each read in full
+    again = sync_all(settings, store, {"work": outlook}, NOW)
+    assert all(r.ok and r.unchanged for r in again)
+
+
+def test_faults_at_a_fixed_rate_end_in_the_same_store(emu, tmp_path):
+    mailboxes = _team(emu, 12)
+    weekly_one_on_one(emu)
+    everyone = [*mailboxes, MARIA, DEV]
+    settings = _settings(emu, everyone, tmp_path)
+
+    clean = open_store(f"sqlite:///{tmp_path / 'clean.db'}")
+    sync_all(settings, clean, {"work": reader(emu)}, NOW)
+
+    faulty = open_store(f"sqlite:///{tmp_path / 'faulty.db'}")
+    sleeps: list[float] = []
+    emu.fail_rate(0.25, seed=11)
+    for _ in range(3):  # a mailbox whose retries ran out is fetched again next cycle
+        results = sync_all(settings, faulty, {"work": reader(emu, sleeps, max_retries=6)}, NOW)
+        if all(r.ok for r in results):
+            break
+    emu.reset_faults()
+    assert all(r.ok for r in results)
+    assert sleeps, "faults were injected, so the client must have backed off"
+
+    def snapshot(store):
+        return {owner: sorted((e.key, e.start, e.status, e.title, e.remote_id) for e in events)
+                for owner, events in store.events_of(everyone).items()}
+
+    assert snapshot(faulty) == snapshot(clean)
+
+
+def test_throttling_honours_retry_after_else_backs_off_exponentially(emu):
+    emu.add_mailbox(MARIA)
+    sleeps: list[float] = []
+    emu.throttle(2, retry_after=7)
+    assert reader(emu, sleeps).fetch_changes(MARIA, None, NOW).full
+    assert sleeps == [7.0, 7.0]
+    sleeps.clear()
+    emu.fail_5xx(3, status=503)  # no Retry-After: 0.5 s, 1 s, 2 s (rand() = 1)
+    assert reader(emu, sleeps).fetch_changes(MARIA, None, NOW).full
+    assert sleeps == [0.5, 1.0, 2.0]
+    sleeps.clear()
+    emu.fail_5xx(2, status=503, retry_after=3)
+    assert reader(emu, sleeps).fetch_changes(MARIA, None, NOW).full
+    assert sleeps == [3.0, 3.0]
+
+
+def test_retries_are_bounded(emu):
+    emu.add_mailbox(MARIA)
+    sleeps: list[float] = []
+    emu.fail_5xx(10, status=503)
+    with pytest.raises(ProviderError, match="503"):
+        reader(emu, sleeps, max_retries=2).fetch_changes(MARIA, None, NOW)
+    assert len(sleeps) == 2
+
+
+def test_inner_429s_of_a_batch_are_retried(emu, tmp_path):
+    mailboxes = _team(emu, 6)
+    settings = _settings(emu, mailboxes, tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    sleeps: list[float] = []
+    outlook = reader(emu, sleeps)
+    sync_all(settings, store, {"work": outlook}, NOW)
+    emu.throttle(2, retry_after=4)  # the first two inner calls of the next batch
+    emu.requests.clear()
+    idle = sync_all(settings, store, {"work": outlook}, NOW)
+    assert all(r.ok and r.unchanged for r in idle)
+    assert sleeps == [4.0] and emu.requests.count("POST", "/$batch") == 2
+
+
+def test_a_failing_mailbox_does_not_stop_the_others(emu, tmp_path):
+    emu.add_mailbox(MARIA)
+    settings = _settings(emu, [MARIA, "nobody@example.com"], tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    results = {r.calendar: r for r in sync_all(settings, store, {"work": reader(emu)}, NOW)}
+    assert results[MARIA].ok
+    assert not results["nobody@example.com"].ok
+    assert "404" in results["nobody@example.com"].message
+    assert reader(emu).probe("nobody@example.com") is not None
+    assert reader(emu).probe(MARIA) is None
+
+
+# -- free/busy -------------------------------------------------------------------------
+
+
+def test_free_busy_chunks_mailboxes_and_ranges(emu):
+    weekly_one_on_one(emu, weeks=30)
+    others = [f"person{i:03d}@example.com" for i in range(43)]
+    for mailbox in others:
+        emu.add_mailbox(mailbox)
+    outlook = reader(emu)
+    window = Window(datetime(2026, 9, 1, tzinfo=UTC), datetime(2027, 1, 9, tzinfo=UTC))
+    emu.requests.clear()
+    busy = outlook.free_busy([MARIA, DEV, *others], window)
+    # 45 mailboxes in 3 requests of at most 20, for each of 3 spans under 62 days.
+    assert emu.requests.count("POST", "getSchedule") == 9
+    assert len(busy[MARIA]) == 18  # weekly from 7 Sep 2026 until 9 Jan 2027
+    assert busy[MARIA][0] == (FIRST, FIRST + timedelta(minutes=30))
+    assert busy[DEV] == busy[MARIA] and busy[others[0]] == []
+
+
+def test_free_busy_error_items_inside_a_200_name_the_mailbox(emu):
+    emu.add_mailbox(MARIA)
+    window = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC))
+    with pytest.raises(ProviderError, match=r"ghost@example\.com") as info:
+        reader(emu).free_busy([MARIA, "ghost@example.com"], window)
+    assert "5009" in str(info.value)
+
+
+# -- writes ----------------------------------------------------------------------------
+
+
+MAKEUP = {
+    "subject": "1:1 Maria / Dev (rebooked from Mon 23 Nov)",
+    "start": {"dateTime": "2026-11-24T15:00:00", "timeZone": "UTC"},
+    "end": {"dateTime": "2026-11-24T15:30:00", "timeZone": "UTC"},
+    "attendees": [{"type": "required", "emailAddress": {"address": DEV}}],
+}
+KEY = "makeup|maria@example.com|dev@example.com|20261123T140000Z|1"
+
+
+def test_create_is_exactly_once_and_carries_the_key(emu):
+    emu.add_mailbox(MARIA)
+    outlook = reader(emu)
+    tags = {"pair": "maria@example.com|dev@example.com", "for": "2026-11-23T14:00:00Z"}
+    first = outlook.create_event(MARIA, MAKEUP, KEY, tags)
+    again = outlook.create_event(MARIA, MAKEUP, KEY, tags)
+    assert again["id"] == first["id"]
+    assert first["transactionId"] == transaction_id_for(KEY)
+    assert len(emu.events(MARIA)) == 1
+    assert outlook.find_owned(MARIA, KEY)["id"] == first["id"]
+    # The key and tags come back through a sync, for the policies.
+    changes = outlook.fetch_changes(MARIA, None, NOW)
+    [made] = [e for e in changes.events if e.title.startswith("1:1 Maria")]
+    assert made.tags == {"key": KEY, **tags}
+
+
+def test_create_after_a_lost_response_does_not_duplicate(emu):
+    """The POST reached Graph but the answer was lost: the lookup misses, transactionId wins."""
+    emu.add_mailbox(MARIA)
+    earlier = emu.create_event(MARIA, {**MAKEUP, "transactionId": transaction_id_for(KEY)})
+    created = reader(emu).create_event(MARIA, MAKEUP, KEY)
+    assert created["id"] == earlier["id"]
+    assert len(emu.events(MARIA)) == 1
+
+
+def test_patch_rereads_and_retries_after_412(emu):
+    emu.add_mailbox(MARIA)
+    outlook = reader(emu)
+    created = outlook.create_event(MARIA, MAKEUP, KEY)
+    etags = []
+
+    def change(current):
+        etags.append(current["@odata.etag"])
+        if len(etags) == 1:  # someone edits the event between our read and our write
+            emu.patch_event(MARIA, created["id"], {"location": {"displayName": "Room 4"}})
+        return {"subject": current["subject"] + " (agenda)"}
+
+    result = outlook.patch_event(MARIA, created["id"], change, owned_key=KEY)
+    assert len(etags) == 2 and etags[0] != etags[1]
+    assert result["location"]["displayName"] == "Room 4"
+    assert result["subject"].endswith("(agenda)")
+
+
+def test_writes_refuse_events_calsync_does_not_own(emu):
+    emu.add_mailbox(MARIA)
+    emu.add_mailbox(DEV)
+    outlook = reader(emu)
+    theirs = emu.create_event(MARIA, {**MAKEUP, "singleValueExtendedProperties": [
+        {"id": KEY_PROPERTY, "value": "someone-else"}]})
+    with pytest.raises(ProviderError, match="not calsync's"):
+        outlook.delete_event(MARIA, theirs["id"], KEY)
+    with pytest.raises(ProviderError, match="not calsync's"):
+        outlook.patch_event(MARIA, theirs["id"], lambda _c: {"subject": "x"}, owned_key=KEY)
+    with pytest.raises(ProviderError, match="not calsync's"):
+        outlook.cancel_event(MARIA, theirs["id"], KEY)
+    mine = outlook.create_event(MARIA, MAKEUP, KEY)
+    assert any(e["subject"] == MAKEUP["subject"] for e in emu.events(DEV))
+    outlook.cancel_event(MARIA, mine["id"], KEY, "Moved again")
+    outlook.delete_event(MARIA, mine["id"], KEY)  # already gone is fine
+    assert [e["id"] for e in emu.events(MARIA)] == [theirs["id"]]
+    dev_copies = [e for e in emu.events(DEV) if MAKEUP["subject"] in e["subject"]]
+    assert sorted(e["isCancelled"] for e in dev_copies) == [False, True]  # theirs, and mine
+    other = outlook.create_event(MARIA, MAKEUP, KEY + "|2")
+    outlook.delete_event(MARIA, other["id"], KEY + "|2")
+    assert [e["id"] for e in emu.events(MARIA)] == [theirs["id"]]
+
+
+# -- config -----------------------------------------------------------------------------
+
+
+def test_auth_none_is_refused_for_a_real_endpoint(tmp_path):
+    with pytest.raises(ConfigError, match="only for a local emulator"):
+        settings_from_dict({"providers": {"m": {"kind": "outlook", "auth": "none"}}},
+                           tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize(
+    ("provider", "message"),
+    [
+        ({"auth": "client_credentials", "client_id": "c", "client_secret_env": "S"},
+         "needs tenant_id"),
+        ({"tenant_id": "t", "client_id": "c"}, "exactly one of client_secret_env"),
+        ({"tenant_id": "t", "client_id": "c", "client_secret_env": "S",
+          "certificate_file": "c.pem"}, "exactly one of client_secret_env"),
+        ({"auth": "device_code", "tenant_id": "t"}, "needs client_id"),
+        ({"tenant_id": "t", "client_id": "c", "client_secret_env": "not a name"},
+         "not an environment variable name"),
+        ({"auth": "bogus"}, "auth"),
+    ],
+)
+def test_outlook_config_errors_name_the_key(tmp_path, provider, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        settings_from_dict({"providers": {"m365": {"kind": "outlook", **provider}}},
+                           tmp_path / "c.toml")
+    assert "providers.m365" in str(info.value)
+
+
+def test_readers_are_built_from_config(emu, tmp_path):
+    weekly_one_on_one(emu)
+    settings = _settings(emu, [MARIA, DEV], tmp_path)
+    readers = build_readers(settings)
+    assert isinstance(readers["work"], OutlookCalendar)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    results = sync_all(settings, store, readers, NOW)
+    assert all(r.ok and r.inserted > 10 for r in results)
+
+
+def test_calendar_writer_books_a_make_up_and_keeps_the_agenda_block_only(emu):
+    from calsync.policies.agenda import render_block, with_block
+    from calsync.providers.base import CalendarWriter, NewEvent
+
+    master = weekly_one_on_one(emu)
+    outlook = reader(emu)
+    assert isinstance(outlook, CalendarWriter)
+    event = NewEvent(
+        title="1:1 Maria / Dev (make-up)",
+        start=datetime(2026, 11, 25, 14, 0, tzinfo=UTC),
+        end=datetime(2026, 11, 25, 14, 30, tzinfo=UTC),
+        organizer=MARIA,
+        attendees=(MARIA, DEV),
+        timezone=NY,
+        tags={"pair": f"{MARIA}|{DEV}", "for": "2026-11-23T14:00:00Z"},
+    )
+    remote_id = outlook.create_owned(MARIA, event, KEY)
+    assert outlook.create_owned(MARIA, event, KEY) == remote_id
+    made = emu.get_event(MARIA, remote_id)
+    assert made["start"]["dateTime"].startswith("2026-11-25T14:00:00")
+    assert [a["emailAddress"]["address"] for a in made["attendees"]] == [DEV]
+
+    # An HTML description (a Teams invite): only calsync's block is added, once.
+    invite = '<html><body><p>Join on <a href="https://teams.example/x">Teams</a></p></body></html>'
+    emu.patch_event(MARIA, master, {"body": {"contentType": "html", "content": invite}})
+    block = render_block("https://docs.example.com/1on1/maria-dev")
+    outlook.update_description(MARIA, master, lambda text: with_block(text, block))
+    html_body = emu.get_event(MARIA, master)["body"]["content"]
+    assert '<a href="https://teams.example/x">Teams</a>' in html_body
+    assert html_body.count("shared 1:1 agenda") == 1
+    etag = emu.get_event(MARIA, master)["@odata.etag"]
+    outlook.update_description(MARIA, master, lambda text: with_block(text, block))
+    assert emu.get_event(MARIA, master)["@odata.etag"] == etag  # nothing to change
+    changes = outlook.fetch_changes(MARIA, None, NOW)
+    [series] = [e for e in changes.events if e.is_series]
+    assert "https://docs.example.com/1on1/maria-dev" in series.description
+    assert "Teams" in series.description
+
+
+def test_batches_to_one_mailbox_get_through_its_concurrency_limit(emu):
+    """Outlook runs four requests per mailbox at once; the rest of a batch gets 429s."""
+    emu.add_mailbox(MARIA)
+    for index in range(12):
+        emu.create_event(MARIA, {
+            "subject": f"Series {index}",
+            "start": {"dateTime": f"2026-11-02T{8 + index:02d}:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": f"2026-11-02T{8 + index:02d}:30:00", "timeZone": "UTC"},
+            "recurrence": {
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                "range": {"type": "noEnd", "startDate": "2026-11-02"},
+            },
+        })
+    clean = reader(emu).fetch_changes(MARIA, None, NOW)
+    sleeps: list[float] = []
+    emu.mailbox_concurrency(4)
+    limited = reader(emu, sleeps).fetch_changes(MARIA, None, NOW)
+    assert sleeps == [1.0, 1.0]  # 12 master reads: 4 + 4 + 4
+    assert sorted(e.key for e in limited.events) == sorted(e.key for e in clean.events)
+
+
+def test_change_notifications_subscribe_notify_renew_and_delete(emu):
+    """Graph subscriptions through the daemon's /push/graph: handshake, notify, renew, delete."""
+    import threading
+
+    from calsync.daemon_http import DaemonServer
+    from calsync.push_channels import GraphSubscriptions
+
+    weekly_one_on_one(emu)
+    changed: list[tuple[str, str]] = []
+    seen = threading.Event()
+
+    def on_change(provider: str, calendar: str) -> None:
+        changed.append((provider, calendar))
+        seen.set()
+
+    secret = b"s" * 32
+    with DaemonServer("127.0.0.1:0", secret, on_change, lambda: (True, {})) as server:
+        outlook = reader(emu)
+        subscriptions = GraphSubscriptions(outlook, server.url, secret)
+        assert subscriptions.ensure([MARIA], NOW) == []  # the handshake went through
+        [first] = emu.subscriptions()
+        emu.create_event(MARIA, {
+            "subject": "Planning",
+            "start": {"dateTime": "2026-11-24T15:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-24T16:00:00", "timeZone": "UTC"},
+        })
+        assert seen.wait(10)
+        assert changed[0] == ("outlook", MARIA)
+
+        # A day before the expiration it is renewed in place (same id, later expiry).
+        later = NOW + timedelta(minutes=10_000) - timedelta(hours=12)
+        emu.state.clock.now = later  # Graph checks expirations against its own clock
+        assert subscriptions.ensure([MARIA], later) == []
+        [renewed] = emu.subscriptions()
+        assert renewed["id"] == first["id"]
+        assert renewed["expirationDateTime"] > first["expirationDateTime"]
+
+        subscriptions.stop_all()
+        assert emu.subscriptions() == []
