@@ -20,8 +20,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -f .demo/calsync.db
-	$(BIN)/calsync -c config/demo.toml demo --now $(DEMO_NOW)
-	$(BIN)/calsync -c config/demo.toml report --week 2026-W47 --now 2026-11-23T13:00:00Z --out .demo/emails
+	$(BIN)/calsync -c config/demo.toml demo --now $(DEMO_NOW) --emails .demo/emails
 
 lint: $(STAMP)
 	$(BIN)/ruff check calsync tests bench
@@ -30,7 +29,11 @@ test: $(STAMP) lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_check.py
+	$(BIN)/python bench/bench_check.py --pairs 1000
+	$(BIN)/python bench/bench_google.py --events 5000 --calendars 1000
+	$(BIN)/python bench/bench_outlook.py
+	$(BIN)/python bench/bench_slots.py
+	$(BIN)/python bench/bench_daemon.py --pairs 1000
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

@@ -255,8 +255,10 @@ def run(obj: Context, once: bool, now: datetime | None) -> None:
 
 @main.command()
 @click.option("--now", type=InstantParam(), default=None, help="Evaluate as of this instant.")
+@click.option("--emails", "emails_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Also write the managers' weekly emails into this folder.")
 @click.pass_obj
-def demo(obj: Context, now: datetime | None) -> None:
+def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
     """Run the sample team (config/demo.toml), partly on the built-in emulators."""
     from calsync.check_table import render_check
     from calsync.demo.run import BUMP_NOW, bump_and_make_up, on_emulators
@@ -289,6 +291,16 @@ def demo(obj: Context, now: datetime | None) -> None:
             dev = [h for h in later if h.report == "dev@example.com"]
             console.print()
             render_check(console, settings, dev, [], BUMP_NOW)
+            if emails_dir is not None:
+                from calsync.cli_report import write_previews
+                from calsync.report import IsoWeek, build_message, build_reports
+
+                console.print()
+                reports = build_reports(settings, store, BUMP_NOW, week=IsoWeek(2026, 47))
+                sender = settings.report.from_address or "calsync <calsync@example.com>"
+                messages = [build_message(r, sender) for r in reports]
+                write_previews(reports, messages, emails_dir,
+                               lambda line: console.print(line, highlight=False))
         finally:
             close_readers(readers)
     if any(not r.ok for r in results):

@@ -132,20 +132,7 @@ def report(
         if as_json:
             click.echo(json.dumps(reports_document(reports, now), indent=2, ensure_ascii=False))
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            for r, message in zip(reports, messages, strict=True):
-                stem = f"{r.week}-{r.manager}"
-                eml, html = out_dir / f"{stem}.eml", out_dir / f"{stem}.html"
-                eml.write_bytes(bytes(message))
-                html_part = message.get_body(("html",))
-                assert html_part is not None
-                html.write_text(html_part.get_content(), encoding="utf-8")
-                say(f"✓ {r.manager_name} ({r.week}): {eml}")
-                say(f"  {' ' * len(r.manager_name)}   preview: {html}")
-            say(
-                f"Wrote {len(reports)} weekly email(s) to {out_dir}/: open the .html in a "
-                "browser, the .eml in a mail client."
-            )
+            write_previews(reports, messages, out_dir, say)
         if not (as_json or out_dir or send):
             for index, message in enumerate(messages):
                 if index:
@@ -182,3 +169,23 @@ def report(
                     say(f"✗ {r.manager} ({r.week}): not sent: {outcome.error}")
     if failed:
         sys.exit(EXIT_FAILED)
+
+
+def write_previews(
+    reports: list[Any], messages: list[Any], out_dir: Path, say: Any = click.echo
+) -> None:
+    """Each email as WEEK-EMAIL.eml and its HTML part as WEEK-EMAIL.html in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for r, message in zip(reports, messages, strict=True):
+        stem = f"{r.week}-{r.manager}"
+        eml, html = out_dir / f"{stem}.eml", out_dir / f"{stem}.html"
+        eml.write_bytes(bytes(message))
+        html_part = message.get_body(("html",))
+        assert html_part is not None
+        html.write_text(html_part.get_content(), encoding="utf-8")
+        say(f"✓ {r.manager_name} ({r.week}): {eml}")
+        say(f"  {' ' * len(r.manager_name)}   preview: {html}")
+    say(
+        f"Wrote {len(reports)} weekly email(s) to {out_dir}/: open the .html in a "
+        "browser, the .eml in a mail client."
+    )

@@ -197,3 +197,17 @@ def test_installed_entry_point_runs():
     )
     assert result.returncode == 0
     assert "check" in result.stdout and "doctor" in result.stdout
+
+
+def test_demo_runs_on_the_emulators_and_makes_up_a_bumped_one(team, tmp_path):
+    emails = tmp_path / "emails"
+    code, out, err = run(team, "demo", "--now", NOW, "--emails", str(emails))
+    assert code == 0, err
+    assert "Google Calendar API emulator" in out and "Microsoft Graph emulator" in out
+    assert "Maria cancels Tuesday's 1:1 with Dev" in out
+    assert "1 make-up booked" in out
+    assert out.count("(make-up for Tue 24 Nov)") == 2  # on both calendars
+    assert "https://docs.example.com/1on1/maria-dev" in out
+    [eml] = emails.glob("*.eml")
+    assert eml.name == "2026-W47-maria@example.com.eml"
+    assert (emails / "2026-W47-maria@example.com.html").read_text().count("Lena Fischer") >= 1
