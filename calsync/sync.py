@@ -103,8 +103,10 @@ def sync_all(
     for person in settings.people:
         calendar = calendar_of(person.calendar, person.email)
         by_provider.setdefault(person.provider, []).append((calendar, person.email))
+    known = store.calendar_ids()
     ids = {
-        (name, calendar): store.ensure_calendar(name, calendar, owner)
+        (name, calendar): known.get((name, calendar))
+        or store.ensure_calendar(name, calendar, owner)
         for name, members in by_provider.items()
         for calendar, owner in members
     }
@@ -119,7 +121,8 @@ def sync_all(
                 for c, o in others
             )
             if isinstance(reader, BatchReader) and len(members) > 1:
-                results.extend(sync_batch(store, reader, name, members, now))
+                known = {c: ids[(name, c)] for c, _ in members}
+                results.extend(sync_batch(store, reader, name, members, now, known))
             else:
                 results.extend(
                     sync_calendar(store, reader, calendar, owner, now)
@@ -134,9 +137,12 @@ def sync_batch(
     name: str,
     members: list[tuple[str, str]],
     now: datetime,
+    ids: Mapping[str, int] | None = None,
 ) -> list[CalendarResult]:
-    ids = {calendar: store.ensure_calendar(name, calendar, owner) for calendar, owner in members}
-    requests = [(calendar, store.cursor(ids[calendar])) for calendar, _ in members]
+    if ids is None:
+        ids = {c: store.ensure_calendar(name, c, owner) for c, owner in members}
+    cursors = store.cursors(ids[calendar] for calendar, _ in members)
+    requests = [(calendar, cursors[ids[calendar]]) for calendar, _ in members]
     fetched = reader.fetch_many(requests, now)
     results = []
     for calendar, owner in members:

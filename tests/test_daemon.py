@@ -297,3 +297,37 @@ def test_two_workers_on_postgresql_book_one_make_up(emu, tmp_path, postgres):
             if outcome == "done" and key.startswith("makeup|")]
     assert len(done) == 1  # one worker performed it; the other never claimed it
     assert len(makeups(emu, MARIA)) == 1
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signals_end_the_daemon_cleanly(emu, tmp_path, sig):
+    import json
+    import signal
+    import socket
+    import urllib.request
+
+    seed(emu)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_config(tmp_path, emu)
+    config.write_text(config.read_text().replace('listen = "127.0.0.1:0"',
+                                                 f'listen = "127.0.0.1:{port}"'))
+    process = subprocess.Popen([sys.executable, "-m", "calsync.cli", "-c", str(config), "run"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        health = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    health = json.load(r)
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert health is not None and health["status"] == "ok", health
+        process.send_signal(getattr(signal, sig))
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

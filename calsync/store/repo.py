@@ -238,6 +238,23 @@ class Store:
                     )
                 connection.commit()
 
+    def calendar_ids(self) -> dict[tuple[str, str], int]:
+        """(provider, calendar) -> id of every known calendar, in one query."""
+        with self._transaction() as session:
+            rows = session.execute(select(CalendarRow.id, CalendarRow.provider,
+                                          CalendarRow.calendar))
+            return {(row.provider, row.calendar): row.id for row in rows}
+
+    def cursors(self, calendar_ids: Iterable[int]) -> dict[int, str | None]:
+        """The cursors of many calendars in one query (an idle cycle reads them all)."""
+        ids = list(calendar_ids)
+        with self._transaction() as session:
+            rows = session.execute(
+                select(CalendarRow.id, CalendarRow.cursor).where(CalendarRow.id.in_(ids))
+            )
+            found = {row.id: row.cursor for row in rows}
+        return {calendar_id: found.get(calendar_id) for calendar_id in ids}
+
     def cursor(self, calendar_id: int) -> str | None:
         """The provider's sync cursor committed with the last applied changes."""
         with self._transaction() as session:
