@@ -84,7 +84,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -108,6 +108,7 @@ from calsync.emulators.google_state import (
     rate_limit_exceeded,
     user_rate_limit_exceeded,
 )
+from calsync.emulators.request_log import RequestLog, RequestRecord
 
 __all__ = [
     "FAULT_KINDS",
@@ -141,93 +142,6 @@ FAULT_KINDS: dict[str, Callable[[], ApiError]] = {
     "quotaExceeded": quota_exceeded,
 }
 _RANDOM_FAULTS = ("userRateLimitExceeded", "rateLimitExceeded", "429", "backendError")
-
-
-# ------------------------------------------------------------ request log ----
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One HTTP request, or one call inside a batch (``batch`` = the envelope's number).
-
-    ``path`` is percent-decoded (``/calendar/v3/calendars/bob@example.com/events``).
-    """
-
-    method: str
-    path: str
-    query: Mapping[str, list[str]]
-    status: int
-    batch: int | None = None
-    parts: int = 0
-
-
-class RequestLog:
-    """What clients sent. ``len(log)`` counts HTTP requests: a batch envelope once.
-
-    ``log.http`` has one record per HTTP request; ``log.calls`` one per API
-    call (plain requests and every call inside a batch). Control requests
-    (``/_emulator/...``) are not logged.
-    """
-
-    def __init__(self, lock: threading.RLock) -> None:
-        self._lock = lock
-        self._http: list[RequestRecord] = []
-        self._calls: list[RequestRecord] = []
-        self._batches = 0
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._http)
-
-    def __iter__(self) -> Iterator[RequestRecord]:
-        return iter(self.http)
-
-    @property
-    def http(self) -> list[RequestRecord]:
-        with self._lock:
-            return list(self._http)
-
-    @property
-    def calls(self) -> list[RequestRecord]:
-        with self._lock:
-            return list(self._calls)
-
-    def count(
-        self, method: str | None = None, path: str | None = None, *, calls: bool = False
-    ) -> int:
-        """How many requests (or API calls) match ``method`` and contain ``path``."""
-        records = self.calls if calls else self.http
-        return sum(
-            1
-            for r in records
-            if (method is None or r.method == method.upper()) and (path is None or path in r.path)
-        )
-
-    def clear(self) -> None:
-        with self._lock:
-            self._http.clear()
-            self._calls.clear()
-
-    def _next_batch(self) -> int:
-        with self._lock:
-            self._batches += 1
-            return self._batches
-
-    def _add(self, record: RequestRecord, *, http: bool, call: bool) -> None:
-        with self._lock:
-            if http:
-                self._http.append(record)
-            if call:
-                self._calls.append(record)
-
-    def summary(self) -> Json:
-        with self._lock:
-            return {
-                "http": len(self._http),
-                "calls": len(self._calls),
-                "log": [
-                    {"method": r.method, "path": r.path, "status": r.status, "batch": r.batch}
-                    for r in self._http
-                ],
-            }
 
 
 # ----------------------------------------------------------------- faults ----

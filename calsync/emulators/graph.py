@@ -116,7 +116,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -144,6 +144,7 @@ from calsync.emulators.graph_state import (
     unknown_select,
 )
 from calsync.emulators.graph_times import format_error_date
+from calsync.emulators.request_log import RequestLog, RequestRecord
 
 __all__ = [
     "MAX_BATCH_REQUESTS",
@@ -177,92 +178,6 @@ _AUTH_PATH = re.compile(
 
 
 # ------------------------------------------------------------ request log ----
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One HTTP request, or one request inside a ``$batch`` (``batch`` = the envelope's number).
-
-    ``path`` is percent-decoded (``/v1.0/users/bob@example.com/events``).
-    """
-
-    method: str
-    path: str
-    query: Mapping[str, list[str]]
-    status: int
-    batch: int | None = None
-    parts: int = 0
-
-
-class RequestLog:
-    """What clients sent. ``len(log)`` counts HTTP requests: a ``$batch`` envelope once.
-
-    ``log.http`` has one record per HTTP request (Graph, identity endpoints);
-    ``log.calls`` one per Graph call (plain requests and every request inside a
-    batch). Control requests (``/_emulator/...``) are not logged.
-    """
-
-    def __init__(self, lock: threading.RLock) -> None:
-        self._lock = lock
-        self._http: list[RequestRecord] = []
-        self._calls: list[RequestRecord] = []
-        self._batches = 0
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._http)
-
-    def __iter__(self) -> Iterator[RequestRecord]:
-        return iter(self.http)
-
-    @property
-    def http(self) -> list[RequestRecord]:
-        with self._lock:
-            return list(self._http)
-
-    @property
-    def calls(self) -> list[RequestRecord]:
-        with self._lock:
-            return list(self._calls)
-
-    def count(
-        self, method: str | None = None, path: str | None = None, *, calls: bool = False
-    ) -> int:
-        """How many requests (or Graph calls) match ``method`` and contain ``path``."""
-        records = self.calls if calls else self.http
-        return sum(
-            1
-            for r in records
-            if (method is None or r.method == method.upper()) and (path is None or path in r.path)
-        )
-
-    def clear(self) -> None:
-        with self._lock:
-            self._http.clear()
-            self._calls.clear()
-
-    def _next_batch(self) -> int:
-        with self._lock:
-            self._batches += 1
-            return self._batches
-
-    def _add(self, record: RequestRecord, *, http: bool, call: bool) -> None:
-        with self._lock:
-            if http:
-                self._http.append(record)
-            if call:
-                self._calls.append(record)
-
-    def summary(self) -> Json:
-        with self._lock:
-            return {
-                "http": len(self._http),
-                "calls": len(self._calls),
-                "log": [
-                    {"method": r.method, "path": r.path, "status": r.status, "batch": r.batch}
-                    for r in self._http
-                ],
-            }
-
-
 # ----------------------------------------------------------------- faults ----
 def throttled(retry_after: int) -> GraphError:
     return GraphError(

@@ -474,19 +474,7 @@ class Store:
                 .order_by(OutboxRow.id)
                 .limit(limit)
             )
-            return [
-                OutboxItem(
-                    key=r.key,
-                    action=r.action,
-                    payload=r.payload,
-                    pair_id=r.pair_id,
-                    state=r.state,
-                    attempts=r.attempts,
-                    last_error=r.last_error,
-                    remote_id=r.remote_id,
-                )
-                for r in rows
-            ]
+            return [_outbox_item(r) for r in rows]
 
     def claim(self, now: datetime, lease: timedelta, limit: int = 50) -> list[OutboxItem]:
         """Pending writes for this worker alone, leased until ``now + lease``.
@@ -510,35 +498,14 @@ class Store:
             rows = list(session.scalars(query))
             for row in rows:
                 row.claimed_until = now + lease
-            return [
-                OutboxItem(
-                    key=r.key,
-                    action=r.action,
-                    payload=r.payload,
-                    pair_id=r.pair_id,
-                    state=r.state,
-                    attempts=r.attempts,
-                    last_error=r.last_error,
-                    remote_id=r.remote_id,
-                )
-                for r in rows
-            ]
+            return [_outbox_item(r) for r in rows]
 
     def outbox_item(self, key: str) -> OutboxItem | None:
         with self._transaction() as session:
             r = session.scalars(select(OutboxRow).where(OutboxRow.key == key)).one_or_none()
             if r is None:
                 return None
-            return OutboxItem(
-                key=r.key,
-                action=r.action,
-                payload=r.payload,
-                pair_id=r.pair_id,
-                state=r.state,
-                attempts=r.attempts,
-                last_error=r.last_error,
-                remote_id=r.remote_id,
-            )
+            return _outbox_item(r)
 
     def mark_done(self, key: str, remote_id: str | None, *, now: datetime | None = None) -> None:
         """The write happened; ``remote_id`` is the provider's id of what it created."""
@@ -654,6 +621,19 @@ def _apply_events(
         updated=len(updates),
         unchanged=len(incoming) - len(inserts) - len(updates),
         deleted=len(doomed),
+    )
+
+
+def _outbox_item(row: OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        key=row.key,
+        action=row.action,
+        payload=row.payload,
+        pair_id=row.pair_id,
+        state=row.state,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        remote_id=row.remote_id,
     )
 
 
