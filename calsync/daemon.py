@@ -124,7 +124,9 @@ class Daemon:
             changed = {c.owner for c in resync if c.ok and not c.unchanged}
             again = [p for p in self.settings.pairs if {p.manager, p.report} & changed]
             evaluate_all(self.settings, self.store, now, pairs=again)
-        metrics.set_findings(Counter(f.kind for h in healths for f in h.findings))
+        if len(pairs) == len(self.settings.pairs):
+            # The gauge counts every pair: only a full evaluation may reset it.
+            metrics.set_findings(Counter(f.kind for h in healths for f in h.findings))
 
     def _emails(self, now: datetime, result: CycleResult) -> None:
         if self.settings.smtp is None:
@@ -175,7 +177,12 @@ class Daemon:
                     calendars = self._google_calendars(provider)
                     for problem in manager.ensure(calendars, self.clock()):
                         log.warning("push channel: %s", problem)
-                self.cycle()
+                try:
+                    self.cycle()
+                except Exception:
+                    # A bug or an outage in one cycle must not end the daemon: the
+                    # next cycle starts from the stored cursors and outbox anyway.
+                    log.exception("the cycle failed; retrying after the poll interval")
                 self.wake.wait(self._interval())
                 self.wake.clear()
             return 0

@@ -5,10 +5,10 @@ of the week), the calendars' sync status and the settings into a
 ``ManagerReport``; the templates only lay it out, and ``report_json`` is the
 stable machine-readable form.
 
-Make-ups and suggested slots come from the rebooking milestone: the fields
-exist (``WeekCounts.made_up``, ``ReportRow.made_up``, ``ReportRow.suggested``)
-but stay empty (``None`` / ``()``) until calsync actually books or proposes
-slots, and the email shows them only when they hold something.
+Make-ups come from the history (occurrences whose status is ``made_up``);
+suggested slots are passed in by the service, which asks the rebooking
+planner for pairs on ``rebook = "suggest"``. A row shows them only when it
+has some.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class ReportRow:
     next_start: datetime | None
     flags: tuple[Flag, ...]
     advice: str | None  # the one thing to do about it
-    # Filled by the rebooking milestone; empty until calsync books or proposes slots.
+    # Make-ups booked for this period and the last; slots proposed (rebook = "suggest").
     made_up: tuple[Slot, ...] = ()
     suggested: tuple[Slot, ...] = ()
 
@@ -131,7 +131,7 @@ class WeekCounts:
     missed: int = 0  # nothing on the calendar, or moved out of the period
     upcoming: int = 0  # not settled yet (a report asked for before the week ended)
     cancelled_by_you: int = 0  # cancelled or declined by the manager
-    made_up: int | None = None  # None: not tracked until the rebooking milestone
+    made_up: int | None = None  # None only where no week was counted
 
 
 @dataclass(frozen=True, slots=True)
