@@ -71,13 +71,13 @@ def health_table(
     by_pair = {(p.manager, p.report): p for p in plans}
     table = Table(title=f"1:1 health as of {now:%Y-%m-%d %H:%M} UTC", show_lines=True)
     table.add_column("Pair", no_wrap=True)
-    table.add_column("Cadence")
-    table.add_column("Last 4", justify="right")
-    table.add_column("Last 12", justify="right")
+    table.add_column("Cadence", no_wrap=True)
+    table.add_column("Last 4", justify="right", no_wrap=True)
+    table.add_column("Last 12", justify="right", no_wrap=True)
     table.add_column("Last 12 periods", no_wrap=True)
     table.add_column("Last held")
     table.add_column("Next")
-    table.add_column("Needs attention")
+    table.add_column("Needs attention", ratio=1)
     for health in healths:
         manager = settings.person(health.manager)
         report = settings.person(health.report)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,14 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 err_console = Console(stderr=True)
+
+
+def out_console() -> Console:
+    """stdout; piped or in a log (no terminal to ask, no COLUMNS), 140 columns wide."""
+    console = Console()
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console
+    return Console(width=140)
 
 
 class Context:
@@ -134,7 +143,7 @@ def doctor(obj: Context) -> None:
     from calsync.sync import build_readers, calendar_of, close_readers
 
     settings = obj.settings
-    console = Console()
+    console = out_console()
     problems: list[str] = []
     console.print(f"[green]✓[/] config {obj.config_path}: {len(settings.people)} people, "
                   f"{len(settings.pairs)} pairs, {len(settings.providers)} providers")
@@ -184,7 +193,7 @@ def sync(obj: Context, now: datetime | None) -> None:
     """One pass of every provider into the store."""
     settings = obj.settings
     now = now or datetime.now(UTC)
-    console = Console()
+    console = out_console()
     with opened_store(settings, obj.config_path) as store:
         results = _sync(settings, store, now)
     for r in results:
@@ -226,7 +235,7 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
         return
     from calsync.check_table import render_check
 
-    render_check(Console(), settings, healths, results, now)
+    render_check(out_console(), settings, healths, results, now)
 
 
 @main.command()
@@ -268,7 +277,7 @@ def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
     from calsync.sync import build_readers, close_readers
 
     now = now or DEMO_NOW
-    console = Console()
+    console = out_console()
     with (
         on_emulators(obj.settings) as (settings, sources, emulator),
         opened_store(settings, obj.config_path) as store,
