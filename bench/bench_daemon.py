@@ -12,43 +12,20 @@ blocks), then an idle cycle: seconds, HTTP requests, writes, peak memory.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from generate_team import write_big_team  # bench/ is on sys.path when run as a script
+import emulator_process  # bench/ is on sys.path when run as a script
+from generate_team import write_big_team
 
 from calsync.config import AgendaSettings, GoogleProvider, load_settings
 from calsync.daemon import Daemon
 from calsync.demo.sample import DEMO_NOW
 from calsync.store import open_store
 from calsync.sync import build_readers, close_readers
-
-
-def emulator(seed: Path, folder: Path) -> tuple[subprocess.Popen, str]:
-    url_file = folder / "url"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calsync.emulators.google", "--seed", str(seed),
-         "--url-file", str(url_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    for _ in range(3000):
-        if url_file.exists() and url_file.read_text().strip():
-            return process, url_file.read_text().strip()
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the emulator did not start")
-
-
-def requests_served(url: str) -> int:
-    with urllib.request.urlopen(url + "_emulator/requests", timeout=60) as response:
-        return int(json.load(response)["http"])
 
 
 def main() -> None:
@@ -65,7 +42,7 @@ def main() -> None:
             shutil.copyfile(folder / "calendars" / str(person.calendar),
                             seed / f"{person.email}.ics")
         started = time.perf_counter()
-        process, url = emulator(seed, folder)
+        process, url = emulator_process.start("calsync.emulators.google", seed, folder)
         print(f"team: {args.pairs} pairs, {len(base.people)} calendars on the emulator "
               f"(seeded in {time.perf_counter() - started:.0f}s)")
         try:
@@ -82,11 +59,11 @@ def main() -> None:
             readers = build_readers(settings)
             daemon = Daemon(settings, store, readers, clock=lambda: DEMO_NOW)
             for label in ("first cycle (cold)", "second cycle (idle)"):
-                before = requests_served(url)
+                before = emulator_process.requests_served(url)
                 started = time.perf_counter()
                 result = daemon.cycle()
                 seconds = time.perf_counter() - started
-                served = requests_served(url) - before
+                served = emulator_process.requests_served(url) - before
                 makeups = sum(1 for k, o in result.writes if o == "done" and k.startswith("makeup"))
                 agenda = sum(1 for k, o in result.writes if o == "done" and k.startswith("agenda"))
                 failed = sum(1 for c in result.calendars if not c.ok)

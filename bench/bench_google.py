@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import emulator_process  # bench/ is on sys.path when run as a script
 
 from calsync.config import GoogleProvider, settings_from_dict
 from calsync.providers.google import GoogleCalendar
@@ -70,24 +69,8 @@ def many_calendars(count: int) -> dict[str, list[dict]]:
     return out
 
 
-def start_emulator(seed: Path, folder: Path) -> tuple[subprocess.Popen, str]:
-    url_file = folder / "url"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calsync.emulators.google", "--seed", str(seed),
-         "--url-file", str(url_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    for _ in range(600):
-        if url_file.exists() and url_file.read_text().strip():
-            return process, url_file.read_text().strip()
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the emulator did not start")
 
 
-def http_requests(url: str) -> int:
-    with urllib.request.urlopen(url + "_emulator/requests", timeout=30) as response:
-        return int(json.load(response)["http"])
 
 
 def main() -> None:
@@ -100,16 +83,16 @@ def main() -> None:
         seed = folder / "seed.json"
         calendars = {BIG: big_calendar(args.events), **many_calendars(args.calendars)}
         seed.write_text(json.dumps({"calendars": calendars}))
-        process, url = start_emulator(seed, folder)
+        process, url = emulator_process.start("calsync.emulators.google", seed, folder)
         try:
             settings = GoogleProvider(kind="google", auth="none", api_endpoint=url)
             google = GoogleCalendar("bench", settings, NoCredentials(), lambda _c: ZoneInfo("UTC"))
 
-            before = http_requests(url)
+            before = emulator_process.requests_served(url)
             started = time.perf_counter()
             changes = google.fetch_changes(BIG, None, NOW)
             elapsed = time.perf_counter() - started
-            calls = http_requests(url) - before
+            calls = emulator_process.requests_served(url) - before
             print(f"full sync, 1 calendar of {args.events} events: {len(changes.events)} neutral "
                   f"events (occurrences expanded) in {elapsed:.2f}s = "
                   f"{len(changes.events) / elapsed:,.0f} events/s, {calls} HTTP requests")
@@ -121,20 +104,20 @@ def main() -> None:
             }, folder / "c.toml")
             store = open_store(f"sqlite:///{folder / 'bench.db'}")
             started = time.perf_counter()
-            before = http_requests(url)
+            before = emulator_process.requests_served(url)
             results = sync_all(config, store, {"bench": google}, NOW)
             first = time.perf_counter() - started
             ok = sum(r.ok for r in results)
             print(f"first sync, {args.calendars} calendars: {first:.2f}s, "
-                  f"{http_requests(url) - before} HTTP requests, {ok} ok")
+                  f"{emulator_process.requests_served(url) - before} HTTP requests, {ok} ok")
 
             cycles = 3
             for cycle in range(cycles):
-                before = http_requests(url)
+                before = emulator_process.requests_served(url)
                 started = time.perf_counter()
                 results = sync_all(config, store, {"bench": google}, NOW)
                 idle = time.perf_counter() - started
-                requests = http_requests(url) - before
+                requests = emulator_process.requests_served(url) - before
                 unchanged = sum(r.unchanged for r in results)
                 print(f"idle cycle {cycle + 1}, {args.calendars} calendars: {idle:.2f}s, "
                       f"{requests} HTTP requests (bound ceil(C/50) = {-(-args.calendars // 50)}), "

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import emulator_process  # bench/ is on sys.path when run as a script
 
 from calsync.config import OutlookProvider, settings_from_dict
 from calsync.providers.outlook import OutlookCalendar
@@ -78,27 +77,8 @@ def many_mailboxes(count: int) -> dict[str, list[dict]]:
     return out
 
 
-def start_emulator(seed: Path, folder: Path) -> tuple[subprocess.Popen, str]:
-    url_file = folder / "url"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calsync.emulators.graph", "--no-auth", "--seed", str(seed),
-         "--url-file", str(url_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    for _ in range(1200):
-        if url_file.exists() and url_file.read_text().strip():
-            return process, url_file.read_text().strip()
-        if process.poll() is not None:
-            raise SystemExit("the emulator exited while starting")
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the emulator did not start")
 
 
-def http_requests(url: str) -> int:
-    root = url.rsplit("/v1.0", 1)[0]
-    with urllib.request.urlopen(root + "/_emulator/requests", timeout=60) as response:
-        return int(json.load(response)["http"])
 
 
 def main() -> None:
@@ -111,16 +91,16 @@ def main() -> None:
         seed = folder / "seed.json"
         mailboxes = {BIG: big_mailbox(args.events), **many_mailboxes(args.mailboxes)}
         seed.write_text(json.dumps({"mailboxes": mailboxes}))
-        process, url = start_emulator(seed, folder)
+        process, url = emulator_process.start("calsync.emulators.graph", seed, folder, "--no-auth")
         try:
             settings = OutlookProvider(kind="outlook", auth="none", graph_endpoint=url)
             outlook = OutlookCalendar("bench", settings, NoTokens(), lambda _c: ZoneInfo("UTC"))
 
-            before = http_requests(url)
+            before = emulator_process.requests_served(url)
             started = time.perf_counter()
             changes = outlook.fetch_changes(BIG, None, NOW)
             elapsed = time.perf_counter() - started
-            calls = http_requests(url) - before
+            calls = emulator_process.requests_served(url) - before
             print(f"full sync, 1 mailbox of {args.events} events: {len(changes.events)} neutral "
                   f"events (occurrences expanded) in {elapsed:.2f}s = "
                   f"{len(changes.events) / elapsed:,.0f} events/s, {calls} HTTP requests")
@@ -133,20 +113,20 @@ def main() -> None:
             }, folder / "c.toml")
             store = open_store(f"sqlite:///{folder / 'bench.db'}")
             started = time.perf_counter()
-            before = http_requests(url)
+            before = emulator_process.requests_served(url)
             results = sync_all(config, store, {"bench": outlook}, NOW)
             first = time.perf_counter() - started
             ok = sum(r.ok for r in results)
             print(f"first sync, {args.mailboxes} mailboxes: {first:.2f}s, "
-                  f"{http_requests(url) - before} HTTP requests, {ok} ok")
+                  f"{emulator_process.requests_served(url) - before} HTTP requests, {ok} ok")
 
             cycles = 3
             for cycle in range(cycles):
-                before = http_requests(url)
+                before = emulator_process.requests_served(url)
                 started = time.perf_counter()
                 results = sync_all(config, store, {"bench": outlook}, NOW)
                 idle = time.perf_counter() - started
-                requests = http_requests(url) - before
+                requests = emulator_process.requests_served(url) - before
                 unchanged = sum(r.unchanged for r in results)
                 print(f"idle cycle {cycle + 1}, {args.mailboxes} mailboxes: {idle:.2f}s, "
                       f"{requests} HTTP requests (bound ceil(C/20) = "

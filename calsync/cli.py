@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from calsync.cli_params import InstantParam
 from calsync.config import ConfigError, Settings, load_settings
-from calsync.timeutil import parse_instant
 
 if TYPE_CHECKING:
     from calsync.store import Store
@@ -92,18 +92,6 @@ def _redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown as nothing
         return "(database URL)"
-
-
-class InstantParam(click.ParamType):
-    name = "ISO-DATETIME"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
-        if isinstance(value, datetime):
-            return value
-        try:
-            return parse_instant(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -219,7 +207,7 @@ def sync(obj: Context, now: datetime | None) -> None:
 def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> None:
     """Sync, then show each pair's 1:1 health and what needs attention."""
     from calsync.check_json import check_document
-    from calsync.evaluate import evaluate_all
+    from calsync.evaluate import evaluate_all, load_calendars
 
     settings = obj.settings
     now = now or datetime.now(UTC)
@@ -227,8 +215,9 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
 
     with opened_store(settings, obj.config_path) as store:
         results = [] if no_sync else _sync(settings, store, now)
-        healths = evaluate_all(settings, store, now)
-        plans = plan_all(settings, store, healths, {}, now, enqueue=False)
+        calendars = load_calendars(store, settings.pairs)
+        healths = evaluate_all(settings, store, now, calendars=calendars)
+        plans = plan_all(settings, store, healths, {}, now, enqueue=False, calendars=calendars)
     if as_json:
         document = check_document(settings, healths, results, now, plans)
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
@@ -272,7 +261,7 @@ def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
     from calsync.check_table import render_check
     from calsync.demo.run import BUMP_NOW, bump_and_make_up, on_emulators
     from calsync.demo.sample import DEMO_NOW
-    from calsync.evaluate import evaluate_all
+    from calsync.evaluate import evaluate_all, load_calendars
     from calsync.rebook import plan_all
     from calsync.sync import build_readers, close_readers
 
@@ -285,8 +274,10 @@ def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
         readers = build_readers(settings)
         try:
             results = _sync(settings, store, now)
-            healths = evaluate_all(settings, store, now)
-            plans = plan_all(settings, store, healths, {}, now, enqueue=False)
+            calendars = load_calendars(store, settings.pairs)
+            healths = evaluate_all(settings, store, now, calendars=calendars)
+            plans = plan_all(settings, store, healths, {}, now, enqueue=False,
+                             calendars=calendars)
             console.print("[bold]calsync demo[/]: the sample team's calendars come from")
             for line in sources:
                 console.print(f"  • {line}", highlight=False)

@@ -17,33 +17,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from calsync.timeutil import parse_instant
-
-
-class _Instant(click.ParamType):
-    name = "ISO-DATETIME"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
-        if isinstance(value, datetime):
-            return value
-        try:
-            return parse_instant(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class _Week(click.ParamType):
-    name = "ISO-WEEK"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
-        from calsync.report.schedule import IsoWeek
-
-        if isinstance(value, IsoWeek):
-            return value
-        try:
-            return IsoWeek.parse(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+from calsync.cli_params import InstantParam, IsoWeekParam
 
 
 @click.command()
@@ -56,7 +30,7 @@ class _Week(click.ParamType):
 )
 @click.option(
     "--week",
-    type=_Week(),
+    type=IsoWeekParam(),
     default=None,
     help="The ISO week to report, e.g. 2026-W47. Default: the week each manager's email is "
     "due for (the last full week before their latest send time).",
@@ -71,7 +45,7 @@ class _Week(click.ParamType):
 @click.option("--send", is_flag=True, help="Send through [smtp] (recorded: never twice).")
 @click.option("--resend", is_flag=True, help="With --send: send again even if already sent.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as a JSON document.")
-@click.option("--now", type=_Instant(), default=None, help="Pretend it is this instant.")
+@click.option("--now", type=InstantParam(), default=None, help="Pretend it is this instant.")
 @click.option("--no-sync", is_flag=True, help="Use what the store holds; do not sync first.")
 @click.pass_obj
 def report(

@@ -55,6 +55,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from calsync import metrics
+from calsync.background_http import serve_in_background, shut_down
 
 __all__ = [
     "GOOGLE",
@@ -492,24 +493,13 @@ class DaemonServer:
                 exc.errno, f"cannot listen on {self.host}:{self._port}: {exc.strerror}"
             ) from None
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="calsync-http",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "calsync-http")
         log.debug("listening on %s", self.url)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        shut_down(self._server, self._thread)
+        self._server, self._thread = None, None
 
     def __enter__(self) -> DaemonServer:
         return self.start()

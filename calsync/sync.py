@@ -125,7 +125,7 @@ def sync_all(
                 results.extend(sync_batch(store, reader, name, members, now, known))
             else:
                 results.extend(
-                    sync_calendar(store, reader, calendar, owner, now)
+                    sync_calendar(store, reader, calendar, owner, now, ids[(name, calendar)])
                     for calendar, owner in members
                 )
     return results
@@ -152,9 +152,15 @@ def sync_batch(
 
 
 def sync_calendar(
-    store: Store, reader: CalendarReader, calendar: str, owner: str, now: datetime
+    store: Store,
+    reader: CalendarReader,
+    calendar: str,
+    owner: str,
+    now: datetime,
+    calendar_id: int | None = None,
 ) -> CalendarResult:
-    calendar_id = store.ensure_calendar(reader.name, calendar, owner)
+    if calendar_id is None:
+        calendar_id = store.ensure_calendar(reader.name, calendar, owner)
     cursor = store.cursor(calendar_id)
     resynced = False
     outcome: ChangeSet | ProviderError

@@ -94,6 +94,7 @@ from queue import Queue
 from types import TracebackType
 from typing import Any
 
+from calsync.background_http import serve_in_background, shut_down
 from calsync.emulators.google_seed import SeedError, load_seed
 from calsync.emulators.google_state import (
     ApiError,
@@ -363,23 +364,12 @@ class GoogleEmulator:
         self._port = self._server.server_address[1]
         self.state.base_url = self.url
         self._pusher.start()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="google-emulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "google-emulator")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        shut_down(self._server, self._thread)
+        self._server, self._thread = None, None
         self._pusher.stop()
 
     def __enter__(self) -> GoogleEmulator:

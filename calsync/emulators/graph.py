@@ -124,6 +124,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from calsync.background_http import serve_in_background, shut_down
 from calsync.emulators.graph_auth import AuthState, EmulatorHttpClient, Principal
 from calsync.emulators.graph_push import (
     Delivery,
@@ -424,23 +425,12 @@ class GraphEmulator:
         self._port = self._server.server_address[1]
         self.state.base_url = self.url_root
         self._subscriptions.start()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="graph-emulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "graph-emulator")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        shut_down(self._server, self._thread)
+        self._server, self._thread = None, None
         self._subscriptions.stop()
 
     def __enter__(self) -> GraphEmulator:
