@@ -114,19 +114,19 @@ def sync_all(
         for name, members in by_provider.items():
             reader = readers[name]
             others = [(c, o) for c, o in members if ids[(name, c)] not in mine]
-            members = [(c, o) for c, o in members if ids[(name, c)] in mine]
+            ours = [(c, o) for c, o in members if ids[(name, c)] in mine]
             results.extend(
                 CalendarResult(name, c, o, ok=True, unchanged=True,
                                message="being synced by another worker")
                 for c, o in others
             )
-            if isinstance(reader, BatchReader) and len(members) > 1:
-                known = {c: ids[(name, c)] for c, _ in members}
-                results.extend(sync_batch(store, reader, name, members, now, known))
+            if isinstance(reader, BatchReader) and len(ours) > 1:
+                batch_ids = {c: ids[(name, c)] for c, _ in ours}
+                results.extend(sync_batch(store, reader, name, ours, now, batch_ids))
             else:
                 results.extend(
                     sync_calendar(store, reader, calendar, owner, now, ids[(name, calendar)])
-                    for calendar, owner in members
+                    for calendar, owner in ours
                 )
     return results
 
