@@ -11,6 +11,7 @@ import glob
 import itertools
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -208,3 +209,21 @@ def store(store_url: str) -> Iterator[Store]:
     """An opened (migrated) store on a fresh database, closed after the test."""
     with open_store(store_url) as opened:
         yield opened
+
+
+# -- the demo team --------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Path:
+    """The demo team's config and ICS calendars, copied so a test may change them."""
+    calendars = tmp_path / "calendars"
+    shutil.copytree(ROOT / "calsync" / "demo" / "calendars", calendars)
+    text = (ROOT / "config" / "demo.toml").read_text()
+    text = re.sub(r"(?m)^database\s*=.*$", 'database = "sqlite:///state/calsync.db"', text)
+    text = re.sub(r"(?m)^path\s*=.*$", 'path = "calendars"', text)
+    config = tmp_path / "calsync.toml"
+    config.write_text(text)
+    return config

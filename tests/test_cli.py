@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from calsync.cli import main
@@ -17,19 +15,6 @@ from calsync.demo.sample import DEMO_NOW
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = DEMO_NOW.isoformat()
-
-
-@pytest.fixture
-def team(tmp_path: Path) -> Path:
-    """The demo team's config and calendars, copied so a test may break them."""
-    calendars = tmp_path / "calendars"
-    shutil.copytree(ROOT / "calsync" / "demo" / "calendars", calendars)
-    text = (ROOT / "config" / "demo.toml").read_text()
-    text = re.sub(r'(?m)^database\s*=.*$', 'database = "sqlite:///state/calsync.db"', text)
-    text = re.sub(r'(?m)^path\s*=.*$', 'path = "calendars"', text)
-    config = tmp_path / "calsync.toml"
-    config.write_text(text)
-    return config
 
 
 def run(config: Path, *args: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -21,19 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MONDAY = "2026-11-23T13:00:00Z"
 REPORTS = ["Dev Patel", "Lena Fischer", "Sam Okafor", "Priya Raman", "Tom Becker",
            "Ana Souza", "Kenji Watanabe"]  # fmt: skip
-
-
-@pytest.fixture
-def team(tmp_path: Path) -> Path:
-    """The demo team's config and calendars, copied so a test may change them."""
-    calendars = tmp_path / "calendars"
-    shutil.copytree(ROOT / "calsync" / "demo" / "calendars", calendars)
-    text = (ROOT / "config" / "demo.toml").read_text()
-    text = re.sub(r"(?m)^database\s*=.*$", 'database = "sqlite:///state/calsync.db"', text)
-    text = re.sub(r"(?m)^path\s*=.*$", 'path = "calendars"', text)
-    config = tmp_path / "calsync.toml"
-    config.write_text(text)
-    return config
 
 
 @pytest.fixture
