@@ -10,12 +10,12 @@ DEMO_NOW := 2026-11-20T21:00:00Z
 
 all: test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml emulators/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "calsync needs Python 3.11 or newer (found $(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e ./emulators -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/calsync -c config/demo.toml demo --now $(DEMO_NOW) --emails .demo/emails
 
 lint: $(STAMP)
-	$(BIN)/ruff check calsync tests bench
+	$(BIN)/ruff check calsync emulators tests bench
 
 test: $(STAMP) lint
 	$(BIN)/pytest

@@ -42,7 +42,7 @@ def main() -> None:
             shutil.copyfile(folder / "calendars" / str(person.calendar),
                             seed / f"{person.email}.ics")
         started = time.perf_counter()
-        process, url = emulator_process.start("calsync.emulators.google", seed, folder)
+        process, url = emulator_process.start("calsync_emulators.google", seed, folder)
         print(f"team: {args.pairs} pairs, {len(base.people)} calendars on the emulator "
               f"(seeded in {time.perf_counter() - started:.0f}s)")
         try:

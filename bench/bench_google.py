@@ -83,7 +83,7 @@ def main() -> None:
         seed = folder / "seed.json"
         calendars = {BIG: big_calendar(args.events), **many_calendars(args.calendars)}
         seed.write_text(json.dumps({"calendars": calendars}))
-        process, url = emulator_process.start("calsync.emulators.google", seed, folder)
+        process, url = emulator_process.start("calsync_emulators.google", seed, folder)
         try:
             settings = GoogleProvider(kind="google", auth="none", api_endpoint=url)
             google = GoogleCalendar("bench", settings, NoCredentials(), lambda _c: ZoneInfo("UTC"))

@@ -91,7 +91,7 @@ def main() -> None:
         seed = folder / "seed.json"
         mailboxes = {BIG: big_mailbox(args.events), **many_mailboxes(args.mailboxes)}
         seed.write_text(json.dumps({"mailboxes": mailboxes}))
-        process, url = emulator_process.start("calsync.emulators.graph", seed, folder, "--no-auth")
+        process, url = emulator_process.start("calsync_emulators.graph", seed, folder, "--no-auth")
         try:
             settings = OutlookProvider(kind="outlook", auth="none", graph_endpoint=url)
             outlook = OutlookCalendar("bench", settings, NoTokens(), lambda _c: ZoneInfo("UTC"))

@@ -12,10 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from calsync_emulators.google import GoogleEmulator
 
 from calsync.config import load_settings
 from calsync.daemon import Daemon
-from calsync.emulators.google import GoogleEmulator
 from calsync.outbox_runner import LEASE
 from calsync.policies.agenda import BEGIN
 from calsync.store import open_store

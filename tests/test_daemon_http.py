@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from calsync_emulators.google import GoogleEmulator
+from calsync_emulators.graph import GraphEmulator
 
 from calsync import metrics
 from calsync.config import GoogleProvider
@@ -33,8 +35,6 @@ from calsync.daemon_http import (
     push_secret,
     verify_token,
 )
-from calsync.emulators.google import GoogleEmulator
-from calsync.emulators.graph import GraphEmulator
 from calsync.providers.google import GoogleCalendar
 from calsync.providers.google_auth import NoCredentials
 from calsync.push_channels import GoogleChannels, push_address

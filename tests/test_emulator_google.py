@@ -25,12 +25,11 @@ from typing import Any
 
 import googleapiclient
 import pytest
+from calsync_emulators.google import GoogleEmulator, SeedError
 from google.auth.credentials import AnonymousCredentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
-
-from calsync.emulators.google import GoogleEmulator, SeedError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "google"
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -1294,7 +1293,7 @@ def test_the_command_line_serves_a_seeded_emulator(tmp_path):
         [
             sys.executable,
             "-m",
-            "calsync.emulators.google",
+            "calsync_emulators.google",
             "--port",
             "0",
             "--seed",

@@ -25,9 +25,8 @@ from typing import Any
 import httpx
 import msal
 import pytest
-
-from calsync.emulators.graph import EmulatorHttpClient, GraphEmulator, SeedError
-from calsync.emulators.graph_state import TRANSACTION_ID_WINDOW, View
+from calsync_emulators.graph import EmulatorHttpClient, GraphEmulator, SeedError
+from calsync_emulators.graph_state import TRANSACTION_ID_WINDOW, View
 
 FIXTURES = Path(__file__).parent / "fixtures" / "graph"
 MARIA = "maria@example.com"
@@ -973,7 +972,7 @@ def test_command_line_serves_a_seeded_emulator(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "calsync.emulators.graph",
+            "calsync_emulators.graph",
             "--port",
             "0",
             "--no-auth",

@@ -14,12 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from calsync_emulators.google import GoogleEmulator
 from click.testing import CliRunner
 
 from calsync.cli import main
 from calsync.config import GoogleProvider, settings_from_dict
 from calsync.demo.sample import DEMO_NOW
-from calsync.emulators.google import GoogleEmulator
 from calsync.evaluate import evaluate_all
 from calsync.model import EventStatus, Window
 from calsync.providers.base import ProviderError, ReauthorizationNeeded

@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from calsync_emulators.graph import EmulatorHttpClient, GraphEmulator
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.fernet import Fernet
@@ -28,7 +29,6 @@ from cryptography.x509.oid import NameOID
 
 from calsync.cli import main
 from calsync.config import OutlookProvider
-from calsync.emulators.graph import EmulatorHttpClient, GraphEmulator
 from calsync.providers import outlook_auth
 from calsync.providers.base import ProviderError, ReauthorizationNeeded
 from calsync.providers.outlook import OutlookCalendar

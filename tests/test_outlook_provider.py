@@ -13,13 +13,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from calsync_emulators.google import GoogleEmulator
+from calsync_emulators.graph import GraphEmulator
 from click.testing import CliRunner
 
 from calsync.cli import main
 from calsync.config import ConfigError, OutlookProvider, settings_from_dict
 from calsync.demo.sample import DEMO_NOW
-from calsync.emulators.google import GoogleEmulator
-from calsync.emulators.graph import GraphEmulator
 from calsync.model import EventStatus, Response, Window
 from calsync.providers.base import CursorExpired, ProviderError
 from calsync.providers.outlook import OutlookCalendar, transaction_id_for

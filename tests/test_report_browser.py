@@ -12,7 +12,7 @@ import pytest
 
 from calsync.report import render_html
 from calsync.report.model import CELL_KINDS
-from tests.test_report_cli import MONDAY, REPORTS, run, team  # noqa: F401 (fixture)
+from tests.test_report_cli import MONDAY, REPORTS, run
 from tests.test_report_model import build
 from tests.test_report_support import (
     TEAMS,

@@ -16,9 +16,10 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from calsync_emulators.google import GoogleEmulator
+from calsync_emulators.graph import GraphEmulator
+
 from calsync.config import GoogleProvider, IcsProvider, OutlookProvider, Settings
-from calsync.emulators.google import GoogleEmulator
-from calsync.emulators.graph import GraphEmulator
 from calsync.providers.base import CalendarReader
 from calsync.store import Store
 

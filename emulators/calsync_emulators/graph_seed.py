@@ -45,9 +45,9 @@ from typing import Any
 
 import icalendar
 
-from calsync.emulators.google_recurrence import TimeFormatError
-from calsync.emulators.graph_state import GraphError, GraphState
-from calsync.emulators.graph_times import RecurrenceError, resolve_zone, rrule_to_recurrence
+from calsync_emulators.google_recurrence import TimeFormatError
+from calsync_emulators.graph_state import GraphError, GraphState
+from calsync_emulators.graph_times import RecurrenceError, resolve_zone, rrule_to_recurrence
 
 Json = dict[str, Any]
 

@@ -1,7 +1,7 @@
 """Times, zones, recurrence patterns and identifiers as Microsoft Graph v1.0 shows them.
 
-Pure: no clock, no I/O. Used by :mod:`calsync.emulators.graph_state` and
-:mod:`calsync.emulators.graph_seed`.
+Pure: no clock, no I/O. Used by :mod:`calsync_emulators.graph_state` and
+:mod:`calsync_emulators.graph_seed`.
 
 - Zones: ``start.timeZone`` and ``Prefer: outlook.timezone`` take Windows names
   ("Eastern Standard Time", mapped through icalendar's Windows->IANA table) or
@@ -11,7 +11,7 @@ Pure: no clock, no I/O. Used by :mod:`calsync.emulators.graph_state` and
   ``createdDateTime`` are UTC with 7 digits and ``Z``; ``originalStart`` is UTC
   with ``Z`` and no fraction.
 - Recurrence: a Graph ``patternedRecurrence`` is expanded by converting it to an
-  RRULE line for :class:`calsync.emulators.google_recurrence.Series` (wall-time
+  RRULE line for :class:`calsync_emulators.google_recurrence.Series` (wall-time
   expansion across DST); RRULEs read from ``.ics`` seeds go the other way.
 - ``iCalUId``: Exchange's hex ``GlobalObjectId`` (MS-OXOCAL 2.2.1.27): the same
   for every copy of a meeting, with the instance date filled in for each
@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from calsync.emulators.google_recurrence import TimeFormatError, zone
+from calsync_emulators.google_recurrence import TimeFormatError, zone
 
 Json = dict[str, Any]
 

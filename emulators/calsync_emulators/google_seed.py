@@ -37,8 +37,9 @@ from typing import Any
 
 import icalendar
 
-from calsync.emulators.google_recurrence import TimeFormatError, zone
-from calsync.emulators.google_state import ApiError, GoogleState
+from calsync_emulators.google_recurrence import TimeFormatError, zone
+from calsync_emulators.google_state import ApiError, GoogleState
+from calsync_emulators.graph_times import resolve_zone
 
 Json = dict[str, Any]
 
@@ -194,14 +195,14 @@ def _time_of(prop: Any) -> date | datetime:
     VTIMEZONE of its own; icalendar gets the instant right but the zone has no
     IANA key, and a series expanded in UTC lands on the wrong weekday.
     """
-    from calsync.providers.ics_parse import iana_zone
-
     value = prop.dt
     tzid = prop.params.get("TZID") if hasattr(prop, "params") else None
     if isinstance(value, datetime) and value.tzinfo is not None and tzid:
-        named = iana_zone(str(tzid))
-        if named is not None:
-            return value.astimezone(named)
+        try:
+            named = resolve_zone(str(tzid))
+        except TimeFormatError:
+            return value
+        return value.astimezone(named)
     return value
 
 

@@ -1,6 +1,6 @@
 """The in-memory model behind the Google Calendar API v3 emulator.
 
-Pure state and rules, no HTTP: :mod:`calsync.emulators.google` parses requests
+Pure state and rules, no HTTP: :mod:`calsync_emulators.google` parses requests
 and calls :class:`GoogleState`, which answers with API-shaped dicts or raises
 :class:`ApiError` carrying Google's error body. Every public method takes the
 one lock, so the threaded HTTP server and a test poking the state directly see
@@ -8,7 +8,7 @@ the same consistent calendars.
 
 The behaviour reproduced, and the choices made where Google's documentation is
 silent or contradicts itself, are listed in the docstring of
-:mod:`calsync.emulators.google`; the limits are the constants below.
+:mod:`calsync_emulators.google`; the limits are the constants below.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from calsync.emulators.google_recurrence import (
+from calsync_emulators.google_recurrence import (
     Occurrence,
     Series,
     TimeFormatError,

@@ -1,6 +1,6 @@
 """The Microsoft identity platform, as much of it as msal needs, for the Graph emulator.
 
-Served by :class:`calsync.emulators.graph.GraphEmulator` next to Graph:
+Served by :class:`calsync_emulators.graph.GraphEmulator` next to Graph:
 
 - ``GET /{tenant}/v2.0/.well-known/openid-configuration`` -- the OIDC document.
   msal only accepts **https** authorities (shared/provider-facts.md section 2.7),

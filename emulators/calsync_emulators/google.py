@@ -9,7 +9,7 @@ Usage from tests::
                         credentials=AnonymousCredentials())
         batch = BatchHttpRequest(batch_uri=emu.batch_uri)
 
-and from a shell: ``python -m calsync.emulators.google --port 8085 --seed team.json``.
+and from a shell: ``python -m calsync_emulators.google --port 8085 --seed team.json``.
 
 Served under ``/calendar/v3/``: ``users/me/calendarList`` (list),
 ``calendars/{cal}/events`` (list, insert), ``.../events/import``,
@@ -94,9 +94,8 @@ from queue import Queue
 from types import TracebackType
 from typing import Any
 
-from calsync.background_http import serve_in_background, shut_down
-from calsync.emulators.google_seed import SeedError, load_seed
-from calsync.emulators.google_state import (
+from calsync_emulators.google_seed import SeedError, load_seed
+from calsync_emulators.google_state import (
     ApiError,
     GoogleState,
     Json,
@@ -109,7 +108,8 @@ from calsync.emulators.google_state import (
     rate_limit_exceeded,
     user_rate_limit_exceeded,
 )
-from calsync.emulators.request_log import RequestLog, RequestRecord
+from calsync_emulators.request_log import RequestLog, RequestRecord
+from calsync_emulators.serving import serve_in_background, shut_down
 
 __all__ = [
     "FAULT_KINDS",
@@ -444,7 +444,7 @@ class GoogleEmulator:
         return self.state.list_events(calendar_id, Params(params))
 
     def load_seed(self, paths: str | Path | Iterable[str | Path]) -> list[str]:
-        """Load JSON/ICS seed files (see :mod:`calsync.emulators.google_seed`)."""
+        """Load JSON/ICS seed files (see :mod:`calsync_emulators.google_seed`)."""
         return load_seed(self.state, paths)
 
     def channels(self) -> list[Json]:
@@ -787,7 +787,7 @@ class GoogleEmulator:
 # -------------------------------------------------------------------- CLI ----
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m calsync.emulators.google",
+        prog="python -m calsync_emulators.google",
         description="Serve a local emulator of the Google Calendar API v3.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

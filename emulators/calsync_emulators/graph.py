@@ -13,7 +13,7 @@ Usage from tests::
             authority="https://login.microsoftonline.com/contoso.onmicrosoft.com",
             http_client=EmulatorHttpClient(emu.url_root))
 
-and from a shell: ``python -m calsync.emulators.graph --port 8086 --seed team.json``.
+and from a shell: ``python -m calsync_emulators.graph --port 8086 --seed team.json``.
 
 Served under ``/v1.0`` (``/users/{upn or id}/...`` or ``/me/...``):
 ``calendarView/delta``, ``calendarView``, ``events`` (list, create),
@@ -21,7 +21,7 @@ Served under ``/v1.0`` (``/users/{upn or id}/...`` or ``/me/...``):
 ``events/{id}/cancel|decline|accept|tentativelyAccept``, ``calendar/getSchedule``,
 ``calendar``, ``calendars``, the user itself, ``$batch`` and ``subscriptions``;
 the identity endpoints msal needs under ``/{tenant}/...`` (see
-:mod:`calsync.emulators.graph_auth`). A separate process flips faults with
+:mod:`calsync_emulators.graph_auth`). A separate process flips faults with
 ``POST /_emulator/faults`` (JSON, same names as the Python methods), reads the
 request log with ``GET /_emulator/requests`` and approves device codes with
 ``POST /_emulator/device-codes`` ``{"user_code", "upn"}``.
@@ -75,7 +75,7 @@ Reproduced (shared/provider-facts.md sections 2 and 4):
   apply to inner calls, so the envelope is 200 while items are 429. Faults
   (except latency) never touch the identity endpoints.
 - Subscriptions: the validation handshake and change notifications of
-  :mod:`calsync.emulators.graph_push`; at most 10080 minutes.
+  :mod:`calsync_emulators.graph_push`; at most 10080 minutes.
 - Auth: bearer tokens issued by the emulator's token endpoint (or
   :meth:`GraphEmulator.issue_token`); anything else is 401
   ``InvalidAuthenticationToken``. ``auth=False`` turns the check off.
@@ -124,17 +124,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from calsync.background_http import serve_in_background, shut_down
-from calsync.emulators.graph_auth import AuthState, EmulatorHttpClient, Principal
-from calsync.emulators.graph_push import (
+from calsync_emulators.graph_auth import AuthState, EmulatorHttpClient, Principal
+from calsync_emulators.graph_push import (
     Delivery,
     Subscription,
     Subscriptions,
     parse_subscription,
     validate_endpoint,
 )
-from calsync.emulators.graph_seed import SeedError, load_seed
-from calsync.emulators.graph_state import (
+from calsync_emulators.graph_seed import SeedError, load_seed
+from calsync_emulators.graph_state import (
     EVENT_PROPERTIES,
     GraphError,
     GraphState,
@@ -144,8 +143,9 @@ from calsync.emulators.graph_state import (
     parse_prefer,
     unknown_select,
 )
-from calsync.emulators.graph_times import format_error_date
-from calsync.emulators.request_log import RequestLog, RequestRecord
+from calsync_emulators.graph_times import format_error_date
+from calsync_emulators.request_log import RequestLog, RequestRecord
+from calsync_emulators.serving import serve_in_background, shut_down
 
 __all__ = [
     "MAX_BATCH_REQUESTS",
@@ -544,7 +544,7 @@ class GraphEmulator:
         return list(page["value"])
 
     def load_seed(self, paths: str | Path | Iterable[str | Path]) -> list[str]:
-        """Load JSON/ICS seed files (see :mod:`calsync.emulators.graph_seed`)."""
+        """Load JSON/ICS seed files (see :mod:`calsync_emulators.graph_seed`)."""
         return load_seed(self.state, paths)
 
     # ------------------------------------------------------------ auth ----
@@ -1195,7 +1195,7 @@ class GraphEmulator:
 # -------------------------------------------------------------------- CLI ----
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m calsync.emulators.graph",
+        prog="python -m calsync_emulators.graph",
         description="Serve a local emulator of Microsoft Graph v1.0 (calendar subset).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 from queue import Queue
 from typing import Any
 
-from calsync.emulators.graph_state import Change, GraphError
-from calsync.emulators.graph_times import format_timestamp, parse_instant
+from calsync_emulators.graph_state import Change, GraphError
+from calsync_emulators.graph_times import format_timestamp, parse_instant
 
 Json = dict[str, Any]
 log = logging.getLogger(__name__)

@@ -8,6 +8,6 @@ etags, rate limits) and has switches to inject faults.
 
 Each emulator's module docstring lists what it reproduces and where it
 chose a behaviour the provider leaves undocumented. For example
-:mod:`calsync.emulators.google` serves the Google Calendar API v3
-(``python -m calsync.emulators.google --port N --seed FILE``).
+:mod:`calsync_emulators.google` serves the Google Calendar API v3
+(``python -m calsync_emulators.google --port N --seed FILE``).
 """

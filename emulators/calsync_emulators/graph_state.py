@@ -1,6 +1,6 @@
 """The in-memory model behind the Microsoft Graph v1.0 (calendar) emulator.
 
-Pure state and rules, no HTTP: :mod:`calsync.emulators.graph` parses requests
+Pure state and rules, no HTTP: :mod:`calsync_emulators.graph` parses requests
 and calls :class:`GraphState`, which answers with Graph-shaped dicts or raises
 :class:`GraphError` carrying Graph's error code and message. Every public method
 takes the one lock, so the threaded HTTP server and a test poking the state
@@ -15,7 +15,7 @@ meeting's copies in the organizer's and the attendees' mailboxes share the
 etag, extended properties and response.
 
 The behaviour reproduced, and the choices made where Graph's documentation is
-silent, are listed in the docstring of :mod:`calsync.emulators.graph`; the
+silent, are listed in the docstring of :mod:`calsync_emulators.graph`; the
 limits are the constants below.
 """
 
@@ -40,8 +40,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from calsync.emulators.google_recurrence import Occurrence, Series, TimeFormatError, When
-from calsync.emulators.graph_times import (
+from calsync_emulators.google_recurrence import Occurrence, Series, TimeFormatError, When
+from calsync_emulators.graph_times import (
     DAYS,
     NEVER,
     EventRef,

@@ -1,6 +1,6 @@
 """Times and recurring series as the Google Calendar API v3 represents them.
 
-Pure: no clock, no I/O. Used by :mod:`calsync.emulators.google_state`.
+Pure: no clock, no I/O. Used by :mod:`calsync_emulators.google_state`.
 
 A series is expanded in the wall time of its ``start.timeZone`` (falling back
 to the calendar's zone), so a 10:00 weekly meeting stays at 10:00 across a DST
