@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 from generate_team import write_big_team  # bench/ is on sys.path when run as a script
 
 from calsync.config import load_settings
-from calsync.evaluate import evaluate_all, pair_params, policy_params
+from calsync.engine.evaluate import evaluate_all, pair_params, policy_params
+from calsync.engine.sync import build_readers, sync_all
 from calsync.model import Window
 from calsync.policies import evaluate_pair
-from calsync.providers.ics_parse import parse_calendar
+from calsync.providers.expand import parse_calendar
 from calsync.store import open_store
-from calsync.sync import build_readers, sync_all
 
 NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
 

@@ -22,10 +22,10 @@ import emulator_process  # bench/ is on sys.path when run as a script
 from generate_team import write_big_team
 
 from calsync.config import AgendaSettings, GoogleProvider, load_settings
-from calsync.daemon import Daemon
 from calsync.demo.sample import DEMO_NOW
+from calsync.engine.sync import build_readers, close_readers
+from calsync.service.daemon import Daemon
 from calsync.store import open_store
-from calsync.sync import build_readers, close_readers
 
 
 def main() -> None:

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 import emulator_process  # bench/ is on sys.path when run as a script
 
 from calsync.config import GoogleProvider, settings_from_dict
-from calsync.providers.google import GoogleCalendar
-from calsync.providers.google_auth import NoCredentials
+from calsync.engine.sync import sync_all
+from calsync.providers.google.auth import NoCredentials
+from calsync.providers.google.calendar import GoogleCalendar
 from calsync.store import open_store
-from calsync.sync import sync_all
 
 NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
 BIG = "big@example.com"

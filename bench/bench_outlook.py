@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 import emulator_process  # bench/ is on sys.path when run as a script
 
 from calsync.config import OutlookProvider, settings_from_dict
-from calsync.providers.outlook import OutlookCalendar
-from calsync.providers.outlook_auth import NoTokens
+from calsync.engine.sync import sync_all
+from calsync.providers.outlook.auth import NoTokens
+from calsync.providers.outlook.calendar import OutlookCalendar
 from calsync.store import open_store
-from calsync.sync import sync_all
 
 NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
 BIG = "big@example.com"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from calsync.cli import main
+from calsync.cli.main import main
 from calsync.demo.sample import DEMO_NOW
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,11 +15,11 @@ import pytest
 from calsync_emulators.google import GoogleEmulator
 
 from calsync.config import load_settings
-from calsync.daemon import Daemon
-from calsync.outbox_runner import LEASE
+from calsync.engine.outbox import LEASE
+from calsync.engine.sync import build_readers, close_readers
 from calsync.policies.agenda import BEGIN
+from calsync.service.daemon import Daemon
 from calsync.store import open_store
-from calsync.sync import build_readers, close_readers
 
 MARIA, DEV = "maria@example.com", "dev@example.com"
 NY = ZoneInfo("America/New_York")
@@ -174,7 +174,7 @@ def test_check_shows_the_make_up_as_made_up(emu, tmp_path):
     one_cycle(config)
     from click.testing import CliRunner
 
-    from calsync.cli import main
+    from calsync.cli.main import main
 
     later = (NOW + timedelta(days=1)).isoformat()
     result = CliRunner().invoke(main, ["-c", str(config), "check", "--json", "--now", later])
@@ -194,7 +194,7 @@ def test_suggest_mode_shows_slots_and_writes_nothing(emu, tmp_path):
     cancel(emu, master, TODAY)
     from click.testing import CliRunner
 
-    from calsync.cli import main
+    from calsync.cli.main import main
 
     result = CliRunner().invoke(main, ["-c", str(config), "check", "--json", "--now",
                                        NOW.isoformat()])

@@ -23,9 +23,11 @@ import pytest
 from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 
-from calsync import metrics
 from calsync.config import GoogleProvider
-from calsync.daemon_http import (
+from calsync.providers.google.auth import NoCredentials
+from calsync.providers.google.calendar import GoogleCalendar
+from calsync.service import metrics
+from calsync.service.http import (
     MAC_CHARS,
     TOKEN_MAX,
     DaemonServer,
@@ -35,9 +37,7 @@ from calsync.daemon_http import (
     push_secret,
     verify_token,
 )
-from calsync.providers.google import GoogleCalendar
-from calsync.providers.google_auth import NoCredentials
-from calsync.push_channels import GoogleChannels, push_address
+from calsync.service.push import GoogleChannels, push_address
 
 SECRET = push_secret(b"test key, not a real one")
 MARIA, DEV = "maria@example.com", "dev@example.com"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from calsync.cli import main
+from calsync.cli.main import main
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FRIDAY = "2026-11-20T21:00:00Z"

@@ -13,8 +13,8 @@ from typing import ClassVar
 import pytest
 from click.testing import CliRunner
 
-from calsync.cli import main
-from calsync.providers.google_auth import SCOPES, OAuthCredentials
+from calsync.cli.main import main
+from calsync.providers.google.auth import SCOPES, OAuthCredentials
 from calsync.secrets import SecretBox
 
 REFRESH = "1//the-refresh-token"

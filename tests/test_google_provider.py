@@ -17,17 +17,17 @@ import pytest
 from calsync_emulators.google import GoogleEmulator
 from click.testing import CliRunner
 
-from calsync.cli import main
+from calsync.cli.main import main
 from calsync.config import GoogleProvider, settings_from_dict
 from calsync.demo.sample import DEMO_NOW
-from calsync.evaluate import evaluate_all
+from calsync.engine.evaluate import evaluate_all
+from calsync.engine.sync import build_readers, sync_all
 from calsync.model import EventStatus, Window
 from calsync.providers.base import ProviderError, ReauthorizationNeeded
-from calsync.providers.google import GoogleCalendar, event_id_for
-from calsync.providers.google_auth import NoCredentials, OAuthCredentials
+from calsync.providers.google.auth import NoCredentials, OAuthCredentials
+from calsync.providers.google.calendar import GoogleCalendar, event_id_for
 from calsync.secrets import SecretBox
 from calsync.store import open_store
-from calsync.sync import build_readers, sync_all
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "calsync" / "demo" / "calendars"

@@ -26,8 +26,8 @@ import recurring_ical_events
 from calsync.config import IcsProvider
 from calsync.model import Event, EventStatus, Response, Window
 from calsync.providers.base import CalendarReader, ProviderError
-from calsync.providers.ics import IcsReader, redact_url
-from calsync.providers.ics_parse import parse_calendar, parse_calendars
+from calsync.providers.expand import parse_calendar, parse_calendars
+from calsync.providers.ics.reader import IcsReader, redact_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ics"
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -27,12 +27,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from calsync.cli import main
+from calsync.cli.main import main
 from calsync.config import OutlookProvider
-from calsync.providers import outlook_auth
+from calsync.providers.outlook import auth as outlook_auth
 from calsync.providers.base import ProviderError, ReauthorizationNeeded
-from calsync.providers.outlook import OutlookCalendar
-from calsync.providers.outlook_auth import MsalTokens, authorize, token_source
+from calsync.providers.outlook.auth import MsalTokens, authorize, token_source
+from calsync.providers.outlook.calendar import OutlookCalendar
 from calsync.secrets import SecretBox
 
 NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)

@@ -17,16 +17,16 @@ from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 from click.testing import CliRunner
 
-from calsync.cli import main
+from calsync.cli.main import main
 from calsync.config import ConfigError, OutlookProvider, settings_from_dict
 from calsync.demo.sample import DEMO_NOW
+from calsync.engine.sync import build_readers, sync_all
 from calsync.model import EventStatus, Response, Window
 from calsync.providers.base import CursorExpired, ProviderError
-from calsync.providers.outlook import OutlookCalendar, transaction_id_for
-from calsync.providers.outlook_auth import NoTokens
-from calsync.providers.outlook_mapping import KEY_PROPERTY, TAGS_PROPERTY, rrule_of, series_uid
+from calsync.providers.outlook.auth import NoTokens
+from calsync.providers.outlook.calendar import OutlookCalendar, transaction_id_for
+from calsync.providers.outlook.mapping import KEY_PROPERTY, TAGS_PROPERTY, rrule_of, series_uid
 from calsync.store import open_store
-from calsync.sync import build_readers, sync_all
 from calsync.timeutil import Cadence
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,8 +197,8 @@ SINGLES = [
 def test_single_events_mapped_directly_mean_what_ics_would_read():
     import icalendar
 
-    from calsync.providers.ics_parse import parse_calendar
-    from calsync.providers.outlook_mapping import _single_vevent, to_events
+    from calsync.providers.expand import parse_calendar
+    from calsync.providers.outlook.mapping import _single_vevent, to_events
 
     window = Window(NOW - timedelta(days=400), NOW + timedelta(days=120))
     zone = ZoneInfo(NY)
@@ -793,8 +793,8 @@ def test_change_notifications_subscribe_notify_renew_and_delete(emu):
     """Graph subscriptions through the daemon's /push/graph: handshake, notify, renew, delete."""
     import threading
 
-    from calsync.daemon_http import DaemonServer
-    from calsync.push_channels import GraphSubscriptions
+    from calsync.service.http import DaemonServer
+    from calsync.service.push import GraphSubscriptions
 
     weekly_one_on_one(emu)
     changed: list[tuple[str, str]] = []

@@ -33,7 +33,7 @@ def browser() -> str:
 
 
 @pytest.fixture
-def demo_email(team: Path, tmp_path: Path) -> Path:  # noqa: F811 (the imported fixture)
+def demo_email(team: Path, tmp_path: Path) -> Path:
     out = tmp_path / "emails"
     code, _, stderr = run(team, "report", "--week", "2026-W47", "--now", MONDAY, "--out", str(out))
     assert code == 0, stderr

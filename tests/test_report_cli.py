@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from calsync.cli import main
+from calsync.cli.main import main
 from tests.test_report_support import Catcher, smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calsync.config import ReportSettings
-from calsync.evaluate import pair_params, policy_params
+from calsync.engine.evaluate import pair_params, policy_params
 from calsync.policies import Status, evaluate_pair
 from calsync.report import (
     IsoWeek,

@@ -90,7 +90,7 @@ def bump_and_make_up(
     emulator: GoogleEmulator,
 ) -> list[str]:
     """Maria cancels Tuesday's 1:1 with Dev; one daemon cycle makes it up. What happened."""
-    from calsync.daemon import Daemon
+    from calsync.service.daemon import Daemon
 
     manager, report = ON_GOOGLE[0], ON_GOOGLE[1]
     instances = emulator.list_events(manager, singleEvents=True, maxResults=2500)["items"]

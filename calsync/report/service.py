@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from typing import Protocol
 
 from calsync.config import PairSettings, Person, Settings
-from calsync.evaluate import pair_params, policy_params
+from calsync.engine.evaluate import pair_params, policy_params
 from calsync.model import Event
 from calsync.policies import PairHealth, evaluate_pair
 from calsync.report.mailer import SendFailed, SmtpMailer
@@ -158,7 +158,7 @@ def _suggestions(
     as_of: datetime,
 ) -> dict[str, list[tuple[datetime, datetime]]]:
     """Make-up slots for bumped 1:1s still waiting for one (``rebook = "suggest"``)."""
-    from calsync.rebook import plan_pair
+    from calsync.engine.plan import plan_pair
 
     out = {}
     for pair, health in zip(pairs, healths, strict=True):

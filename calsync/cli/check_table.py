@@ -12,11 +12,11 @@ from rich.table import Table
 from rich.text import Text
 
 from calsync.config import Settings
+from calsync.engine.sync import CalendarResult
 from calsync.policies import Occurrence, PairHealth, Status
-from calsync.sync import CalendarResult
 
 if TYPE_CHECKING:
-    from calsync.rebook import PairPlan
+    from calsync.engine.plan import PairPlan
 
 # One glyph per period, so a manager can read the last twelve weeks at a glance.
 GLYPHS: dict[Status, tuple[str, str]] = {

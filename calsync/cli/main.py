@@ -21,12 +21,12 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from calsync.cli_params import InstantParam
+from calsync.cli.params import InstantParam
 from calsync.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from calsync.engine.sync import CalendarResult
     from calsync.store import Store
-    from calsync.sync import CalendarResult
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -128,7 +128,7 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
 @click.pass_obj
 def doctor(obj: Context) -> None:
     """Check the config, the database and every calendar; list the problems."""
-    from calsync.sync import build_readers, calendar_of, close_readers
+    from calsync.engine.sync import build_readers, calendar_of, close_readers
 
     settings = obj.settings
     console = out_console()
@@ -165,7 +165,7 @@ def doctor(obj: Context) -> None:
 
 
 def _sync(settings: Settings, store: Store, now: datetime) -> list[CalendarResult]:
-    from calsync.sync import build_readers, close_readers, sync_all
+    from calsync.engine.sync import build_readers, close_readers, sync_all
 
     readers = build_readers(settings)
     try:
@@ -206,12 +206,12 @@ def sync(obj: Context, now: datetime | None) -> None:
 @click.pass_obj
 def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> None:
     """Sync, then show each pair's 1:1 health and what needs attention."""
-    from calsync.check_json import check_document
-    from calsync.evaluate import evaluate_all, load_calendars
+    from calsync.cli.check_json import check_document
+    from calsync.engine.evaluate import evaluate_all, load_calendars
 
     settings = obj.settings
     now = now or datetime.now(UTC)
-    from calsync.rebook import plan_all
+    from calsync.engine.plan import plan_all
 
     with opened_store(settings, obj.config_path) as store:
         results = [] if no_sync else _sync(settings, store, now)
@@ -222,7 +222,7 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
         document = check_document(settings, healths, results, now, plans)
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
-    from calsync.check_table import render_check
+    from calsync.cli.check_table import render_check
 
     render_check(out_console(), settings, healths, results, now)
 
@@ -234,8 +234,8 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
 @click.pass_obj
 def run(obj: Context, once: bool, now: datetime | None) -> None:
     """The team daemon: sync, evaluate, rebook, agenda links, weekly emails."""
-    from calsync.daemon import Daemon
-    from calsync.sync import build_readers, close_readers
+    from calsync.engine.sync import build_readers, close_readers
+    from calsync.service.daemon import Daemon
 
     if now is not None and not once:
         raise click.BadParameter("--now only makes sense with --once", param_hint="--now")
@@ -258,12 +258,12 @@ def run(obj: Context, once: bool, now: datetime | None) -> None:
 @click.pass_obj
 def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
     """Run the sample team (config/demo.toml), partly on the built-in emulators."""
-    from calsync.check_table import render_check
+    from calsync.cli.check_table import render_check
     from calsync.demo.run import BUMP_NOW, bump_and_make_up, on_emulators
     from calsync.demo.sample import DEMO_NOW
-    from calsync.evaluate import evaluate_all, load_calendars
-    from calsync.rebook import plan_all
-    from calsync.sync import build_readers, close_readers
+    from calsync.engine.evaluate import evaluate_all, load_calendars
+    from calsync.engine.plan import plan_all
+    from calsync.engine.sync import build_readers, close_readers
 
     now = now or DEMO_NOW
     console = out_console()
@@ -292,7 +292,7 @@ def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
             console.print()
             render_check(console, settings, dev, [], BUMP_NOW)
             if emails_dir is not None:
-                from calsync.cli_report import write_previews
+                from calsync.cli.report import write_previews
                 from calsync.report import IsoWeek, build_message, build_reports
 
                 console.print()
@@ -316,7 +316,7 @@ def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
 def auth(obj: Context, provider: str, no_browser: bool, port: int) -> None:
     """Authorize calsync to read a provider's calendars (Google consent, Microsoft device code)."""
     from calsync.config import GoogleProvider, OutlookProvider
-    from calsync.providers.google_auth import authorize
+    from calsync.providers.google.auth import authorize
     from calsync.secrets import SecretBox, SecretError
 
     settings = obj.settings
@@ -326,7 +326,7 @@ def auth(obj: Context, provider: str, no_browser: bool, port: int) -> None:
                                  param_hint="PROVIDER")
     chosen = settings.providers[provider]
     if isinstance(chosen, OutlookProvider) and chosen.auth == "device_code":
-        from calsync.providers.outlook_auth import authorize as outlook_authorize
+        from calsync.providers.outlook.auth import authorize as outlook_authorize
 
         try:
             box = SecretBox.load(settings.path(settings.secret_key_file))
@@ -351,7 +351,7 @@ def auth(obj: Context, provider: str, no_browser: bool, port: int) -> None:
     click.echo(f"Authorized. The token is stored encrypted in {path} (mode 0600).")
 
 
-from calsync.cli_report import report  # noqa: E402 (registered last: it uses this module)
+from calsync.cli.report import report  # noqa: E402 (registered last: it uses this module)
 
 main.add_command(report)
 

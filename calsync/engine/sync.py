@@ -38,9 +38,9 @@ class CalendarResult:
 
 def build_readers(settings: Settings) -> dict[str, CalendarReader]:
     """One reader per configured provider."""
-    from calsync.providers.google import GoogleCalendar
-    from calsync.providers.google_auth import credential_source
-    from calsync.providers.ics import IcsReader
+    from calsync.providers.google.auth import credential_source
+    from calsync.providers.google.calendar import GoogleCalendar
+    from calsync.providers.ics.reader import IcsReader
     from calsync.secrets import SecretBox
 
     zones: dict[tuple[str, str], ZoneInfo] = {}
@@ -67,8 +67,8 @@ def build_readers(settings: Settings) -> dict[str, CalendarReader]:
             )
             readers[name] = GoogleCalendar(name, provider, credentials, zone_of)
         elif isinstance(provider, OutlookProvider):
-            from calsync.providers.outlook import OutlookCalendar
-            from calsync.providers.outlook_auth import token_source
+            from calsync.providers.outlook.auth import token_source
+            from calsync.providers.outlook.calendar import OutlookCalendar
 
             tokens = token_source(name, provider, settings.path, box)
             readers[name] = OutlookCalendar(

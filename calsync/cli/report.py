@@ -1,8 +1,8 @@
 """``calsync report``: the weekly cadence-health email, previewed, sent, or as JSON.
 
-Registered on the ``calsync`` group at the end of ``calsync/cli.py``. Names
-from ``calsync.cli`` are imported inside the command, not at import time, so
-``python -m calsync.cli`` (which loads cli.py as ``__main__``) has no import
+Registered on the ``calsync`` group at the end of ``calsync/cli/main.py``. Names
+from ``calsync.cli.main`` are imported inside the command, not at import time, so
+``python -m calsync.cli.main`` (which loads cli.py as ``__main__``) has no import
 cycle.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from calsync.cli_params import InstantParam, IsoWeekParam
+from calsync.cli.params import InstantParam, IsoWeekParam
 
 
 @click.command()
@@ -60,7 +60,7 @@ def report(
     no_sync: bool,
 ) -> None:
     """Each manager's weekly 1:1 health email: preview (default), --out, --send, or --json."""
-    from calsync.cli import EXIT_BAD_INPUT, EXIT_FAILED, err_console, opened_store
+    from calsync.cli.main import EXIT_BAD_INPUT, EXIT_FAILED, err_console, opened_store
     from calsync.model import normalize_email
     from calsync.report import build_message, build_reports, deliver, reports_document
     from calsync.report.mailer import SmtpMailer
@@ -90,7 +90,7 @@ def report(
 
     with opened_store(settings, obj.config_path) as store:
         if not no_sync:
-            from calsync.sync import build_readers, sync_all
+            from calsync.engine.sync import build_readers, sync_all
 
             sync_all(settings, store, build_readers(settings), now)
         try:

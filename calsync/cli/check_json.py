@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from calsync.config import Settings
+from calsync.engine.sync import CalendarResult
 from calsync.policies import Occurrence, PairHealth, fairness
-from calsync.sync import CalendarResult
 
 if TYPE_CHECKING:
-    from calsync.rebook import PairPlan
+    from calsync.engine.plan import PairPlan
 from calsync.timeutil import iso
 
 FORMAT_VERSION = 1

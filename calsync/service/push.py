@@ -2,7 +2,7 @@
 
 A channel (``events.watch``) makes Google POST to
 ``<public_url>/push/google`` whenever the calendar changes; the daemon's
-:class:`~calsync.daemon_http.DaemonServer` verifies the channel token and
+:class:`~calsync.service.http.DaemonServer` verifies the channel token and
 syncs that calendar at once. Polling stays the backstop: Google does not
 guarantee delivery (shared/provider-facts.md 1.7).
 
@@ -27,8 +27,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from calsync.config import is_loopback_url
-from calsync.daemon_http import GOOGLE, OUTLOOK, mint_token
 from calsync.providers.base import ProviderError
+from calsync.service.http import GOOGLE, OUTLOOK, mint_token
 
 __all__ = ["Channel", "GoogleChannels", "WatchingReader", "push_address"]
 

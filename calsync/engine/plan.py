@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from calsync import metrics
 from calsync.config import DaemonSettings, PairSettings, Settings
-from calsync.evaluate import pair_params
+from calsync.engine.evaluate import pair_params
+from calsync.engine.sync import calendar_of
 from calsync.model import Event, EventStatus, Response
 from calsync.policies import Finding, PairHealth
 from calsync.policies.agenda import agenda_url, block_digest, has_block, render_block
@@ -32,8 +32,8 @@ from calsync.policies.bumps import (
 from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
 from calsync.policies.types import PairParams
 from calsync.providers.base import CalendarReader, CalendarWriter
+from calsync.service import metrics
 from calsync.store import Store
-from calsync.sync import calendar_of
 
 log = logging.getLogger(__name__)
 

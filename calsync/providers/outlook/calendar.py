@@ -65,8 +65,8 @@ from calsync.providers.base import (
     ProviderError,
     ReauthorizationNeeded,
 )
-from calsync.providers.outlook_auth import TokenSource
-from calsync.providers.outlook_mapping import (
+from calsync.providers.outlook.auth import TokenSource
+from calsync.providers.outlook.mapping import (
     KEY_PROPERTY,
     TAGS_PROPERTY,
     TRANSACTION_PREFIX,

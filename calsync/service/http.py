@@ -7,7 +7,7 @@ loopback behind a TLS reverse proxy that publishes ``[daemon] public_url``.
 Endpoints:
 
 - ``GET /healthz``: ``health()`` as JSON; 200 when healthy, else 503.
-- ``GET /metrics``: :func:`calsync.metrics.render` (Prometheus text format).
+- ``GET /metrics``: :func:`calsync.service.metrics.render` (Prometheus text format).
 - ``POST /push/google``: Calendar API watch notifications
   (shared/provider-facts.md 1.7). Only the headers matter (the body is empty
   and never read as data). ``X-Goog-Channel-Token`` must be a token calsync
@@ -54,8 +54,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar
 
-from calsync import metrics
-from calsync.background_http import serve_in_background, shut_down
+from calsync.service import metrics
+from calsync.service.serving import serve_in_background, shut_down
 
 __all__ = [
     "GOOGLE",

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from calsync import metrics
 from calsync.config import DaemonSettings, PairSettings, Settings
-from calsync.evaluate import evaluate_all, load_calendars
-from calsync.outbox_runner import execute
+from calsync.engine.evaluate import evaluate_all, load_calendars
+from calsync.engine.outbox import execute
+from calsync.engine.plan import plan_all
+from calsync.engine.sync import CalendarResult, sync_all
 from calsync.providers.base import CalendarReader
-from calsync.rebook import plan_all
+from calsync.service import metrics
 from calsync.store import Store
-from calsync.sync import CalendarResult, sync_all
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class Daemon:
         self.wake.set()
 
     def _google_calendars(self, provider: str) -> list[str]:
-        from calsync.sync import calendar_of
+        from calsync.engine.sync import calendar_of
 
         return [
             calendar_of(p.calendar, p.email) for p in self.settings.people if p.provider == provider
@@ -214,10 +214,10 @@ class Daemon:
         One set per provider (Google channels, Graph subscriptions), each given
         its own calendars.
         """
-        from calsync.daemon_http import DaemonServer
-        from calsync.providers.google import GoogleCalendar
-        from calsync.providers.outlook import OutlookCalendar
-        from calsync.push_channels import GoogleChannels, GraphSubscriptions
+        from calsync.providers.google.calendar import GoogleCalendar
+        from calsync.providers.outlook.calendar import OutlookCalendar
+        from calsync.service.http import DaemonServer
+        from calsync.service.push import GoogleChannels, GraphSubscriptions
 
         daemon = self.settings.daemon
         secret = self._push_secret()

@@ -31,7 +31,6 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
-from calsync import metrics
 from calsync.config import GoogleProvider
 from calsync.model import ChangeSet, Window
 from calsync.providers.base import (
@@ -40,8 +39,9 @@ from calsync.providers.base import (
     ProviderError,
     ReauthorizationNeeded,
 )
-from calsync.providers.google_auth import CredentialSource
-from calsync.providers.google_mapping import Json, is_tombstone, tag_key, tags_of, to_events
+from calsync.providers.google.auth import CredentialSource
+from calsync.providers.google.mapping import Json, is_tombstone, tag_key, tags_of, to_events
+from calsync.service import metrics
 
 log = logging.getLogger(__name__)
 

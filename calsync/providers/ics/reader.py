@@ -35,7 +35,7 @@ import httpx
 from calsync.config import IcsProvider
 from calsync.model import ChangeSet, Window
 from calsync.providers.base import ProviderError
-from calsync.providers.ics_parse import parse_calendars
+from calsync.providers.expand import parse_calendars
 
 # A feed bigger than this is refused rather than read into memory.
 MAX_FEED_BYTES = 64 * 1024 * 1024

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from calsync.model import Event, Window, occurrence_key
-from calsync.providers.ics_parse import iana_zone, parse_calendar
+from calsync.providers.expand import iana_zone, parse_calendar
 
 Json = dict[str, Any]
 

@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from calsync import metrics
+from calsync.engine.plan import AGENDA, CREATE_MAKEUP
 from calsync.faults import crash_point
 from calsync.policies.agenda import with_block
 from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent, ProviderError
-from calsync.rebook import AGENDA, CREATE_MAKEUP
+from calsync.service import metrics
 from calsync.store import Store
 from calsync.timeutil import parse_instant
 

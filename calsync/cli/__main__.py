@@ -1,0 +1,3 @@
+from calsync.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""ICS feeds and files: read-only calendars, fetched whole and compared by hash."""
