@@ -20,10 +20,11 @@ from generate_team import write_big_team  # bench/ is on sys.path when run as a 
 
 from calsync.config import load_settings
 from calsync.engine.evaluate import evaluate_all, pair_params, policy_params
-from calsync.engine.sync import build_readers, sync_all
+from calsync.engine.sync import sync_all
 from calsync.model import Window
 from calsync.policies import evaluate_pair
 from calsync.providers.expand import parse_calendar
+from calsync.providers.factory import build_readers
 from calsync.store import open_store
 
 NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ from generate_team import write_big_team
 
 from calsync.config import AgendaSettings, GoogleProvider, load_settings
 from calsync.demo.sample import DEMO_NOW
-from calsync.engine.sync import build_readers, close_readers
+from calsync.providers.factory import build_readers, close_readers
 from calsync.service.daemon import Daemon
 from calsync.store import open_store
 

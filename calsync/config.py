@@ -18,13 +18,58 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from calsync.model import normalize_email
-from calsync.timeutil import Cadence, WorkingHours, parse_duration
+from calsync.timeutil import Cadence, WorkingHours, format_duration, parse_duration
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration (e.g. '30s', '10m', '1h15m', '2d')")
+    return parse_duration(value)
+
+
+def _positive_duration(value: Any) -> timedelta:
+    parsed = _duration(value)
+    if parsed <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return parsed
+
+
+def _cadence(value: Any) -> Cadence:
+    if isinstance(value, Cadence):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a cadence (weekly, biweekly, monthly, 'every N weeks')")
+    return Cadence.parse(value)
+
+
+def _working_hours(value: Any) -> WorkingHours:
+    if isinstance(value, WorkingHours):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not working hours (e.g. 'Mon-Fri 09:00-17:00')")
+    return WorkingHours.parse(value)
+
+
+# Settings are parsed once, here: the rest of calsync gets values, never text to
+# parse again. One duration grammar everywhere (timeutil.parse_duration).
+Duration = Annotated[timedelta, PlainValidator(_duration), PlainSerializer(format_duration)]
+PositiveDuration = Annotated[
+    timedelta, PlainValidator(_positive_duration), PlainSerializer(format_duration)
+]
+CadenceSetting = Annotated[Cadence, PlainValidator(_cadence), PlainSerializer(lambda c: c.label)]
+HoursSetting = Annotated[
+    WorkingHours, PlainValidator(_working_hours), PlainSerializer(lambda h: h.text)
+]
 
 
 class ConfigError(Exception):
@@ -185,7 +230,7 @@ class Person(_Strict):
     email: str
     name: str = ""
     timezone: str = "UTC"
-    working_hours: str = "Mon-Fri 09:00-17:00"
+    working_hours: HoursSetting = WorkingHours.parse("Mon-Fri 09:00-17:00")
     provider: str
     calendar: str | None = None
 
@@ -202,15 +247,9 @@ class Person(_Strict):
     def _tz(cls, value: str) -> str:
         return _zone(value)
 
-    @field_validator("working_hours")
-    @classmethod
-    def _hours(cls, value: str) -> str:
-        WorkingHours.parse(value)
-        return value
-
     @property
     def hours(self) -> WorkingHours:
-        return WorkingHours.parse(self.working_hours)
+        return self.working_hours
 
     @property
     def zone(self) -> ZoneInfo:
@@ -220,13 +259,18 @@ class Person(_Strict):
     def display(self) -> str:
         return self.name or self.email.split("@", 1)[0]
 
+    @property
+    def calendar_id(self) -> str:
+        """The calendar to read at the provider: as configured, else the email."""
+        return self.calendar or self.email
+
 
 class PairSettings(_Strict):
     manager: str
     report: str
-    cadence: str = "weekly"
-    duration: str = "30m"
-    min_duration: str = "15m"
+    cadence: CadenceSetting = Cadence(weeks=1)
+    duration: PositiveDuration = timedelta(minutes=30)
+    min_duration: PositiveDuration = timedelta(minutes=15)
     rebook: Literal["auto", "suggest", "off"] = "suggest"
     title: str | None = Field(
         default=None, description="title of the 1:1 series, when the usual guesses miss it"
@@ -237,26 +281,14 @@ class PairSettings(_Strict):
     def _email(cls, value: str) -> str:
         return normalize_email(value)
 
-    @field_validator("cadence")
-    @classmethod
-    def _cadence(cls, value: str) -> str:
-        Cadence.parse(value)
-        return value
-
-    @field_validator("duration", "min_duration")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        if parse_duration(value) <= timedelta(0):
-            raise ValueError("must be longer than zero")
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> PairSettings:
         if self.manager == self.report:
             raise ValueError("manager and report are the same person")
-        if parse_duration(self.min_duration) > parse_duration(self.duration):
+        if self.min_duration > self.duration:
             raise ValueError(
-                f"min_duration {self.min_duration} is longer than duration {self.duration}"
+                f"min_duration {format_duration(self.min_duration)} is longer than "
+                f"duration {format_duration(self.duration)}"
             )
         return self
 
@@ -264,45 +296,35 @@ class PairSettings(_Strict):
     def key(self) -> str:
         return f"{self.manager}|{self.report}"
 
-    @property
-    def cadence_rule(self) -> Cadence:
-        return Cadence.parse(self.cadence)
-
-    @property
-    def length(self) -> timedelta:
-        return parse_duration(self.duration)
-
-    @property
-    def min_length(self) -> timedelta:
-        return parse_duration(self.min_duration)
 
 
 _K_OF_N = re.compile(r"^\s*(\d+)\s+of\s+(\d+)\s*$")
 
 
-class PolicySettings(_Strict):
-    cancellations: str = "2 of 4"
-    max_gap: float = Field(default=1.5, gt=1.0, le=20.0)
-    streak: int = Field(default=2, ge=2, le=52, description="consecutive misses that flag")
-    shortening: str = Field(default="3 of 6", description="k of the last n held were shortened")
-    horizon_periods: int = Field(default=12, ge=4, le=104, description="history window")
-
-    @field_validator("cancellations", "shortening")
-    @classmethod
-    def _k_of_n(cls, value: str) -> str:
-        match = _K_OF_N.match(value)
+def _k_of_n(value: Any) -> tuple[int, int]:
+    if isinstance(value, tuple):
+        k, n = value
+    else:
+        match = _K_OF_N.match(value) if isinstance(value, str) else None
         if not match:
             raise ValueError(f"{value!r} is not of the form 'K of N' (e.g. '2 of 4')")
         k, n = int(match[1]), int(match[2])
-        if not 1 <= k <= n <= 52:
-            raise ValueError(f"{value!r}: need 1 <= K <= N <= 52")
-        return value
+    if not 1 <= k <= n <= 52:
+        raise ValueError(f"'{k} of {n}': need 1 <= K <= N <= 52")
+    return k, n
 
-    @staticmethod
-    def k_of_n(value: str) -> tuple[int, int]:
-        match = _K_OF_N.match(value)
-        assert match is not None
-        return int(match[1]), int(match[2])
+
+KOfN = Annotated[
+    tuple[int, int], PlainValidator(_k_of_n), PlainSerializer(lambda v: f"{v[0]} of {v[1]}")
+]
+
+
+class PolicySettings(_Strict):
+    cancellations: KOfN = (2, 4)
+    max_gap: float = Field(default=1.5, gt=1.0, le=20.0)
+    streak: int = Field(default=2, ge=2, le=52, description="consecutive misses that flag")
+    shortening: KOfN = Field(default=(3, 6), description="k of the last n held were shortened")
+    horizon_periods: int = Field(default=12, ge=4, le=104, description="history window")
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -439,7 +461,7 @@ class AgendaSettings(_Strict):
 
 
 class DaemonSettings(_Strict):
-    poll_interval: str = Field(default="5m", description="between sync cycles")
+    poll_interval: Duration = Field(default=timedelta(minutes=5), description="between cycles")
     jitter: float = Field(default=0.1, ge=0, le=0.5, description="+/- share of poll_interval")
     listen: str = Field(
         default="127.0.0.1:8787", description="host:port of /healthz, /metrics and push"
@@ -447,19 +469,12 @@ class DaemonSettings(_Strict):
     public_url: str | None = Field(
         default=None, description="https URL where Google and Microsoft reach the push endpoint"
     )
-    rebook_lookback: str = Field(default="1d", description="how long after a bump to still act")
-    buffer: str = Field(default="10m", description="free time kept around other meetings")
-
-    @field_validator("poll_interval", "rebook_lookback", "buffer")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        try:
-            cls.span(value)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a duration (e.g. '30s', '10m', '1h', '2d')"
-            ) from None
-        return value
+    rebook_lookback: Duration = Field(
+        default=timedelta(days=1), description="how long after a bump to still act"
+    )
+    buffer: Duration = Field(
+        default=timedelta(minutes=10), description="free time kept around other meetings"
+    )
 
     @field_validator("listen")
     @classmethod
@@ -468,16 +483,6 @@ class DaemonSettings(_Strict):
         if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:8787)")
         return value
-
-    @staticmethod
-    def span(value: str) -> timedelta:
-        """'5m', '1h', '2d' -> timedelta."""
-        text = value.strip().lower()
-        if text.endswith("d") and text[:-1].strip().isdigit():
-            return timedelta(days=int(text[:-1]))
-        if text.endswith("s") and text[:-1].strip().isdigit():
-            return timedelta(seconds=int(text[:-1]))
-        return parse_duration(value)
 
 
 class Settings(_Strict):

@@ -9,11 +9,14 @@ a status rather than an absence.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
+from typing import ClassVar
 
 
 class Response(StrEnum):
@@ -178,3 +181,64 @@ class ChangeSet:
     cursor: str | None = None
     unchanged: bool = False
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AgendaBlock:
+    """calsync's block at the end of a 1:1's description: the one part of it calsync writes.
+
+    The block sits between two marker lines; everything outside them is kept
+    exactly as people wrote it, applying it twice changes nothing, and a block
+    with a new link replaces the old one instead of adding a second. A writer
+    is handed this value and nothing else, so no provider needs to know how
+    the block is chosen.
+    """
+
+    url: str
+
+    BEGIN: ClassVar[str] = "--- calsync: shared 1:1 agenda ---"
+    END: ClassVar[str] = "--- end of calsync agenda ---"
+    # The block and exactly the separator calsync put before it (or that
+    # separator as a calendar UI may rewrite it: \r\n or <br>); anything looser
+    # would eat characters people wrote.
+    _PATTERN: ClassVar[re.Pattern[str]] = re.compile(
+        r"(?:\n\n|\r\n\r\n|<br\s*/?>\s*<br\s*/?>)?"
+        + re.escape(BEGIN)
+        + r".*?"
+        + re.escape(END),
+        re.DOTALL,
+    )
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{self.BEGIN}\nShared agenda for this 1:1 (add your topics before we meet):\n"
+            f"{self.url}\n{self.END}"
+        )
+
+    @property
+    def digest(self) -> str:
+        """Short hash of the text: part of the outbox key, so a new link is a new write."""
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    @classmethod
+    def strip(cls, description: str) -> str:
+        """The description without calsync's block: exactly what people wrote."""
+        return cls._PATTERN.sub("", description)
+
+    def applied_to(self, description: str) -> str | None:
+        """The description carrying this block once, or None when it already does."""
+        people = self.strip(description)
+        wanted = f"{people}\n\n{self.text}" if people else self.text
+        return None if wanted == description else wanted
+
+    def is_in(self, description: str) -> bool:
+        return self.applied_to(description) is None
+
+    @classmethod
+    def from_text(cls, text: str) -> AgendaBlock:
+        """The block a rendered ``text`` holds (outbox rows written before the typed codec)."""
+        lines = text.strip().splitlines()
+        if len(lines) < 4 or lines[0] != cls.BEGIN or lines[-1] != cls.END:
+            raise ValueError("not a calsync agenda block")
+        return cls(lines[-2].strip())

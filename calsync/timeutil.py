@@ -6,25 +6,37 @@ Pure: nothing here reads the clock or the machine's time zone.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$", re.IGNORECASE)
+# The one duration grammar of the config: days, hours, minutes, seconds, in
+# that order, each optional ('2d', '1h30m', '45min', '30s').
+_DURATION = re.compile(
+    r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*$",
+    re.IGNORECASE,
+)
 
 
 def parse_duration(text: str) -> timedelta:
-    """'30m', '1h', '1h30m', '45min' -> timedelta."""
+    """'30m', '1h', '1h30m', '45min', '2d', '30s' -> timedelta."""
     match = _DURATION.match(text)
-    if not match or not (match[1] or match[2]):
-        raise ValueError(f"{text!r} is not a duration (e.g. '30m', '1h', '1h15m')")
-    return timedelta(hours=int(match[1] or 0), minutes=int(match[2] or 0))
+    if not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration (e.g. '30s', '10m', '1h15m', '2d')")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:
-    minutes = int(value.total_seconds() // 60)
+    """A duration as people read it ('45m', '1h', '1h30m'; '2d', '30s' where whole)."""
+    seconds = int(value.total_seconds())
+    if seconds and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    if 0 < seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
     hours, minutes = divmod(minutes, 60)
     if hours and minutes:
         return f"{hours}h{minutes:02d}m"
@@ -110,6 +122,8 @@ class WorkingHours:
     """Weekly working hours in a person's own wall time: weekday -> (start, end) spans."""
 
     spans: tuple[tuple[int, time, time], ...]
+    #: The text it was read from, as the person wrote it (for display and the store).
+    text: str = field(default="", compare=False)
 
     @classmethod
     def parse(cls, text: str) -> WorkingHours:
@@ -139,7 +153,7 @@ class WorkingHours:
             lo, hi = _DAYS.index(first), _DAYS.index(last)
             days = range(lo, hi + 1) if lo <= hi else [*range(lo, 7), *range(0, hi + 1)]
             spans.extend((day, start, end) for day in days)
-        return cls(tuple(sorted(spans)))
+        return cls(tuple(sorted(spans)), text.strip())
 
     def intervals(self, day: date, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
         """Working intervals on one local date, as UTC instants (DST-correct)."""

@@ -5,17 +5,32 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calsync.policies.agenda import (
-    BEGIN,
-    agenda_url,
-    has_block,
-    render_block,
-    strip_block,
-    with_block,
-)
+from calsync.model import AgendaBlock
+from calsync.policies.agenda import agenda_url
 
 URL = "https://docs.example.com/1on1/maria-dev"
-BLOCK = render_block(URL)
+BLOCK = AgendaBlock(URL).text
+BEGIN = AgendaBlock.BEGIN
+
+
+def render_block(url: str) -> str:
+    return AgendaBlock(url).text
+
+
+def with_block(description: str, block: str) -> str | None:
+    return AgendaBlock.from_text(block).applied_to(description)
+
+
+def has_block(description: str, block: str) -> bool:
+    return AgendaBlock.from_text(block).is_in(description)
+
+
+strip_block = AgendaBlock.strip
+
+
+def test_a_rendered_block_reads_back_as_the_same_block():
+    assert AgendaBlock.from_text(BLOCK) == AgendaBlock(URL)
+    assert AgendaBlock(URL).digest == AgendaBlock(URL).digest != AgendaBlock(URL + "x").digest
 
 
 def test_block_is_appended_and_people_text_kept():

@@ -8,7 +8,7 @@ from datetime import timedelta
 from calsync.model import Attendee, Event, EventStatus, Response
 from calsync.policies import evaluate_pair
 from calsync.policies.bumps import (
-    MAX_ATTEMPTS,
+    MAX_MAKEUP_ATTEMPTS,
     detect_bumps,
     makeup_key,
     makeups_of,
@@ -109,10 +109,10 @@ def test_a_bumped_make_up_is_rebooked_once_then_flagged():
     for owner in events:
         events[owner].append(makeup(week(12), week(12) + timedelta(days=2), attempt=2,
                                     status=EventStatus.CANCELLED))
-    assert len(makeups_of(events, PAIR)[week(12)]) == MAX_ATTEMPTS
+    assert len(makeups_of(events, PAIR)[week(12)]) == MAX_MAKEUP_ATTEMPTS
     health = health_of(events)
     [again] = detect_bumps(health.occurrences, events, PAIR, NOW)
-    assert again.attempt == MAX_ATTEMPTS + 1  # the planner stops here
+    assert again.attempt == MAX_MAKEUP_ATTEMPTS + 1  # the planner stops here
     assert "makeup_bumped" in {f.kind for f in health.findings}
 
 

@@ -64,8 +64,8 @@ def test_good_config_is_typed(tmp_path):
     assert maria.email == "maria@example.com"  # normalised
     assert settings.person("dev@example.com").display == "dev"
     pair = settings.pairs[0]
-    assert pair.cadence_rule == Cadence(weeks=3)
-    assert pair.length == timedelta(minutes=45)
+    assert pair.cadence == Cadence(weeks=3)
+    assert pair.duration == timedelta(minutes=45)
     assert pair.rebook == "auto"
     assert settings.database_url() == f"sqlite:///{tmp_path / 'state' / 'calsync.db'}"
 
@@ -135,10 +135,27 @@ def test_several_problems_are_all_reported(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "minutes"), [("30m", 30), ("1h", 60), ("1h15m", 75), ("45min", 45), ("2H", 120)]
+    ("text", "minutes"),
+    [("30m", 30), ("1h", 60), ("1h15m", 75), ("45min", 45), ("2H", 120), ("2d", 2880),
+     ("1d12h", 2160)],
 )
 def test_durations(text, minutes):
     assert parse_duration(text) == timedelta(minutes=minutes)
+
+
+def test_one_duration_grammar_for_pairs_and_the_daemon(tmp_path):
+    """Durations are parsed once, into timedelta, with the same grammar everywhere."""
+    text = GOOD.replace('duration = "45m"', 'duration = "1h30m"') + (
+        '\n[daemon]\npoll_interval = "90s"\nrebook_lookback = "2d"\nbuffer = "0m"\n'
+    )
+    path = tmp_path / "calsync.toml"
+    path.write_text(text)
+    settings = load_settings(path)
+    assert settings.pairs[0].duration == timedelta(hours=1, minutes=30)
+    assert settings.daemon.poll_interval == timedelta(seconds=90)
+    assert settings.daemon.rebook_lookback == timedelta(days=2)
+    assert settings.daemon.buffer == timedelta(0)
+    assert settings.policy.cancellations == (3, 5)
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from calsync_emulators.google import GoogleEmulator
 
 from calsync.config import load_settings
 from calsync.engine.outbox import LEASE
-from calsync.engine.sync import build_readers, close_readers
-from calsync.policies.agenda import BEGIN
+from calsync.model import AgendaBlock
+from calsync.providers.factory import build_readers, close_readers
 from calsync.service.daemon import Daemon
 from calsync.store import open_store
 
@@ -140,7 +140,7 @@ def test_a_cancelled_one_on_one_is_made_up_once_on_both_calendars(emu, tmp_path)
 
     cancel(emu, master, TODAY)
     result = one_cycle(config)
-    assert [outcome for key, outcome in result.writes if key.startswith("makeup|")] == ["done"]
+    assert [w.outcome for w in result.writes if w.key.startswith("makeup|")] == ["done"]
 
     [made] = makeups(emu, MARIA)
     [invited] = makeups(emu, DEV)
@@ -158,7 +158,7 @@ def test_a_cancelled_one_on_one_is_made_up_once_on_both_calendars(emu, tmp_path)
     # The series itself carries the agenda block, after the words people wrote.
     series = emu.get_event(MARIA, master)
     assert series["description"].startswith("Our notes live in the agenda doc.")
-    assert series["description"].count(BEGIN) == 1
+    assert series["description"].count(AgendaBlock.BEGIN) == 1
 
     # A second cycle and a restart (a new process state, same database) change nothing.
     before = {e["id"]: e["etag"] for e in emu.events(MARIA)}
@@ -293,8 +293,7 @@ def test_two_workers_on_postgresql_book_one_make_up(emu, tmp_path, postgres):
     for thread in threads:
         thread.join(timeout=120)
     assert len(results) == 2 and all(r.ok for r in results)
-    done = [key for r in results for key, outcome in r.writes
-            if outcome == "done" and key.startswith("makeup|")]
+    done = [w.key for r in results for w in r.writes if w.booked_make_up]
     assert len(done) == 1  # one worker performed it; the other never claimed it
     assert len(makeups(emu, MARIA)) == 1
 

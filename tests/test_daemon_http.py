@@ -11,7 +11,6 @@ import base64
 import logging
 import socket
 import threading
-import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,17 +26,16 @@ from calsync.config import GoogleProvider
 from calsync.providers.google.auth import NoCredentials
 from calsync.providers.google.calendar import GoogleCalendar
 from calsync.service import metrics
-from calsync.service.http import (
+from calsync.service.http import DaemonServer
+from calsync.service.push import GoogleChannels, push_address
+from calsync.service.push_tokens import (
     MAC_CHARS,
     TOKEN_MAX,
-    DaemonServer,
-    PendingChanges,
     TokenTooLong,
     mint_token,
     push_secret,
     verify_token,
 )
-from calsync.service.push import GoogleChannels, push_address
 
 SECRET = push_secret(b"test key, not a real one")
 MARIA, DEV = "maria@example.com", "dev@example.com"
@@ -403,21 +401,6 @@ def test_tokens_never_reach_the_logs(
     text = caplog.text
     for secret in (token, forged, token.split(".")[1], "Request-Id", "3b3f5c1e"):
         assert secret not in text
-
-
-def test_pending_changes_deduplicate_and_wake_the_daemon_thread() -> None:
-    pending = PendingChanges()
-    assert pending.wait(0.01) is False
-    threading.Timer(0.05, pending, args=("google", MARIA)).start()
-    started = time.monotonic()
-    assert pending.wait(5.0) is True
-    assert time.monotonic() - started < 4.0
-    pending("google", MARIA)
-    pending("outlook", DEV)
-    assert pending.drain() == [("google", MARIA), ("outlook", DEV)]
-    assert pending.drain() == []
-    threading.Timer(0.05, pending.wake).start()
-    assert pending.wait(5.0) is False
 
 
 def test_listen_must_be_host_and_port(changes: Changes, health: Health) -> None:

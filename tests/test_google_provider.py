@@ -21,9 +21,10 @@ from calsync.cli.main import main
 from calsync.config import GoogleProvider, settings_from_dict
 from calsync.demo.sample import DEMO_NOW
 from calsync.engine.evaluate import evaluate_all
-from calsync.engine.sync import build_readers, sync_all
+from calsync.engine.sync import sync_all
 from calsync.model import EventStatus, Window
 from calsync.providers.base import ProviderError, ReauthorizationNeeded
+from calsync.providers.factory import build_readers
 from calsync.providers.google.auth import NoCredentials, OAuthCredentials
 from calsync.providers.google.calendar import GoogleCalendar, event_id_for
 from calsync.secrets import SecretBox

@@ -20,9 +20,10 @@ from click.testing import CliRunner
 from calsync.cli.main import main
 from calsync.config import ConfigError, OutlookProvider, settings_from_dict
 from calsync.demo.sample import DEMO_NOW
-from calsync.engine.sync import build_readers, sync_all
+from calsync.engine.sync import sync_all
 from calsync.model import EventStatus, Response, Window
 from calsync.providers.base import CursorExpired, ProviderError
+from calsync.providers.factory import build_readers
 from calsync.providers.outlook.auth import NoTokens
 from calsync.providers.outlook.calendar import OutlookCalendar, transaction_id_for
 from calsync.providers.outlook.mapping import KEY_PROPERTY, TAGS_PROPERTY, rrule_of, series_uid
@@ -730,7 +731,7 @@ def test_readers_are_built_from_config(emu, tmp_path):
 
 
 def test_calendar_writer_books_a_make_up_and_keeps_the_agenda_block_only(emu):
-    from calsync.policies.agenda import render_block, with_block
+    from calsync.model import AgendaBlock
     from calsync.providers.base import CalendarWriter, NewEvent
 
     master = weekly_one_on_one(emu)
@@ -754,13 +755,13 @@ def test_calendar_writer_books_a_make_up_and_keeps_the_agenda_block_only(emu):
     # An HTML description (a Teams invite): only calsync's block is added, once.
     invite = '<html><body><p>Join on <a href="https://teams.example/x">Teams</a></p></body></html>'
     emu.patch_event(MARIA, master, {"body": {"contentType": "html", "content": invite}})
-    block = render_block("https://docs.example.com/1on1/maria-dev")
-    outlook.update_description(MARIA, master, lambda text: with_block(text, block))
+    block = AgendaBlock("https://docs.example.com/1on1/maria-dev")
+    outlook.update_description(MARIA, master, block)
     html_body = emu.get_event(MARIA, master)["body"]["content"]
     assert '<a href="https://teams.example/x">Teams</a>' in html_body
     assert html_body.count("shared 1:1 agenda") == 1
     etag = emu.get_event(MARIA, master)["@odata.etag"]
-    outlook.update_description(MARIA, master, lambda text: with_block(text, block))
+    outlook.update_description(MARIA, master, block)
     assert emu.get_event(MARIA, master)["@odata.etag"] == etag  # nothing to change
     changes = outlook.fetch_changes(MARIA, None, NOW)
     [series] = [e for e in changes.events if e.is_series]

@@ -270,7 +270,7 @@ def test_outlook_style_timezones_read_back_like_zoneinfo(zone: str, tmp_path: Pa
 
 def test_demo_config_lists_the_sample_team() -> None:
     settings = load_settings(ROOT / "config" / "demo.toml")
-    people = {(p.email, p.name, p.timezone, p.working_hours) for p in settings.people}
+    people = {(p.email, p.name, p.timezone, p.working_hours.text) for p in settings.people}
     assert people == {(p.email, p.name, p.timezone, p.working_hours) for p in PEOPLE}
     folder = settings.base_dir / settings.providers["feeds"].path
     assert folder.resolve() == CALENDARS.resolve()

@@ -97,7 +97,7 @@ def health_table(
                 f"{' (shortened)' if slot.shortened else ''}",
                 style="bold cyan",
             )
-        if not findings:
+        if not findings and not (plan and plan.suggestions):
             flags.append("healthy", style="green")
         table.add_row(
             f"{manager.display} → {report.display}",

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from calsync.report.schedule import IsoWeek
 from calsync.timeutil import parse_instant
 
 
@@ -30,8 +31,6 @@ class IsoWeekParam(click.ParamType):
     name = "ISO-WEEK"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
-        from calsync.report.schedule import IsoWeek
-
         if isinstance(value, IsoWeek):
             return value
         try:

@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 
+from calsync.cli.common import EXIT_FAILED, Context, bad_input, opened_store, sync_now
 from calsync.cli.params import InstantParam, IsoWeekParam
+from calsync.model import normalize_email
+from calsync.report import IsoWeek, build_message, build_reports, deliver, reports_document
+from calsync.report.mailer import SmtpMailer
+from calsync.report.service import managers_of
 
 
 @click.command()
@@ -49,9 +53,9 @@ from calsync.cli.params import InstantParam, IsoWeekParam
 @click.option("--no-sync", is_flag=True, help="Use what the store holds; do not sync first.")
 @click.pass_obj
 def report(
-    obj: Any,
+    obj: Context,
     managers: tuple[str, ...],
-    week: Any,
+    week: IsoWeek | None,
     out_dir: Path | None,
     send: bool,
     resend: bool,
@@ -60,18 +64,8 @@ def report(
     no_sync: bool,
 ) -> None:
     """Each manager's weekly 1:1 health email: preview (default), --out, --send, or --json."""
-    from calsync.cli.main import EXIT_BAD_INPUT, EXIT_FAILED, err_console, opened_store
-    from calsync.model import normalize_email
-    from calsync.report import build_message, build_reports, deliver, reports_document
-    from calsync.report.mailer import SmtpMailer
-    from calsync.report.service import managers_of
-
     settings = obj.settings
     now = now or datetime.now(UTC)
-
-    def bad_input(message: str) -> None:
-        err_console.print(f"[bold red]error[/]: {escape(message)}", highlight=False)
-        sys.exit(EXIT_BAD_INPUT)
 
     def say(message: str) -> None:
         # Status lines go to stderr when stdout carries the JSON document.
@@ -90,16 +84,13 @@ def report(
 
     with opened_store(settings, obj.config_path) as store:
         if not no_sync:
-            from calsync.engine.sync import build_readers, sync_all
-
-            sync_all(settings, store, build_readers(settings), now)
+            sync_now(settings, store, now)
         try:
             reports = build_reports(
                 settings, store, now, week=week, managers=wanted or None
             )
         except ValueError as exc:
             bad_input(f"--week: {exc}")
-            return
         sender = settings.report.from_address
         messages = [build_message(r, sender) for r in reports]
 

@@ -20,7 +20,9 @@ from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 
 from calsync.config import GoogleProvider, IcsProvider, OutlookProvider, Settings
+from calsync.engine.actions import UpdateAgenda
 from calsync.providers.base import CalendarReader
+from calsync.service.daemon import Daemon
 from calsync.store import Store
 
 # The manager and two reports sync through the Google emulator; the rest stay on ICS.
@@ -90,8 +92,6 @@ def bump_and_make_up(
     emulator: GoogleEmulator,
 ) -> list[str]:
     """Maria cancels Tuesday's 1:1 with Dev; one daemon cycle makes it up. What happened."""
-    from calsync.service.daemon import Daemon
-
     manager, report = ON_GOOGLE[0], ON_GOOGLE[1]
     instances = emulator.list_events(manager, singleEvents=True, maxResults=2500)["items"]
     bumped = next(
@@ -105,8 +105,7 @@ def bump_and_make_up(
     lines = [f"Monday morning, Maria cancels Tuesday's 1:1 with Dev "
              f"({when:%a} {when.day} {when:%b} {when:%H:%M}). One daemon cycle later:"]
     result = Daemon(settings, store, readers, clock=lambda: BUMP_NOW).cycle()
-    made = [key for key, outcome in result.writes if outcome == "done" and
-            key.startswith("makeup|")]
+    made = [write.key for write in result.writes if write.booked_make_up]
     for calendar in (manager, report):
         for event in emulator.events(calendar):
             if event.get("status") == "cancelled" or "make-up" not in event.get("summary", ""):
@@ -118,8 +117,8 @@ def bump_and_make_up(
             lines.append(f"  \u2713 {calendar}: \u201c{event['summary']}\u201d")
             lines.append(f"      {start:%a %d %b %H:%M}\u2013{end:%H:%M} New York time; "
                          f"agenda {agenda}")
-    agenda_writes = sum(1 for key, outcome in result.writes
-                        if outcome == "done" and key.startswith("agenda|"))
+    agenda_writes = sum(1 for write in result.writes
+                        if write.outcome == "done" and write.kind == UpdateAgenda.KIND)
     lines.append(f"  {len(made)} make-up booked, {agenda_writes} agenda links added to the "
                  "pairs' series; a second cycle would change nothing.")
     return lines

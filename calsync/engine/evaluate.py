@@ -17,9 +17,9 @@ def pair_params(settings: Settings, pair: PairSettings) -> PairParams:
     return PairParams(
         manager=pair.manager,
         report=pair.report,
-        cadence=pair.cadence_rule,
-        duration=pair.length,
-        min_duration=pair.min_length,
+        cadence=pair.cadence,
+        duration=pair.duration,
+        min_duration=pair.min_duration,
         manager_name=manager.display,
         report_name=report.display,
         manager_zone=manager.timezone,
@@ -28,8 +28,8 @@ def pair_params(settings: Settings, pair: PairSettings) -> PairParams:
 
 
 def policy_params(policy: PolicySettings) -> PolicyParams:
-    cancel_k, cancel_n = PolicySettings.k_of_n(policy.cancellations)
-    shorten_k, shorten_n = PolicySettings.k_of_n(policy.shortening)
+    cancel_k, cancel_n = policy.cancellations
+    shorten_k, shorten_n = policy.shortening
     return PolicyParams(
         cancel_k=cancel_k,
         cancel_n=cancel_n,

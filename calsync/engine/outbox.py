@@ -1,32 +1,46 @@
 """Perform the queued calendar writes, each key once.
 
-A worker claims pending rows with a lease, performs each through the
-provider's writer port and marks it done. The writer itself looks for the key
-on the remote calendar before creating anything, so a crash between the write
-and ``mark_done`` (or a second worker after a lease ran out) finds the event
+A worker claims pending rows with a lease, decodes each into its typed action
+(:mod:`calsync.engine.actions`), performs it through the provider's writer
+port and marks it done. The writer itself looks for the key on the remote
+calendar before creating anything, so a crash between the write and
+``mark_done`` (or a second worker after a lease ran out) finds the event
 instead of making another.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from calsync.engine.plan import AGENDA, CREATE_MAKEUP
+from calsync.engine.actions import Action, BadAction, CreateMakeUp, decode
 from calsync.faults import crash_point
-from calsync.policies.agenda import with_block
-from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent, ProviderError
-from calsync.service import metrics
+from calsync.providers.base import CalendarReader, CalendarWriter, ProviderError
 from calsync.store import Store
-from calsync.timeutil import parse_instant
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
+#: Attempts at one calendar write before it is given up (a person retries then).
+MAX_WRITE_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)
 BATCH = 50
 MAX_BATCHES = 40  # 2,000 writes a cycle at most; the rest wait for the next one
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What became of one queued write in this run."""
+
+    key: str
+    kind: str
+    outcome: Literal["done", "retry", "failed"]
+
+    @property
+    def booked_make_up(self) -> bool:
+        return self.outcome == "done" and self.kind == CreateMakeUp.KIND
 
 
 def execute(
@@ -35,72 +49,54 @@ def execute(
     now: datetime,
     *,
     lease: timedelta = LEASE,
-) -> list[tuple[str, str]]:
-    """Claim and perform pending writes, batch by batch; (key, outcome) for each.
+) -> list[WriteOutcome]:
+    """Claim and perform pending writes, batch by batch; the outcome of each.
 
     Drains the queue (bounded by ``MAX_BATCHES``): a bump made up now should
     not wait a poll interval because other writes came first. A row that fails
     is retried in a later cycle, not in this one.
     """
-    outcomes: list[tuple[str, str]] = []
+    outcomes: list[WriteOutcome] = []
     for _ in range(MAX_BATCHES):
         batch = _perform(store, readers, now, lease)
         outcomes += batch
-        if len(batch) < BATCH or all(outcome != "done" for _, outcome in batch):
+        if len(batch) < BATCH or all(o.outcome != "done" for o in batch):
             break
     return outcomes
 
 
 def _perform(
     store: Store, readers: Mapping[str, CalendarReader], now: datetime, lease: timedelta
-) -> list[tuple[str, str]]:
+) -> list[WriteOutcome]:
     outcomes = []
     for item in store.claim(now, lease, limit=BATCH):
-        payload = item.payload
-        writer = readers.get(payload.get("provider", ""))
         try:
-            if not isinstance(writer, CalendarWriter):
-                raise ProviderError(payload.get("calendar", "?"), "provider cannot write")
-            crash_point("before-write")
-            if item.action == CREATE_MAKEUP:
-                remote_id = writer.create_owned(payload["calendar"], _new_event(payload), item.key)
-                metrics.record_rebook("booked")
-            elif item.action == AGENDA:
-                writer.update_description(
-                    payload["calendar"], payload["remote_id"], _adding(str(payload["block"]))
-                )
-                remote_id = payload["remote_id"]
-            else:
-                raise ProviderError(payload.get("calendar", "?"), f"unknown action {item.action}")
+            action = decode(item.action, item.payload)
+        except BadAction as exc:
+            log.error("outbox row %s cannot be performed: %s", item.key, exc)
+            store.mark_failed(item.key, str(exc), retry=False, now=now)
+            outcomes.append(WriteOutcome(item.key, item.action, "failed"))
+            continue
+        try:
+            remote_id = _write(item.key, action, readers.get(action.provider))
             crash_point("after-write")
             store.mark_done(item.key, remote_id, now=now)
-            outcomes.append((item.key, "done"))
+            outcomes.append(WriteOutcome(item.key, item.action, "done"))
         except ProviderError as exc:
-            retry = item.attempts + 1 < MAX_ATTEMPTS
+            retry = item.attempts + 1 < MAX_WRITE_ATTEMPTS
             log.warning("write %s failed (%s): %s", item.key, "will retry" if retry else "gave up",
                         exc)
             store.mark_failed(item.key, str(exc), retry=retry, now=now)
-            if item.action == CREATE_MAKEUP:
-                metrics.record_rebook("failed")
-            outcomes.append((item.key, "retry" if retry else "failed"))
+            outcomes.append(WriteOutcome(item.key, item.action, "retry" if retry else "failed"))
     return outcomes
 
 
-def _adding(block: str) -> Callable[[str], str | None]:
-    def change(description: str) -> str | None:
-        return with_block(description, block)
-
-    return change
-
-
-def _new_event(payload: Mapping[str, object]) -> NewEvent:
-    return NewEvent(
-        title=str(payload["title"]),
-        start=parse_instant(str(payload["start"])),
-        end=parse_instant(str(payload["end"])),
-        organizer=str(payload["organizer"]),
-        attendees=tuple(str(a) for a in payload["attendees"]),  # type: ignore[union-attr]
-        description=str(payload.get("description") or ""),
-        timezone=str(payload.get("timezone") or "UTC"),
-        tags=dict(payload.get("tags") or {}),  # type: ignore[arg-type]
-    )
+def _write(key: str, action: Action, writer: CalendarReader | None) -> str:
+    """Perform one action under its outbox key; the remote id of the event it wrote."""
+    if not isinstance(writer, CalendarWriter):
+        raise ProviderError(action.calendar, f"provider {action.provider} cannot write")
+    crash_point("before-write")
+    if isinstance(action, CreateMakeUp):
+        return writer.create_owned(action.calendar, action.event, key)
+    writer.update_description(action.calendar, action.remote_id, action.block)
+    return action.remote_id

@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from calsync.config import DaemonSettings, PairSettings, Settings
+from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, encode
 from calsync.engine.evaluate import pair_params
-from calsync.engine.sync import calendar_of
-from calsync.model import Event, EventStatus, Response
+from calsync.model import AgendaBlock, Event, EventStatus, Response
 from calsync.policies import Finding, PairHealth
-from calsync.policies.agenda import agenda_url, block_digest, has_block, render_block
+from calsync.policies.agenda import agenda_block
 from calsync.policies.bumps import (
-    MAX_ATTEMPTS,
+    MAX_MAKEUP_ATTEMPTS,
     Bump,
     agenda_key,
     detect_bumps,
@@ -31,14 +31,10 @@ from calsync.policies.bumps import (
 )
 from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
 from calsync.policies.types import PairParams
-from calsync.providers.base import CalendarReader, CalendarWriter
-from calsync.service import metrics
+from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent
 from calsync.store import Store
 
 log = logging.getLogger(__name__)
-
-CREATE_MAKEUP = "create_makeup"
-AGENDA = "agenda_block"
 
 
 @dataclass(slots=True)
@@ -49,7 +45,11 @@ class PairPlan:
     bumps: list[Bump] = field(default_factory=list)
     suggestions: list[Slot] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    queued: list[str] = field(default_factory=list)
+
+    @property
+    def gave_up_for_no_slot(self) -> bool:
+        """calsync was to book a make-up itself and found no slot (a metric, a finding)."""
+        return self.rebook == "auto" and any(f.kind == "no_slot" for f in self.findings)
 
 
 def busy_of(events: Sequence[Event], person: str, skip_uids: set[str],
@@ -92,10 +92,10 @@ def plan_pair(
     health: PairHealth,
     events_by_owner: Mapping[str, Sequence[Event]],
     now: datetime,
-) -> tuple[PairPlan, list[tuple[str, str, dict]]]:
-    """What to do for one pair: (the plan, outbox rows as (key, action, payload))."""
+) -> tuple[PairPlan, list[Queued]]:
+    """What to do for one pair: the plan, and the make-up to queue if there is one."""
     plan = PairPlan(pair.manager, pair.report, pair.rebook)
-    rows: list[tuple[str, str, dict]] = []
+    rows: list[Queued] = []
     if pair.rebook == "off" or not health.series_uids:
         return plan, rows
     params = pair_params(settings, pair)
@@ -114,19 +114,17 @@ def plan_pair(
         return plan, rows
     plan.bumps = detect_bumps(
         health.occurrences, events_by_owner, params, now,
-        lookback=DaemonSettings.span(daemon.rebook_lookback),
+        lookback=daemon.rebook_lookback,
     )
     if not plan.bumps:
         return plan, rows
     bump = plan.bumps[-1]
-    if bump.attempt > MAX_ATTEMPTS:
+    if bump.attempt > MAX_MAKEUP_ATTEMPTS:
         return plan, rows  # health reports makeup_bumped
     result = find_slots(_slot_request(settings, params, health, events_by_owner, bump, now), now)
     plan.suggestions = list(result.slots)
     if result.finding is not None:
         plan.findings.append(result.finding)
-        if pair.rebook == "auto":
-            metrics.record_rebook("no_slot")
     if pair.rebook != "auto" or not result.slots:
         return plan, rows
     organizer = _organizer(events_by_owner, health.series_uids, pair.manager)
@@ -134,29 +132,25 @@ def plan_pair(
     slot = result.slots[0]
     original_local = bump.original_start.astimezone(person.zone)
     key = makeup_key(params.key, bump.original_start, bump.attempt)
-    description = ""
-    if settings.agenda.url_template:
-        description = render_block(_agenda_url(settings, params))
-    rows.append((key, CREATE_MAKEUP, {
-        "provider": person.provider,
-        "calendar": calendar_of(person.calendar, person.email),
-        "title": (
+    block = _agenda_block(settings, params)
+    event = NewEvent(
+        title=(
             f"1:1 {params.manager_name} / {params.report_name} "
             f"(make-up for {original_local:%a} {original_local.day} {original_local:%b})"
         ),
-        "start": slot.start.isoformat(),
-        "end": slot.end.isoformat(),
-        "organizer": organizer,
-        "attendees": [pair.manager, pair.report],
-        "description": description,
-        "timezone": person.timezone,
-        "tags": {
+        start=slot.start,
+        end=slot.end,
+        organizer=organizer,
+        attendees=(pair.manager, pair.report),
+        description=block.text if block else "",
+        timezone=person.timezone,
+        tags={
             "pair": params.key,
             "for": bump.original_start.isoformat(),
             "attempt": str(bump.attempt),
         },
-    }))
-    plan.queued.append(key)
+    )
+    rows.append(Queued(key, CreateMakeUp(person.provider, person.calendar_id, event)))
     return plan, rows
 
 
@@ -189,16 +183,17 @@ def _slot_request(
         window_start=start,
         window_end=end,
         people=tuple(people),
-        buffer=DaemonSettings.span(settings.daemon.buffer),
+        buffer=settings.daemon.buffer,
         anchor_zone=ZoneInfo(params.manager_zone),
     )
 
 
-def _agenda_url(settings: Settings, params: PairParams) -> str:
-    assert settings.agenda.url_template is not None
-    return agenda_url(
-        settings.agenda.url_template, params.manager, params.report,
-        params.manager_name, params.report_name,
+def _agenda_block(settings: Settings, params: PairParams) -> AgendaBlock | None:
+    template = settings.agenda.url_template
+    if not template:
+        return None
+    return agenda_block(
+        template, params.manager, params.report, params.manager_name, params.report_name
     )
 
 
@@ -208,33 +203,30 @@ def agenda_rows(
     health: PairHealth,
     events_by_owner: Mapping[str, Sequence[Event]],
     now: datetime,
-) -> list[tuple[str, str, dict]]:
+) -> list[Queued]:
     """Agenda-block writes for the pair's series masters, upcoming exceptions and make-ups.
 
     Only the organizer's copy is written: attendees see the organizer's description.
     """
-    if not settings.agenda.url_template:
-        return []
     params = pair_params(settings, pair)
-    block = render_block(_agenda_url(settings, params))
-    digest = block_digest(block)
+    block = _agenda_block(settings, params)
+    if block is None:
+        return []
     rows = []
     for owner, events in events_by_owner.items():
         person = settings.person(owner)
-        calendar = calendar_of(person.calendar, person.email)
+        calendar = person.calendar_id
         for event in events:
             ours = event.uid in health.series_uids or event.tags.get("pair") == params.key
             if not ours or event.organizer != owner or not event.remote_id:
                 continue
-            if event.status is EventStatus.CANCELLED or has_block(event.description, block):
+            if event.status is EventStatus.CANCELLED or block.is_in(event.description):
                 continue
             if not event.is_series and event.end < now:
                 continue  # past occurrences keep what they had
-            key = agenda_key(calendar, event.remote_id, digest)
-            rows.append((key, AGENDA, {
-                "provider": person.provider, "calendar": calendar,
-                "remote_id": event.remote_id, "block": block,
-            }))
+            key = agenda_key(calendar, event.remote_id, block.digest)
+            action = UpdateAgenda(person.provider, calendar, event.remote_id, block)
+            rows.append(Queued(key, action))
     return rows
 
 
@@ -264,24 +256,21 @@ def plan_all(
         plan, rows = plan_pair(settings, pair, health, events, now)
         rows += agenda_rows(settings, pair, health, events, now)
         plans.append(plan)
-        if not enqueue:
-            continue
-        pair_id = store.pair_id(pair.manager, pair.report)
-        for key, action, payload in rows:
-            writer = readers.get(payload["provider"])
-            if not isinstance(writer, CalendarWriter):
-                if action == CREATE_MAKEUP:
+        pair_id = store.pair_id(pair.manager, pair.report) if enqueue else None
+        for queued in rows:
+            action = queued.action
+            if not isinstance(readers.get(action.provider), CalendarWriter):
+                if isinstance(action, CreateMakeUp):
                     plan.findings.append(Finding(
                         kind="cannot_book",
-                        message=(f"calsync cannot book the make-up: {payload['calendar']} is "
-                                 f"read from {payload['provider']}, which is read-only."),
+                        message=(f"calsync cannot book the make-up: {action.calendar} is "
+                                 f"read from {action.provider}, which is read-only."),
                         severity="warning",
                     ))
                 continue
-            if store.enqueue(key, action, payload, pair_id, now=now):
-                log.info("queued %s", key)
+            if pair_id is None:
+                continue
+            kind, payload = encode(action)
+            if store.enqueue(queued.key, kind, payload, pair_id, now=now):
+                log.info("queued %s", queued.key)
     return plans
-
-
-def lookback_window(settings: Settings) -> timedelta:
-    return DaemonSettings.span(settings.daemon.rebook_lookback)

@@ -11,9 +11,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from calsync.config import GoogleProvider, IcsProvider, OutlookProvider, Settings
+from calsync.config import Settings
 from calsync.model import ChangeSet
 from calsync.providers.base import BatchReader, CalendarReader, CursorExpired, ProviderError
 from calsync.store import Store, SuspiciousSnapshot
@@ -36,60 +35,6 @@ class CalendarResult:
     resynced: bool = False
 
 
-def build_readers(settings: Settings) -> dict[str, CalendarReader]:
-    """One reader per configured provider."""
-    from calsync.providers.google.auth import credential_source
-    from calsync.providers.google.calendar import GoogleCalendar
-    from calsync.providers.ics.reader import IcsReader
-    from calsync.secrets import SecretBox
-
-    zones: dict[tuple[str, str], ZoneInfo] = {}
-    owners: dict[str, dict[str, str]] = {}
-    for person in settings.people:
-        calendar = calendar_of(person.calendar, person.email)
-        zones[(person.provider, calendar)] = ZoneInfo(person.timezone)
-        owners.setdefault(person.provider, {})[calendar] = person.email
-
-    def box() -> SecretBox:
-        return SecretBox.load(settings.path(settings.secret_key_file))
-
-    readers: dict[str, CalendarReader] = {}
-    for name, provider in settings.providers.items():
-
-        def zone_of(calendar: str, _name: str = name) -> ZoneInfo:
-            return zones.get((_name, calendar), ZoneInfo("UTC"))
-
-        if isinstance(provider, IcsProvider):
-            readers[name] = IcsReader(name, provider, settings.base_dir, zone_of)
-        elif isinstance(provider, GoogleProvider):
-            credentials = credential_source(
-                name, provider, settings.path, box, owners.get(name, {})
-            )
-            readers[name] = GoogleCalendar(name, provider, credentials, zone_of)
-        elif isinstance(provider, OutlookProvider):
-            from calsync.providers.outlook.auth import token_source
-            from calsync.providers.outlook.calendar import OutlookCalendar
-
-            tokens = token_source(name, provider, settings.path, box)
-            readers[name] = OutlookCalendar(
-                name, provider, tokens, zone_of, owners=owners.get(name, {})
-            )
-    return readers
-
-
-def close_readers(readers: Mapping[str, CalendarReader]) -> None:
-    """Release connections and persist refreshed tokens."""
-    for reader in readers.values():
-        close = getattr(reader, "close", None)
-        if close is not None:
-            close()
-
-
-def calendar_of(calendar: str | None, email: str) -> str:
-    """A person's calendar id: as configured, else their email."""
-    return calendar if calendar else email
-
-
 def sync_all(
     settings: Settings,
     store: Store,
@@ -101,7 +46,7 @@ def sync_all(
     results = []
     by_provider: dict[str, list[tuple[str, str]]] = {}
     for person in settings.people:
-        calendar = calendar_of(person.calendar, person.email)
+        calendar = person.calendar_id
         by_provider.setdefault(person.provider, []).append((calendar, person.email))
     known = store.calendar_ids()
     ids = {

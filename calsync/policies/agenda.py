@@ -1,29 +1,13 @@
-"""The shared agenda block calsync keeps at the end of every 1:1's description. Pure.
+"""Which agenda link a pair's 1:1 carries. Pure.
 
-The block is the only part of someone else's event calsync writes. It sits
-between two marker lines; everything outside them is kept exactly as people
-wrote it, applying it twice changes nothing, and a new link replaces the old
-block instead of adding a second one.
+The link follows the pair, not an event id, so it survives moves, rebooks and
+series splits. The block that carries it in descriptions is
+:class:`calsync.model.AgendaBlock`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-
-BEGIN = "--- calsync: shared 1:1 agenda ---"
-END = "--- end of calsync agenda ---"
-
-# The block and exactly the separator calsync put before it (or that separator
-# as a calendar UI may rewrite it: \\r\\n or <br>); anything looser would eat
-# characters people wrote.
-_BLOCK = re.compile(
-    r"(?:\n\n|\r\n\r\n|<br\s*/?>\s*<br\s*/?>)?"
-    + re.escape(BEGIN)
-    + r".*?"
-    + re.escape(END),
-    re.DOTALL,
-)
+from calsync.model import AgendaBlock
 
 
 def agenda_url(template: str, manager: str, report: str, manager_name: str,
@@ -39,25 +23,7 @@ def agenda_url(template: str, manager: str, report: str, manager_name: str,
     )
 
 
-def render_block(url: str) -> str:
-    return f"{BEGIN}\nShared agenda for this 1:1 (add your topics before we meet):\n{url}\n{END}"
-
-
-def block_digest(block: str) -> str:
-    return hashlib.sha256(block.encode()).hexdigest()[:16]
-
-
-def strip_block(description: str) -> str:
-    """The description without calsync's block: exactly what people wrote."""
-    return _BLOCK.sub("", description)
-
-
-def with_block(description: str, block: str) -> str | None:
-    """The description carrying ``block`` once, or None when it already does."""
-    people = strip_block(description)
-    wanted = f"{people}\n\n{block}" if people else block
-    return None if wanted == description else wanted
-
-
-def has_block(description: str, block: str) -> bool:
-    return with_block(description, block) is None
+def agenda_block(template: str, manager: str, report: str, manager_name: str,
+                 report_name: str) -> AgendaBlock:
+    """The block every occurrence of the pair's 1:1 carries."""
+    return AgendaBlock(agenda_url(template, manager, report, manager_name, report_name))

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from calsync.model import Event, EventStatus, Response, to_utc
 from calsync.policies.types import Occurrence, PairParams, Status
 
-MAX_ATTEMPTS = 2  # the make-up and one re-booking of it; then a finding instead
+MAX_MAKEUP_ATTEMPTS = 2  # the make-up and one re-booking of it; then a finding instead
 TOOL_MARKERS = ("reclaim.ai", "clockwise", "getclockwise.com", "motion.app")
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from calsync.model import Event
-from calsync.policies.bumps import MAX_ATTEMPTS, MakeUp, makeups_of, with_makeups
+from calsync.policies.bumps import MAX_MAKEUP_ATTEMPTS, MakeUp, makeups_of, with_makeups
 from calsync.policies.occurrences import classify, missed_after
 from calsync.policies.series import choose_series, series_events
 from calsync.policies.types import (
@@ -324,7 +324,7 @@ def makeup_bumped(
     given_up = [
         for_start
         for for_start, attempts in makeups.items()
-        if len(attempts) >= MAX_ATTEMPTS
+        if len(attempts) >= MAX_MAKEUP_ATTEMPTS
         and all(m.bumped for m in attempts)
         and for_start >= now - pair.cadence.period * 2
     ]

@@ -1,17 +1,26 @@
 """The ports every provider implements, and the errors they raise.
 
-The engine checks capabilities explicitly (``isinstance(p, CalendarWriter)``);
-nothing wraps methods behind its back.
+A provider object implements :class:`CalendarReader` and whichever of the
+other ports its service supports: :class:`BatchReader` (many calendars per
+HTTP request), :class:`CalendarWriter` (owned writes), :class:`ChannelWatcher`
+(Google-style push channels), :class:`Subscriber` (Graph-style subscriptions)
+and :class:`Closable` (tokens to persist, connections to drop). Callers check
+a capability explicitly (``isinstance(p, CalendarWriter)``); nothing wraps
+methods behind their back and nothing asks for a concrete class.
+
+Providers count their HTTP requests through an :data:`ApiCallCounter` given
+to them when built, so the service can export the counts without providers
+importing it. May import only the ground (``calsync.model``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
-from calsync.model import ChangeSet
+from calsync.model import AgendaBlock, ChangeSet
 
 
 class ProviderError(Exception):
@@ -29,6 +38,15 @@ class CursorExpired(ProviderError):
 
 class ReauthorizationNeeded(ProviderError):
     """The grant was revoked or expired: a person must run ``calsync auth NAME`` again."""
+
+
+#: ``(provider name, outcome)`` for each HTTP request a provider makes; outcome is
+#: ``ok``, ``retry`` (it will be retried) or ``error`` (given up).
+ApiCallCounter = Callable[[str, str], None]
+
+
+def uncounted(provider: str, outcome: str) -> None:
+    """The default :data:`ApiCallCounter`: counts nothing (commands without /metrics)."""
 
 
 @runtime_checkable
@@ -90,8 +108,42 @@ class CalendarWriter(Protocol):
         """
         ...
 
-    def update_description(
-        self, calendar: str, remote_id: str, change: Callable[[str], str | None]
-    ) -> None:
-        """Rewrite a description with ``change`` (None: leave it), conditionally on the etag."""
+    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
+        """Put ``block`` into a 1:1's description (nothing else), conditionally on the etag.
+
+        Leaves the event alone when the block is already there.
+        """
         ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """A provider that holds connections or refreshed tokens to save when done."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChannelWatcher(Protocol):
+    """Push by channels (Google ``events.watch``): opened, never renewed, stopped."""
+
+    def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> dict[str, Any]:
+        """Open a channel that POSTs to ``address`` with ``token``; the channel resource."""
+        ...
+
+    def stop_channel(self, calendar: str, channel_id: str, resource_id: str) -> None: ...
+
+
+@runtime_checkable
+class Subscriber(Protocol):
+    """Push by subscriptions (Graph ``/subscriptions``): created, renewed, deleted."""
+
+    def subscribe(
+        self, calendar: str, notification_url: str, client_state: str, expires: datetime
+    ) -> dict[str, Any]: ...
+
+    def renew_subscription(
+        self, calendar: str, subscription_id: str, expires: datetime
+    ) -> dict[str, Any]: ...
+
+    def delete_subscription(self, calendar: str, subscription_id: str) -> None: ...

@@ -380,7 +380,7 @@ def _advice(row_flags: Sequence[Flag], health: PairHealth, pair: PairSettings,
             report: Person, manager: str, as_of: datetime) -> str | None:
     kinds = {flag.kind for flag in row_flags}
     first = report.display.split()[0] if report.display.split() else report.display
-    length = format_duration(pair.length)
+    length = format_duration(pair.duration)
     if "no_series" in kinds:
         return f"Set up a recurring {health.cadence.label} {length} 1:1 with {first}."
     if "no_upcoming" in kinds:
@@ -396,7 +396,7 @@ def _advice(row_flags: Sequence[Flag], health: PairHealth, pair: PairSettings,
     if "chronic_shortening" in kinds:
         return (
             f"Keep the full {length}, or agree with {first} on a shorter standing slot "
-            f"(at least {format_duration(pair.min_length)})."
+            f"(at least {format_duration(pair.min_duration)})."
         )
     if "cadence_mismatch" in kinds:
         return f"Make the calendar series repeat {health.cadence.label}, as agreed."
@@ -433,7 +433,7 @@ def _row(
         report=report.email,
         name=report.display,
         cadence=health.cadence.label,
-        duration=format_duration(pair.length),
+        duration=format_duration(pair.duration),
         status=status,
         adherence_4=health.adherence_4,
         adherence_12=health.adherence_12,

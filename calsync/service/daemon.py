@@ -20,13 +20,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from calsync.config import DaemonSettings, PairSettings, Settings
+from calsync.config import PairSettings, Settings
+from calsync.engine.actions import CreateMakeUp
 from calsync.engine.evaluate import evaluate_all, load_calendars
-from calsync.engine.outbox import execute
+from calsync.engine.outbox import WriteOutcome, execute
 from calsync.engine.plan import plan_all
 from calsync.engine.sync import CalendarResult, sync_all
-from calsync.providers.base import CalendarReader
+from calsync.providers.base import CalendarReader, ChannelWatcher, Subscriber
+from calsync.report import send_due_reports
+from calsync.secrets import SecretBox
 from calsync.service import metrics
+from calsync.service.http import DaemonServer
+from calsync.service.push import GoogleChannels, GraphSubscriptions
+from calsync.service.push_tokens import push_secret
 from calsync.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,7 +45,7 @@ FULL_EVALUATION = timedelta(hours=1)
 class CycleResult:
     started: datetime
     calendars: list[CalendarResult] = field(default_factory=list)
-    writes: list[tuple[str, str]] = field(default_factory=list)
+    writes: list[WriteOutcome] = field(default_factory=list)
     emails: int = 0
     stopped: bool = False
 
@@ -113,12 +119,18 @@ class Daemon:
             return
         calendars = load_calendars(self.store, pairs)
         healths = evaluate_all(self.settings, self.store, now, pairs=pairs, calendars=calendars)
-        plan_all(self.settings, self.store, healths, self.readers, now, enqueue=True,
-                 calendars=calendars)
+        plans = plan_all(self.settings, self.store, healths, self.readers, now, enqueue=True,
+                         calendars=calendars)
+        for plan in plans:
+            if plan.gave_up_for_no_slot:
+                metrics.record_rebook("no_slot")
         if self.stop.is_set():
             return
         result.writes = execute(self.store, self.readers, now)
-        if any(outcome == "done" for _, outcome in result.writes):
+        for write in result.writes:
+            if write.kind == CreateMakeUp.KIND:
+                metrics.record_rebook("booked" if write.outcome == "done" else "failed")
+        if any(write.outcome == "done" for write in result.writes):
             # Read back what was written, so the history shows the make-up now.
             resync = sync_all(self.settings, self.store, self.readers, now)
             changed = {c.owner for c in resync if c.ok and not c.unchanged}
@@ -131,8 +143,6 @@ class Daemon:
     def _emails(self, now: datetime, result: CycleResult) -> None:
         if self.settings.smtp is None:
             return
-        from calsync.report import send_due_reports
-
         outcomes = send_due_reports(self.settings, self.store, now)
         for outcome in outcomes:
             if outcome.state in ("sent", "failed"):
@@ -147,7 +157,7 @@ class Daemon:
             last = self.last
         if last is None:
             return False, {"status": "starting"}
-        interval = DaemonSettings.span(self.settings.daemon.poll_interval)
+        interval = self.settings.daemon.poll_interval
         age = (self.clock() - last.started).total_seconds()
         failing = [f"{c.owner} ({c.provider})" for c in last.calendars if not c.ok]
         healthy = age < 3 * interval.total_seconds() + 60
@@ -174,7 +184,7 @@ class Daemon:
         try:
             while not self.stop.is_set():
                 for provider, manager in channels.items():
-                    calendars = self._google_calendars(provider)
+                    calendars = self._calendars_of(provider)
                     for problem in manager.ensure(calendars, self.clock()):
                         log.warning("push channel: %s", problem)
                 try:
@@ -193,7 +203,7 @@ class Daemon:
 
     def _interval(self) -> float:
         daemon = self.settings.daemon
-        base = DaemonSettings.span(daemon.poll_interval).total_seconds()
+        base = daemon.poll_interval.total_seconds()
         return max(1.0, base * (1 + random.uniform(-daemon.jitter, daemon.jitter)))
 
     def _on_signal(self, signum: int, _frame: object) -> None:
@@ -201,48 +211,31 @@ class Daemon:
         self.stop.set()
         self.wake.set()
 
-    def _google_calendars(self, provider: str) -> list[str]:
-        from calsync.engine.sync import calendar_of
+    def _calendars_of(self, provider: str) -> list[str]:
+        return [p.calendar_id for p in self.settings.people if p.provider == provider]
 
-        return [
-            calendar_of(p.calendar, p.email) for p in self.settings.people if p.provider == provider
-        ]
-
-    def _start_push(self) -> tuple[Any, dict[str, Any]]:
+    def _start_push(self) -> tuple[DaemonServer, dict[str, GoogleChannels | GraphSubscriptions]]:
         """The HTTP server (healthz, metrics, push) and, with a public URL, push channels.
 
-        One set per provider (Google channels, Graph subscriptions), each given
-        its own calendars.
+        Push is chosen by capability: a provider that can watch gets Google-style
+        channels, one that can subscribe gets Graph-style subscriptions.
         """
-        from calsync.providers.google.calendar import GoogleCalendar
-        from calsync.providers.outlook.calendar import OutlookCalendar
-        from calsync.service.http import DaemonServer
-        from calsync.service.push import GoogleChannels, GraphSubscriptions
-
         daemon = self.settings.daemon
-        secret = self._push_secret()
+        box = SecretBox.load(self.settings.path(self.settings.secret_key_file))
+        secret = push_secret(box.fingerprint())
         server = DaemonServer(daemon.listen, secret, self.notify, self.health)
         server.start()
         log.info("listening on %s (/healthz, /metrics, /push/google, /push/graph)", server.url)
-        channels: dict[str, Any] = {}
+        channels: dict[str, GoogleChannels | GraphSubscriptions] = {}
         if not daemon.public_url:
             log.info("no [daemon] public_url: polling only, no push channels")
             return server, channels
         for name, reader in self.readers.items():
             try:
-                if isinstance(reader, GoogleCalendar):
+                if isinstance(reader, ChannelWatcher):
                     channels[name] = GoogleChannels(reader, daemon.public_url, secret)
-                elif isinstance(reader, OutlookCalendar):
+                elif isinstance(reader, Subscriber):
                     channels[name] = GraphSubscriptions(reader, daemon.public_url, secret)
             except ValueError as exc:
                 log.warning("push for %s disabled: %s", name, exc)
         return server, channels
-
-    def _push_secret(self) -> bytes:
-        """A key for push tokens, derived from the secret key so restarts agree."""
-        import hashlib
-
-        from calsync.secrets import SecretBox
-
-        box = SecretBox.load(self.settings.path(self.settings.secret_key_file))
-        return hashlib.sha256(b"calsync push tokens|" + box.fingerprint()).digest()

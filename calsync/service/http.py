@@ -24,24 +24,15 @@ Endpoints:
 
 Everything else is 404 (405 for a known path with the wrong method); bodies
 over ``max_body`` are 413. ``on_change`` runs in the request thread, so it must
-be quick: queue the calendar (see :class:`PendingChanges`) and let the daemon
-thread sync it. A notification only ever means "fetch now": what changed is
-read from the provider, never from the request.
-
-Tokens (the same for both providers): ``base64url(calendar) + "." +
-base64url(HMAC-SHA256(secret, provider + "|" + calendar))[:32]``. They name
-the calendar and prove calsync issued them, so the server needs no channel or
-subscription table, and a notification from a channel opened before a restart
-still verifies (it triggers a harmless sync). Neither tokens nor the secret are
-ever logged; query strings are cut from every log line.
+be quick: wake the daemon thread and let it sync. A notification only ever
+means "fetch now": what changed is read from the provider, never from the
+request. Tokens are described in :mod:`calsync.service.push_tokens`; neither
+tokens nor the secret are ever logged, and query strings are cut from every
+log line.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -55,29 +46,13 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from calsync.service import metrics
+from calsync.service.push_tokens import GOOGLE, OUTLOOK, verify_token
 from calsync.service.serving import serve_in_background, shut_down
 
-__all__ = [
-    "GOOGLE",
-    "MAX_BODY",
-    "OUTLOOK",
-    "TOKEN_MAX",
-    "DaemonServer",
-    "PendingChanges",
-    "TokenTooLong",
-    "mint_token",
-    "push_secret",
-    "verify_token",
-]
+__all__ = ["MAX_BODY", "DaemonServer"]
 
 log = logging.getLogger(__name__)
 
-GOOGLE = "google"
-OUTLOOK = "outlook"
-#: Microsoft Graph's clientState limit (Google's channel token allows 256).
-TOKEN_MAX = 128
-#: Characters of the base64url HMAC kept in a token (192 bits).
-MAC_CHARS = 32
 #: The largest request body read; anything longer is 413.
 MAX_BODY = 1024 * 1024
 #: How much of a refused (413) body is read and dropped before closing.
@@ -89,119 +64,6 @@ REQUEST_TIMEOUT = 15.0
 
 OnChange = Callable[[str, str], None]
 Health = Callable[[], tuple[bool, dict[str, Any]]]
-
-
-# ------------------------------------------------------------------ tokens ----
-class TokenTooLong(ValueError):
-    """A calendar id too long for a push token that Graph's clientState accepts."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-_B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _unb64(text: str) -> bytes:
-    if not _B64URL.match(text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: bytes, provider: str, calendar: str) -> str:
-    message = f"{provider}|{calendar}".encode()
-    return _b64(hmac.new(secret, message, hashlib.sha256).digest())[:MAC_CHARS]
-
-
-def push_secret(key: bytes) -> bytes:
-    """A push-token secret derived from calsync's secret key (never the key itself)."""
-    if not key:
-        raise ValueError("the secret key is empty")
-    return hmac.new(key, b"calsync push token v1", hashlib.sha256).digest()
-
-
-def mint_token(secret: bytes, provider: str, calendar: str) -> str:
-    """The push token (Google channel token, Graph clientState) for ``calendar``.
-
-    Raises :class:`TokenTooLong` beyond :data:`TOKEN_MAX` characters (calendar
-    ids up to 71 bytes of UTF-8 fit).
-    """
-    if not secret:
-        raise ValueError("the push secret is empty")
-    if not provider or "|" in provider:
-        raise ValueError(f"{provider!r} is not a provider name")
-    if not calendar:
-        raise ValueError("the calendar id is empty")
-    token = _b64(calendar.encode("utf-8")) + "." + _mac(secret, provider, calendar)
-    if len(token) > TOKEN_MAX:
-        raise TokenTooLong(
-            f"calendar {calendar!r}: its push token would be {len(token)} characters, but "
-            f"Microsoft Graph accepts at most {TOKEN_MAX} in clientState (calendar ids up to "
-            "71 bytes fit); this calendar is synced by polling only"
-        )
-    return token
-
-
-def verify_token(secret: bytes, provider: str, token: str | None) -> str | None:
-    """The calendar ``token`` was minted for, or None when it is not calsync's."""
-    if not secret or not token or len(token) > TOKEN_MAX:
-        return None
-    head, dot, mac = token.rpartition(".")
-    if not dot or not head or len(mac) != MAC_CHARS:
-        return None
-    try:
-        calendar = _unb64(head).decode("utf-8")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-    expected = _mac(secret, provider, calendar)
-    if not hmac.compare_digest(expected.encode("ascii"), mac.encode("utf-8", "replace")):
-        return None
-    return calendar
-
-
-# ----------------------------------------------------------------- changes ----
-class PendingChanges:
-    """Calendars push notifications asked to sync, for the daemon thread to pick up.
-
-    Use an instance as ``on_change``: it only records ``(provider, calendar)``
-    (once, however many notifications arrive) and wakes :meth:`wait`. The
-    daemon loop waits with its poll interval as the timeout, then syncs
-    :meth:`drain`.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._items: dict[tuple[str, str], None] = {}
-        self._woken = False
-
-    def __call__(self, provider: str, calendar: str) -> None:
-        with self._cond:
-            self._items[(provider, calendar)] = None
-            self._cond.notify_all()
-
-    def wait(self, timeout: float) -> bool:
-        """Block until a change arrives, :meth:`wake` is called or ``timeout`` passes.
-
-        True when changes are pending.
-        """
-        with self._cond:
-            self._cond.wait_for(lambda: self._items or self._woken, timeout=max(0.0, timeout))
-            self._woken = False
-            return bool(self._items)
-
-    def wake(self) -> None:
-        """End a :meth:`wait` early (e.g. on shutdown)."""
-        with self._cond:
-            self._woken = True
-            self._cond.notify_all()
-
-    def drain(self) -> list[tuple[str, str]]:
-        """The pending ``(provider, calendar)`` pairs in arrival order, now cleared."""
-        with self._cond:
-            items = list(self._items)
-            self._items.clear()
-            return items
 
 
 # ------------------------------------------------------------------ server ----

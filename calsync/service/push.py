@@ -23,28 +23,20 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from calsync.config import is_loopback_url
-from calsync.providers.base import ProviderError
-from calsync.service.http import GOOGLE, OUTLOOK, mint_token
+from calsync.providers.base import ChannelWatcher, ProviderError, Subscriber
+from calsync.service.push_tokens import GOOGLE, OUTLOOK, mint_token
 
-__all__ = ["Channel", "GoogleChannels", "WatchingReader", "push_address"]
+__all__ = ["Channel", "GoogleChannels", "GraphSubscriptions", "push_address"]
 
 log = logging.getLogger(__name__)
 
 #: Google's default and usual maximum channel lifetime.
 DEFAULT_TTL = timedelta(days=7)
 DEFAULT_RENEW_BEFORE = timedelta(days=1)
-
-
-class WatchingReader(Protocol):
-    """What :class:`GoogleChannels` needs from a reader (``GoogleCalendar`` has it)."""
-
-    def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> dict[str, Any]: ...
-
-    def stop_channel(self, calendar: str, channel_id: str, resource_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +73,7 @@ class GoogleChannels:
 
     def __init__(
         self,
-        reader: WatchingReader,
+        reader: ChannelWatcher,
         public_url: str,
         secret: bytes,
         ttl: timedelta = DEFAULT_TTL,
@@ -188,18 +180,6 @@ class Subscription:
     expiration: datetime
 
 
-class SubscribingReader(Protocol):
-    def subscribe(
-        self, calendar: str, notification_url: str, client_state: str, expires: datetime
-    ) -> dict[str, Any]: ...
-
-    def renew_subscription(
-        self, calendar: str, subscription_id: str, expires: datetime
-    ) -> dict[str, Any]: ...
-
-    def delete_subscription(self, calendar: str, subscription_id: str) -> None: ...
-
-
 class GraphSubscriptions:
     """The change-notification subscriptions of one Microsoft 365 provider.
 
@@ -210,7 +190,7 @@ class GraphSubscriptions:
 
     def __init__(
         self,
-        reader: SubscribingReader,
+        reader: Subscriber,
         public_url: str,
         secret: bytes,
         lifetime: timedelta = GRAPH_LIFETIME,

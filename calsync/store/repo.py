@@ -157,7 +157,7 @@ class Store:
                     session.add(row)
                 row.name = person.name
                 row.timezone = person.timezone
-                row.working_hours = person.working_hours
+                row.working_hours = person.working_hours.text
                 row.provider = person.provider
                 row.calendar = person.calendar
             session.flush()  # people first: pairs refer to them
@@ -170,9 +170,9 @@ class Store:
                 if pair_row is None:
                     pair_row = PairRow(manager=pair.manager, report=pair.report)
                     session.add(pair_row)
-                pair_row.cadence = pair.cadence
-                pair_row.duration_minutes = _minutes(pair.length)
-                pair_row.min_duration_minutes = _minutes(pair.min_length)
+                pair_row.cadence = pair.cadence.label
+                pair_row.duration_minutes = _minutes(pair.duration)
+                pair_row.min_duration_minutes = _minutes(pair.min_duration)
                 pair_row.rebook = pair.rebook
                 pair_row.title = pair.title
                 pair_row.active = True

@@ -32,16 +32,17 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from calsync.config import GoogleProvider
-from calsync.model import ChangeSet, Window
+from calsync.model import AgendaBlock, ChangeSet, Window
 from calsync.providers.base import (
+    ApiCallCounter,
     CursorExpired,
     NewEvent,
     ProviderError,
     ReauthorizationNeeded,
+    uncounted,
 )
 from calsync.providers.google.auth import CredentialSource
 from calsync.providers.google.mapping import Json, is_tombstone, tag_key, tags_of, to_events
-from calsync.service import metrics
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +126,12 @@ class GoogleCalendar:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        count_api_call: ApiCallCounter = uncounted,
     ) -> None:
         self.name = name
         self.settings = settings
         self.credentials = credentials
+        self.count_api_call = count_api_call
         self.zone_of = zone_of
         self.sleep = sleep
         self.rand = rand
@@ -183,17 +186,17 @@ class GoogleCalendar:
             last = attempt == attempts - 1
             try:
                 response = request.execute(num_retries=0)
-                metrics.record_api_call(self.name, "ok")
+                self.count_api_call(self.name, "ok")
                 return response
             except HttpError as exc:
                 status, reason, message = _error(exc)
                 if status == 410 and reason in CURSOR_REASONS:
-                    metrics.record_api_call(self.name, "ok")  # an answer, not a failure
+                    self.count_api_call(self.name, "ok")  # an answer, not a failure
                     raise CursorExpired(calendar, "sync token no longer valid") from None
                 if not _retryable(status, reason) or last:
-                    metrics.record_api_call(self.name, "error")
+                    self.count_api_call(self.name, "error")
                     raise self._domain_error(calendar, status, reason, message) from None
-                metrics.record_api_call(self.name, "retry")
+                self.count_api_call(self.name, "retry")
                 delay = self._delay(attempt, _retry_after(exc))
                 log.info("google %s: %s %s, retrying in %.1fs", calendar, status, reason, delay)
             except RefreshError as exc:
@@ -670,13 +673,11 @@ class GoogleCalendar:
         }
         return str(self.create_event(calendar, body, key)["id"])
 
-    def update_description(
-        self, calendar: str, remote_id: str, change: Callable[[str], str | None]
-    ) -> None:
+    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
         """CalendarWriter: the agenda block, with If-Match and a re-read on 412."""
 
         def fields(current: Json) -> Json | None:
-            updated = change(current.get("description") or "")
+            updated = block.applied_to(current.get("description") or "")
             return None if updated is None else {"description": updated}
 
         self.patch_event(calendar, remote_id, fields)

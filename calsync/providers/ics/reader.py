@@ -34,7 +34,7 @@ import httpx
 
 from calsync.config import IcsProvider
 from calsync.model import ChangeSet, Window
-from calsync.providers.base import ProviderError
+from calsync.providers.base import ApiCallCounter, ProviderError, uncounted
 from calsync.providers.expand import parse_calendars
 
 # A feed bigger than this is refused rather than read into memory.
@@ -116,8 +116,11 @@ class IcsReader:
         settings: IcsProvider,
         base_dir: Path,
         zone_of: Callable[[str], ZoneInfo],
+        *,
+        count_api_call: ApiCallCounter = uncounted,
     ) -> None:
         self.name = name
+        self.count_api_call = count_api_call
         self.settings = settings
         self.base_dir = Path(base_dir)
         self.zone_of = zone_of
@@ -218,6 +221,16 @@ class IcsReader:
     # -- http ----------------------------------------------------------------
 
     def _fetch_http(self, url: str, shown: str, previous: _Cursor | None) -> _Fetched:
+        """One GET of a feed (no retries: the next cycle is the retry), counted."""
+        try:
+            fetched = self._get(url, shown, previous)
+        except ProviderError:
+            self.count_api_call(self.name, "error")
+            raise
+        self.count_api_call(self.name, "ok")
+        return fetched
+
+    def _get(self, url: str, shown: str, previous: _Cursor | None) -> _Fetched:
         headers = {"Accept": "text/calendar, */*;q=0.5"}
         if previous is not None and previous.etag:
             headers["If-None-Match"] = previous.etag

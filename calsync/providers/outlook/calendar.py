@@ -56,14 +56,14 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from calsync.config import OutlookProvider, is_loopback_url
-from calsync.model import ChangeSet, Window
-from calsync.policies.agenda import BEGIN as AGENDA_BEGIN
-from calsync.policies.agenda import END as AGENDA_END
+from calsync.model import AgendaBlock, ChangeSet, Window
 from calsync.providers.base import (
+    ApiCallCounter,
     CursorExpired,
     NewEvent,
     ProviderError,
     ReauthorizationNeeded,
+    uncounted,
 )
 from calsync.providers.outlook.auth import TokenSource
 from calsync.providers.outlook.mapping import (
@@ -199,8 +199,10 @@ class OutlookCalendar:
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         transport: httpx.BaseTransport | None = None,
+        count_api_call: ApiCallCounter = uncounted,
     ) -> None:
         self.name = name
+        self.count_api_call = count_api_call
         self.settings = settings
         self.tokens = tokens
         self.zone_of = zone_of
@@ -287,16 +289,20 @@ class OutlookCalendar:
                 )
             except httpx.TransportError as exc:
                 if not idempotent or last:
+                    self.count_api_call(self.name, "error")
                     raise ProviderError(calendar, f"cannot reach Microsoft Graph: {exc}") from None
+                self.count_api_call(self.name, "retry")
                 delay = self._delay(attempt, None)
                 log.info("graph %s: %s, retrying in %.1fs", calendar, exc, delay)
                 self.sleep(delay)
                 continue
             if response.status_code == 401 and not refreshed and self._token and not last:
                 refreshed = True  # an expired token: fetch a fresh one, once
+                self.count_api_call(self.name, "retry")
                 self._auth(calendar, refresh=True)
                 continue
             if _retryable(response.status_code) and not last:
+                self.count_api_call(self.name, "retry")
                 delay = self._delay(attempt, _retry_after(response.headers))
                 log.info(
                     "graph %s: %s %s, retrying in %.1fs", calendar, method,
@@ -304,6 +310,9 @@ class OutlookCalendar:
                 )
                 self.sleep(delay)
                 continue
+            # As for Google: an expired delta link (410) is an answer, not a failure.
+            failed = response.status_code >= 400 and response.status_code != 410
+            self.count_api_call(self.name, "error" if failed else "ok")
             return response
         raise AssertionError("unreachable")
 
@@ -950,15 +959,15 @@ class OutlookCalendar:
         }
         return str(self.create_event(calendar, body, key, event.tags)["id"])
 
-    def update_description(
-        self, calendar: str, remote_id: str, change: Callable[[str], str | None]
-    ) -> None:
+    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
         """CalendarWriter: the agenda block, with If-Match and a re-read on 412.
 
         A text body is rewritten as text. An HTML body (Outlook's usual, with
-        Teams links and formatting) keeps its markup: ``change`` sees its text,
-        and only calsync's block is replaced or added, as an HTML fragment.
+        Teams links and formatting) keeps its markup: the block is decided on
+        its text, and only calsync's block is replaced or added, as an HTML
+        fragment.
         """
+        change = block.applied_to
 
         def fields(current: Json) -> Json | None:
             body = current.get("body") or {}
@@ -986,19 +995,19 @@ def _local(instant: datetime, zone: ZoneInfo) -> str:
 
 
 _HTML_BLOCK = re.compile(
-    r"(?:<div[^>]*>\s*)?" + re.escape(html.escape(AGENDA_BEGIN, quote=False)) + r".*?"
-    + re.escape(html.escape(AGENDA_END, quote=False)) + r"(?:\s*</div>)?",
+    r"(?:<div[^>]*>\s*)?" + re.escape(html.escape(AgendaBlock.BEGIN, quote=False)) + r".*?"
+    + re.escape(html.escape(AgendaBlock.END, quote=False)) + r"(?:\s*</div>)?",
     re.DOTALL,
 )
 
 
 def _with_html_block(markup: str, updated_text: str) -> str:
     """``markup`` with calsync's block (as it appears in ``updated_text``) replaced or added."""
-    start, end = updated_text.find(AGENDA_BEGIN), updated_text.rfind(AGENDA_END)
+    start, end = updated_text.find(AgendaBlock.BEGIN), updated_text.rfind(AgendaBlock.END)
     without = _HTML_BLOCK.sub("", markup)
     if start < 0 or end < 0:
         return without  # the change removed the block
-    lines = updated_text[start : end + len(AGENDA_END)].split("\n")
+    lines = updated_text[start : end + len(AgendaBlock.END)].split("\n")
     fragment = "<div>" + "<br>".join(html.escape(line, quote=False) for line in lines) + "</div>"
     closing = re.search(r"(?i)</body>", without)
     if closing is None:

@@ -1,0 +1,75 @@
+"""``calsync demo``: the sample team, partly on the built-in emulators."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from calsync.cli.check_table import render_check
+from calsync.cli.common import (
+    EXIT_FAILED,
+    Context,
+    bad_input,
+    opened_store,
+    out_console,
+)
+from calsync.cli.params import InstantParam
+from calsync.cli.report import write_previews
+from calsync.demo.sample import DEMO_NOW
+from calsync.engine.evaluate import evaluate_all, load_calendars
+from calsync.engine.plan import plan_all
+from calsync.engine.sync import sync_all
+from calsync.providers.factory import open_readers
+from calsync.report import IsoWeek, build_message, build_reports
+
+
+@click.command()
+@click.option("--now", type=InstantParam(), default=None, help="Evaluate as of this instant.")
+@click.option("--emails", "emails_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Also write the managers' weekly emails into this folder.")
+@click.pass_obj
+def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
+    """Run the sample team (config/demo.toml), partly on the built-in emulators."""
+    try:
+        # The emulators are a separate distribution: only the demo needs them.
+        from calsync.demo.run import BUMP_NOW, bump_and_make_up, on_emulators
+    except ImportError as exc:
+        bad_input(f"calsync demo needs the calsync-emulators distribution "
+                  f"(pip install ./emulators): {exc}")
+    now = now or DEMO_NOW
+    console = out_console()
+    with (
+        on_emulators(obj.settings) as (settings, sources, emulator),
+        opened_store(settings, obj.config_path) as store,
+        open_readers(settings) as readers,
+    ):
+        results = sync_all(settings, store, readers, now)
+        calendars = load_calendars(store, settings.pairs)
+        healths = evaluate_all(settings, store, now, calendars=calendars)
+        plans = plan_all(settings, store, healths, readers, now, enqueue=False,
+                         calendars=calendars)
+        console.print("[bold]calsync demo[/]: the sample team's calendars come from")
+        for line in sources:
+            console.print(f"  • {line}", highlight=False)
+        synced = sum(r.inserted for r in results)
+        console.print(f"  {len(results)} calendars synced, {synced} events stored.\n")
+        render_check(console, settings, healths, results, now, plans)
+        console.print()
+        for line in bump_and_make_up(settings, store, readers, emulator):
+            console.print(line, highlight=False)
+        later = evaluate_all(settings, store, BUMP_NOW)
+        dev = [h for h in later if h.report == "dev@example.com"]
+        console.print()
+        render_check(console, settings, dev, [], BUMP_NOW)
+        if emails_dir is not None:
+            console.print()
+            reports = build_reports(settings, store, BUMP_NOW, week=IsoWeek(2026, 47))
+            sender = settings.report.from_address or "calsync <calsync@example.com>"
+            messages = [build_message(r, sender) for r in reports]
+            write_previews(reports, messages, emails_dir,
+                           lambda line: console.print(line, highlight=False))
+    if any(not r.ok for r in results):
+        sys.exit(EXIT_FAILED)

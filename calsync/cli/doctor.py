@@ -1,0 +1,45 @@
+"""``calsync doctor``: check the config, the database and every calendar; list the problems."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.markup import escape
+
+from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console, redact_database_url
+from calsync.providers.factory import open_readers
+from calsync.report import report_problems
+
+
+@click.command()
+@click.pass_obj
+def doctor(obj: Context) -> None:
+    """Check the config, the database and every calendar; list the problems."""
+    settings = obj.settings
+    console = out_console()
+    problems: list[str] = []
+    console.print(f"[green]✓[/] config {obj.config_path}: {len(settings.people)} people, "
+                  f"{len(settings.pairs)} pairs, {len(settings.providers)} providers")
+    with opened_store(settings, obj.config_path) as store:
+        database = redact_database_url(settings.database_url())
+        console.print(f"[green]✓[/] database {database} (schema current)")
+        problems += report_problems(store)
+        for status in store.calendar_status():
+            if status.last_error:
+                problems.append(
+                    f"{status.owner}: last sync failed at {status.last_error_at:%Y-%m-%d %H:%M} "
+                    f"UTC: {status.last_error}"
+                )
+    with open_readers(settings) as readers:
+        for person in settings.people:
+            problem = readers[person.provider].probe(person.calendar_id)
+            if problem:
+                problems.append(f"{person.email} ({person.provider}): {problem}")
+            else:
+                console.print(f"[green]✓[/] {person.email}: {person.provider} calendar readable")
+    if problems:
+        for problem in problems:
+            console.print(f"[red]✗[/] {escape(problem)}", highlight=False)
+        sys.exit(EXIT_FAILED)
+    console.print("[green]No problems found.[/]")

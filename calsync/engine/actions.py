@@ -1,0 +1,137 @@
+"""The calendar writes calsync queues, as typed values, and their one codec.
+
+The outbox keeps each write as ``(key, kind, payload)``: the key is
+deterministic (pair, original occurrence, attempt) so a retry, a restart or a
+second worker can never make a second event. :func:`encode` and
+:func:`decode` are the only code that knows the payload's shape; a row that
+does not decode is a :class:`BadAction`, reported and given up, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from calsync.model import AgendaBlock
+from calsync.providers.base import NewEvent
+from calsync.timeutil import parse_instant
+
+
+class BadAction(ValueError):
+    """An outbox row whose payload is not a write calsync knows."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateMakeUp:
+    """Book the make-up of a bumped 1:1 on the organizer's calendar (both people invited)."""
+
+    KIND: ClassVar[str] = "create_makeup"
+
+    provider: str
+    calendar: str
+    event: NewEvent
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateAgenda:
+    """Put the pair's agenda block into one event's description (the organizer's copy)."""
+
+    KIND: ClassVar[str] = "agenda_block"
+
+    provider: str
+    calendar: str
+    remote_id: str
+    block: AgendaBlock
+
+
+Action = CreateMakeUp | UpdateAgenda
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A write with its deterministic outbox key."""
+
+    key: str
+    action: Action
+
+
+def encode(action: Action) -> tuple[str, dict[str, Any]]:
+    """``(kind, JSON payload)`` for the outbox row."""
+    if isinstance(action, CreateMakeUp):
+        event = action.event
+        return action.KIND, {
+            "provider": action.provider,
+            "calendar": action.calendar,
+            "title": event.title,
+            "start": event.start.isoformat(),
+            "end": event.end.isoformat(),
+            "organizer": event.organizer,
+            "attendees": list(event.attendees),
+            "description": event.description,
+            "timezone": event.timezone,
+            "tags": dict(event.tags),
+        }
+    return action.KIND, {
+        "provider": action.provider,
+        "calendar": action.calendar,
+        "remote_id": action.remote_id,
+        "url": action.block.url,
+    }
+
+
+def decode(kind: str, payload: Mapping[str, Any]) -> Action:
+    """The action an outbox row holds; :class:`BadAction` naming what is wrong."""
+    try:
+        if kind == CreateMakeUp.KIND:
+            return CreateMakeUp(
+                provider=_text(payload, "provider"),
+                calendar=_text(payload, "calendar"),
+                event=NewEvent(
+                    title=_text(payload, "title"),
+                    start=parse_instant(_text(payload, "start")),
+                    end=parse_instant(_text(payload, "end")),
+                    organizer=_text(payload, "organizer"),
+                    attendees=tuple(_texts(payload, "attendees")),
+                    description=str(payload.get("description") or ""),
+                    timezone=str(payload.get("timezone") or "UTC"),
+                    tags=_tags(payload),
+                ),
+            )
+        if kind == UpdateAgenda.KIND:
+            # Rows queued before this codec carry the rendered block, not the URL.
+            url = payload.get("url")
+            block = (
+                AgendaBlock(_text(payload, "url")) if url is not None
+                else AgendaBlock.from_text(_text(payload, "block"))
+            )
+            return UpdateAgenda(
+                provider=_text(payload, "provider"),
+                calendar=_text(payload, "calendar"),
+                remote_id=_text(payload, "remote_id"),
+                block=block,
+            )
+    except (ValueError, TypeError) as exc:
+        raise BadAction(f"{kind}: {exc}") from None
+    raise BadAction(f"unknown action {kind!r}")
+
+
+def _text(payload: Mapping[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} is missing or not text")
+    return value
+
+
+def _texts(payload: Mapping[str, Any], name: str) -> list[str]:
+    value = payload.get(name)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name} is not a list of text")
+    return value
+
+
+def _tags(payload: Mapping[str, Any]) -> dict[str, str]:
+    value = payload.get("tags") or {}
+    if not isinstance(value, dict):
+        raise ValueError("tags is not an object")
+    return {str(k): str(v) for k, v in value.items()}
