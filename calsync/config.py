@@ -8,10 +8,14 @@ silently ignored.
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from datetime import time, timedelta
+from email.utils import parseaddr
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -89,9 +93,6 @@ class IcsProvider(_Strict):
 
 
 def is_loopback_url(url: str) -> bool:
-    from ipaddress import ip_address
-    from urllib.parse import urlsplit
-
     host = (urlsplit(url).hostname or "").lower()
     if host == "localhost":
         return True
@@ -363,8 +364,6 @@ class ReportSettings(_Strict):
     def _from(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from email.utils import parseaddr
-
         _, address = parseaddr(value)
         if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
             raise ValueError(f"{value!r} is not an address (e.g. 'calsync <calsync@example.com>')")
@@ -443,8 +442,6 @@ class AgendaSettings(_Strict):
     def _template(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        import string
-
         try:
             fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
         except ValueError as exc:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from calsync.config import Settings
+from calsync.engine.plan import PairPlan
 from calsync.engine.sync import CalendarResult
 from calsync.policies import Occurrence, PairHealth, fairness
-
-if TYPE_CHECKING:
-    from calsync.engine.plan import PairPlan
 from calsync.timeutil import iso
 
 FORMAT_VERSION = 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rich.console import Console, Group
@@ -12,11 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from calsync.config import Settings
+from calsync.engine.plan import PairPlan
 from calsync.engine.sync import CalendarResult
 from calsync.policies import Occurrence, PairHealth, Status
-
-if TYPE_CHECKING:
-    from calsync.engine.plan import PairPlan
 
 # One glyph per period, so a manager can read the last twelve weeks at a glance.
 GLYPHS: dict[Status, tuple[str, str]] = {
