@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from calsync.model import Event
 from calsync.policies.bumps import MAX_MAKEUP_ATTEMPTS, MakeUp, makeups_of, with_makeups
 from calsync.policies.occurrences import classify, missed_after
-from calsync.policies.series import choose_series, series_events
+from calsync.policies.series import SeriesCandidate, choose_series, series_events
 from calsync.policies.types import (
     NOT_HELD,
     Finding,
@@ -20,7 +20,6 @@ from calsync.policies.types import (
     PolicyParams,
     Status,
 )
-from calsync.timeutil import Cadence
 
 
 def happened(occurrence: Occurrence) -> bool:
@@ -283,7 +282,7 @@ def evaluate_pair(
         cadence_gap(everything, pair, policy, now),
         no_upcoming(everything, pair, now),
         chronic_shortening(occurrences, scheduled, pair, policy, now),
-        cadence_mismatch(chain[-1].cadence, pair),
+        cadence_mismatch(chain[-1], pair),
         makeup_bumped(makeups, pair, now),
     ):
         if finding is not None:
@@ -342,9 +341,25 @@ def makeup_bumped(
     )
 
 
-def cadence_mismatch(series_cadence: Cadence | None, pair: PairParams) -> Finding | None:
-    if series_cadence is None or series_cadence == pair.cadence:
+def cadence_mismatch(series: SeriesCandidate, pair: PairParams) -> Finding | None:
+    """The calendar series repeats otherwise than the pair agreed, or by a rule calsync
+    cannot read as one 1:1 per period (twice a week, every weekday...)."""
+    series_cadence = series.cadence
+    if series_cadence == pair.cadence:
         return None
+    if series_cadence is None:
+        rule = next(
+            (line for line in series.master.recurrence if line.upper().startswith("RRULE:")),
+            "its dates",
+        )
+        return Finding(
+            kind="cadence_mismatch",
+            message=(
+                f"The calendar series repeats by {rule}, which is not one 1:1 every few weeks "
+                f"or a month; the agreed cadence is {pair.cadence.label}."
+            ),
+            severity="info",
+        )
     return Finding(
         kind="cadence_mismatch",
         message=(
