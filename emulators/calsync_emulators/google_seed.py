@@ -37,9 +37,8 @@ from typing import Any
 
 import icalendar
 
-from calsync_emulators.google_recurrence import TimeFormatError, zone
 from calsync_emulators.google_state import ApiError, GoogleState
-from calsync_emulators.graph_times import resolve_zone
+from calsync_emulators.zones import TimeFormatError, resolve_zone, zone
 
 Json = dict[str, Any]
 

@@ -34,15 +34,14 @@ from zoneinfo import ZoneInfo
 from calsync_emulators.google_recurrence import (
     Occurrence,
     Series,
-    TimeFormatError,
     When,
     format_datetime,
     format_timestamp,
     parse_rfc3339,
     parse_suffix,
     parse_when,
-    zone,
 )
+from calsync_emulators.zones import TimeFormatError, zone
 
 Json = dict[str, Any]
 P = ParamSpec("P")

@@ -44,7 +44,8 @@ Reproduced (shared/provider-facts.md sections 2 and 4):
   400 ``syncStateNotFound``; unknown tokens always give the latter.
 - Times: ``start``/``end`` in UTC with 7 fractional digits unless
   ``Prefer: outlook.timezone="..."`` (Windows or IANA name, echoed back);
-  Windows zone names accepted everywhere (icalendar's table); series expand in
+  Windows zone names accepted everywhere (CLDR's table, kept in
+  :mod:`calsync_emulators.windows_zones`); series expand in
   the recurrence zone's wall time across DST; all-day events are floating
   midnights.
 - Events: opaque ``AAMkA...`` ids that differ per mailbox copy and do not

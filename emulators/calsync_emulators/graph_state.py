@@ -40,7 +40,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from calsync_emulators.google_recurrence import Occurrence, Series, TimeFormatError, When
+from calsync_emulators.google_recurrence import Occurrence, Series, When
 from calsync_emulators.graph_times import (
     DAYS,
     NEVER,
@@ -61,9 +61,8 @@ from calsync_emulators.graph_times import (
     parse_graph_time,
     parse_instant,
     recurrence_to_rrule,
-    resolve_zone,
-    windows_name,
 )
+from calsync_emulators.zones import TimeFormatError, resolve_zone, windows_name
 
 Json = dict[str, Any]
 P = ParamSpec("P")
