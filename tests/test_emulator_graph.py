@@ -28,7 +28,8 @@ import httpx
 import msal
 import pytest
 from calsync_emulators.graph import EmulatorHttpClient, GraphEmulator, SeedError
-from calsync_emulators.graph_state import TRANSACTION_ID_WINDOW, View
+from calsync_emulators.graph_events import TRANSACTION_ID_WINDOW
+from calsync_emulators.graph_model import View
 
 FIXTURES = Path(__file__).parent / "fixtures" / "graph"
 MARIA = "maria@example.com"
