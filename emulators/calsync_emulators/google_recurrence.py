@@ -1,6 +1,8 @@
 """Times and recurring series as the Google Calendar API v3 represents them.
 
-Pure: no clock, no I/O. Used by :mod:`calsync_emulators.google_state`.
+Pure: no clock, no I/O. Used by the ``google_*`` modules, and by the Graph
+emulator, which expands a ``patternedRecurrence`` as an RRULE line through
+:class:`Series`.
 
 A series is expanded in the wall time of its ``start.timeZone`` (falling back
 to the calendar's zone), so a 10:00 weekly meeting stays at 10:00 across a DST

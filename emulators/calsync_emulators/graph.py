@@ -403,7 +403,7 @@ class GraphEmulator:
         self._subscriptions = Subscriptions(
             self.lock, self.state.now, self.state.tenant_id, self._delivered
         )
-        self.state.listener = self._subscriptions.notify
+        self.state.store.listener = self._subscriptions.notify
         self._host = host
         self._port = port
         self._server: _Server | None = None
@@ -418,7 +418,7 @@ class GraphEmulator:
             return self
         self._server = _Server((self._host, self._port), self)
         self._port = self._server.server_address[1]
-        self.state.base_url = self.url_root
+        self.state.store.base_url = self.url_root
         self._subscriptions.start()
         self._thread = serve_in_background(self._server, "graph-emulator")
         return self

@@ -41,7 +41,7 @@ from typing import ParamSpec, TypeVar
 
 from calsync_emulators import graph_events, graph_lists, graph_schedule
 from calsync_emulators.graph_delta import Delta
-from calsync_emulators.graph_model import Change, Mailbox, View
+from calsync_emulators.graph_model import Mailbox, View
 from calsync_emulators.graph_store import Store
 from calsync_emulators.graph_times import Json
 
@@ -75,37 +75,15 @@ class GraphState:
         self.tenant_id = tenant_id or str(uuid.UUID(int=random.Random(id_seed).getrandbits(128)))
         #: An attendee's decline moves their copy to Deleted Items (Outlook's default).
         self.keep_declined = False
+        #: Mailboxes and items; the HTTP layer sets its ``listener`` and ``base_url``.
         self.store = Store(clock=clock or (lambda: datetime.now(UTC)), id_seed=id_seed)
         #: Delta tokens and rounds, and their fault switches (``empty_pages``,
         #: ``replays``, ``token_cache``; the emulator's methods of the same names).
         self.deltas = Delta(self.store)
 
-    # ------------------------------------------- shared with the store ----
     @property
     def clock(self) -> Callable[[], datetime]:
         return self.store.clock
-
-    @clock.setter
-    def clock(self, value: Callable[[], datetime]) -> None:
-        self.store.clock = value
-
-    @property
-    def base_url(self) -> str:
-        """Where absolute links point (``http://127.0.0.1:PORT``); the HTTP layer sets it."""
-        return self.store.base_url
-
-    @base_url.setter
-    def base_url(self, value: str) -> None:
-        self.store.base_url = value
-
-    @property
-    def listener(self) -> Callable[[list[Change]], None] | None:
-        """Called (under the lock) with the changes each write made."""
-        return self.store.listener
-
-    @listener.setter
-    def listener(self, value: Callable[[list[Change]], None] | None) -> None:
-        self.store.listener = value
 
     def now(self) -> datetime:
         return self.store.now()

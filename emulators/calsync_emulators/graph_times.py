@@ -1,7 +1,6 @@
 """Times, zones, recurrence patterns and identifiers as Microsoft Graph v1.0 shows them.
 
-Pure: no clock, no I/O. Used by :mod:`calsync_emulators.graph_state` and
-:mod:`calsync_emulators.graph_seed`.
+Pure: no clock, no I/O. Used by the ``graph_*`` modules of the Graph emulator.
 
 - Zones: ``start.timeZone`` and ``Prefer: outlook.timezone`` take Windows names
   ("Eastern Standard Time") or IANA names, resolved by :mod:`calsync_emulators.zones`;
