@@ -9,6 +9,7 @@ and seeding. Error bodies are compared with Graph's shape
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -22,11 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import calsync_emulators
 import httpx
 import msal
 import pytest
 from calsync_emulators.graph import EmulatorHttpClient, GraphEmulator, SeedError
-from calsync_emulators.graph_state import TRANSACTION_ID_WINDOW, View
+from calsync_emulators.graph_events import TRANSACTION_ID_WINDOW
+from calsync_emulators.graph_model import View
 
 FIXTURES = Path(__file__).parent / "fixtures" / "graph"
 MARIA = "maria@example.com"
@@ -325,6 +328,24 @@ def test_windows_zones_are_accepted_and_unknown_zones_rejected(client: httpx.Cli
         client.post(f"users/{MARIA}/events", json=body), 400, "TimeZoneNotSupportedException"
     )
     assert "Mars Standard Time" in error["message"]
+
+
+def test_the_emulators_import_nothing_from_calsync_nor_its_zone_table() -> None:
+    # A fake sharing the product's mapping code (or icalendar's Windows table,
+    # which the product maps through) could not catch the product's mistakes.
+    package = Path(calsync_emulators.__file__).parent
+    borrowed = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            borrowed += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.split(".")[0] == "calsync" or name.startswith("icalendar.timezone")
+            ]
+    assert borrowed == []
 
 
 # ----------------------------------------------------------------- events ----

@@ -94,13 +94,10 @@ from queue import Queue
 from types import TracebackType
 from typing import Any
 
-from calsync_emulators.google_seed import SeedError, load_seed
-from calsync_emulators.google_state import (
+from calsync_emulators.google_channels import Notification
+from calsync_emulators.google_errors import (
     ApiError,
-    GoogleState,
     Json,
-    Notification,
-    Params,
     backend_error,
     bad_request,
     parse_error,
@@ -108,6 +105,9 @@ from calsync_emulators.google_state import (
     rate_limit_exceeded,
     user_rate_limit_exceeded,
 )
+from calsync_emulators.google_model import Params
+from calsync_emulators.google_seed import SeedError, load_seed
+from calsync_emulators.google_state import GoogleState
 from calsync_emulators.request_log import RequestLog, RequestRecord
 from calsync_emulators.serving import serve_in_background, shut_down
 
@@ -352,7 +352,7 @@ class GoogleEmulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._pusher = _Pusher(self)
-        self.state.listener = self._pusher.enqueue
+        self.state.push.listener = self._pusher.enqueue
         if seed is not None:
             self.load_seed(seed)
 
@@ -362,7 +362,7 @@ class GoogleEmulator:
             return self
         self._server = _Server((self._host, self._port), self)
         self._port = self._server.server_address[1]
-        self.state.base_url = self.url
+        self.state.push.base_url = self.url
         self._pusher.start()
         self._thread = serve_in_background(self._server, "google-emulator")
         return self
@@ -489,18 +489,18 @@ class GoogleEmulator:
     def short_pages(self, enabled: bool = True) -> None:
         """Half-full pages and an empty page with a nextPageToken before the last one."""
         with self.lock:
-            self.state.short_pages = enabled
+            self.state.pages.short_pages = enabled
 
     def sync_token_ttl(self, seconds: float | None) -> None:
         """Sync tokens older than ``seconds`` (emulator clock) get 410; None: no limit."""
         with self.lock:
-            self.state.sync_token_ttl = seconds
+            self.state.pages.sync_token_ttl = seconds
 
     def reset_faults(self) -> None:
         with self.lock:
             self._faults = _Faults()
-            self.state.short_pages = False
-            self.state.sync_token_ttl = None
+            self.state.pages.short_pages = False
+            self.state.pages.sync_token_ttl = None
 
     def faults(self, **settings: Any) -> Json:
         """Set several faults at once (the JSON of ``POST /_emulator/faults``); returns them all.
@@ -554,8 +554,8 @@ class GoogleEmulator:
                 "fail_5xx": {"n": f.fail_left, "status": f.fail_status},
                 "fail_rate": {"p": f.fail_probability},
                 "latency": f.latency,
-                "short_pages": self.state.short_pages,
-                "sync_token_ttl": self.state.sync_token_ttl,
+                "short_pages": self.state.pages.short_pages,
+                "sync_token_ttl": self.state.pages.sync_token_ttl,
             }
 
     # ------------------------------------------------------------ push ----

@@ -1,6 +1,8 @@
 """Times and recurring series as the Google Calendar API v3 represents them.
 
-Pure: no clock, no I/O. Used by :mod:`calsync_emulators.google_state`.
+Pure: no clock, no I/O. Used by the ``google_*`` modules, and by the Graph
+emulator, which expands a ``patternedRecurrence`` as an RRULE line through
+:class:`Series`.
 
 A series is expanded in the wall time of its ``start.timeZone`` (falling back
 to the calendar's zone), so a 10:00 weekly meeting stays at 10:00 across a DST
@@ -16,25 +18,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulebase, rruleset, rrulestr
+
+from calsync_emulators.zones import TimeFormatError, zone
 
 #: The most instances one expansion returns, whatever the window: a guard
 #: against FREQ=MINUTELY series without an end.
 MAX_INSTANCES = 5000
-
-
-class TimeFormatError(ValueError):
-    """A date, time, zone or recurrence line the API would reject with a 400."""
-
-
-def zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name``; TimeFormatError when it does not exist."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise TimeFormatError(f"Invalid time zone definition: {name}") from exc
 
 
 def parse_rfc3339(text: str) -> datetime | None:

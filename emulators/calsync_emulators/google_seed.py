@@ -37,9 +37,9 @@ from typing import Any
 
 import icalendar
 
-from calsync_emulators.google_recurrence import TimeFormatError, zone
-from calsync_emulators.google_state import ApiError, GoogleState
-from calsync_emulators.graph_times import resolve_zone
+from calsync_emulators.google_errors import ApiError
+from calsync_emulators.google_state import GoogleState
+from calsync_emulators.zones import TimeFormatError, resolve_zone, zone
 
 Json = dict[str, Any]
 
@@ -121,7 +121,7 @@ def load_json(state: GoogleState, path: Path) -> list[str]:
         _insert_all(state, path, calendar_id, events)
     primary = document.get("primary")
     if isinstance(primary, str):
-        state.primary = primary
+        state.store.primary = primary
     return list(calendars)
 
 

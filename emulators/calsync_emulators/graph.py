@@ -44,7 +44,8 @@ Reproduced (shared/provider-facts.md sections 2 and 4):
   400 ``syncStateNotFound``; unknown tokens always give the latter.
 - Times: ``start``/``end`` in UTC with 7 fractional digits unless
   ``Prefer: outlook.timezone="..."`` (Windows or IANA name, echoed back);
-  Windows zone names accepted everywhere (icalendar's table); series expand in
+  Windows zone names accepted everywhere (CLDR's table, kept in
+  :mod:`calsync_emulators.windows_zones`); series expand in
   the recurrence zone's wall time across DST; all-day events are floating
   midnights.
 - Events: opaque ``AAMkA...`` ids that differ per mailbox copy and do not
@@ -125,6 +126,9 @@ from types import TracebackType
 from typing import Any
 
 from calsync_emulators.graph_auth import AuthState, EmulatorHttpClient, Principal
+from calsync_emulators.graph_errors import GraphError, bad_request, unknown_select
+from calsync_emulators.graph_items import EVENT_PROPERTIES
+from calsync_emulators.graph_model import View, parse_prefer
 from calsync_emulators.graph_push import (
     Delivery,
     Subscription,
@@ -133,17 +137,8 @@ from calsync_emulators.graph_push import (
     validate_endpoint,
 )
 from calsync_emulators.graph_seed import SeedError, load_seed
-from calsync_emulators.graph_state import (
-    EVENT_PROPERTIES,
-    GraphError,
-    GraphState,
-    Json,
-    View,
-    bad_request,
-    parse_prefer,
-    unknown_select,
-)
-from calsync_emulators.graph_times import format_error_date
+from calsync_emulators.graph_state import GraphState
+from calsync_emulators.graph_times import Json, format_error_date
 from calsync_emulators.request_log import RequestLog, RequestRecord
 from calsync_emulators.serving import serve_in_background, shut_down
 
@@ -408,7 +403,7 @@ class GraphEmulator:
         self._subscriptions = Subscriptions(
             self.lock, self.state.now, self.state.tenant_id, self._delivered
         )
-        self.state.listener = self._subscriptions.notify
+        self.state.store.listener = self._subscriptions.notify
         self._host = host
         self._port = port
         self._server: _Server | None = None
@@ -423,7 +418,7 @@ class GraphEmulator:
             return self
         self._server = _Server((self._host, self._port), self)
         self._port = self._server.server_address[1]
-        self.state.base_url = self.url_root
+        self.state.store.base_url = self.url_root
         self._subscriptions.start()
         self._thread = serve_in_background(self._server, "graph-emulator")
         return self
@@ -607,17 +602,17 @@ class GraphEmulator:
     def delta_empty_pages(self, enabled: bool = True) -> None:
         """The last page of each delta round with items has a nextLink to an empty last page."""
         with self.lock:
-            self.state.delta_empty_pages = enabled
+            self.state.deltas.empty_pages = enabled
 
     def delta_replays(self, enabled: bool = True) -> None:
         """Every delta page after the first repeats the previous page's last entry."""
         with self.lock:
-            self.state.delta_replays = enabled
+            self.state.deltas.replays = enabled
 
     def delta_token_cache(self, size: int | None) -> None:
         """Keep only the newest ``size`` delta tokens per mailbox (older: syncStateNotFound)."""
         with self.lock:
-            self.state.delta_token_cache = size
+            self.state.deltas.token_cache = size
 
     def mailbox_concurrency(self, limit: int | None = 4) -> None:
         """In a ``$batch`` without dependsOn, requests beyond ``limit`` per mailbox get 429."""
@@ -627,9 +622,9 @@ class GraphEmulator:
     def reset_faults(self) -> None:
         with self.lock:
             self._faults = _Faults()
-            self.state.delta_empty_pages = False
-            self.state.delta_replays = False
-            self.state.delta_token_cache = None
+            self.state.deltas.empty_pages = False
+            self.state.deltas.replays = False
+            self.state.deltas.token_cache = None
 
     _FAULT_NAMES = frozenset(
         {
@@ -704,9 +699,9 @@ class GraphEmulator:
                 },
                 "fail_rate": {"p": f.fail_probability},
                 "latency": f.latency,
-                "delta_empty_pages": self.state.delta_empty_pages,
-                "delta_replays": self.state.delta_replays,
-                "delta_token_cache": self.state.delta_token_cache,
+                "delta_empty_pages": self.state.deltas.empty_pages,
+                "delta_replays": self.state.deltas.replays,
+                "delta_token_cache": self.state.deltas.token_cache,
                 "mailbox_concurrency": f.mailbox_concurrency,
             }
 

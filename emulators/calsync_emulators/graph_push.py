@@ -29,7 +29,8 @@ from datetime import datetime, timedelta
 from queue import Queue
 from typing import Any
 
-from calsync_emulators.graph_state import Change, GraphError
+from calsync_emulators.graph_errors import GraphError
+from calsync_emulators.graph_model import Change
 from calsync_emulators.graph_times import format_timestamp, parse_instant
 
 Json = dict[str, Any]

@@ -45,9 +45,10 @@ from typing import Any
 
 import icalendar
 
-from calsync_emulators.google_recurrence import TimeFormatError
-from calsync_emulators.graph_state import GraphError, GraphState
-from calsync_emulators.graph_times import RecurrenceError, resolve_zone, rrule_to_recurrence
+from calsync_emulators.graph_errors import GraphError
+from calsync_emulators.graph_state import GraphState
+from calsync_emulators.graph_times import RecurrenceError, rrule_to_recurrence
+from calsync_emulators.zones import TimeFormatError, resolve_zone
 
 Json = dict[str, Any]
 

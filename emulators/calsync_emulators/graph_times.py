@@ -1,11 +1,10 @@
 """Times, zones, recurrence patterns and identifiers as Microsoft Graph v1.0 shows them.
 
-Pure: no clock, no I/O. Used by :mod:`calsync_emulators.graph_state` and
-:mod:`calsync_emulators.graph_seed`.
+Pure: no clock, no I/O. Used by the ``graph_*`` modules of the Graph emulator.
 
 - Zones: ``start.timeZone`` and ``Prefer: outlook.timezone`` take Windows names
-  ("Eastern Standard Time", mapped through icalendar's Windows->IANA table) or
-  IANA names; output keeps the name the client used.
+  ("Eastern Standard Time") or IANA names, resolved by :mod:`calsync_emulators.zones`;
+  output keeps the name the client used.
 - Date-times: Graph writes ``dateTimeTimeZone.dateTime`` without an offset and
   with 7 fractional digits (``2026-03-02T10:00:00.0000000``); timestamps such as
   ``createdDateTime`` are UTC with 7 digits and ``Z``; ``originalStart`` is UTC
@@ -32,19 +31,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
-
-from calsync_emulators.google_recurrence import TimeFormatError, zone
+from calsync_emulators.zones import TimeFormatError, resolve_zone
 
 Json = dict[str, Any]
-
-#: Windows zone name -> IANA key (icalendar's table plus the names Graph also uses).
-WINDOWS_TO_IANA: dict[str, str] = {**WINDOWS_TO_OLSON, "UTC": "UTC", "tzone://Microsoft/Utc": "UTC"}
-_WINDOWS_LOWER = {name.lower(): iana for name, iana in WINDOWS_TO_IANA.items()}
-_IANA_TO_WINDOWS: dict[str, str] = {}
-for _name, _iana in sorted(WINDOWS_TO_OLSON.items()):
-    _IANA_TO_WINDOWS.setdefault(_iana, _name)
-_IANA_TO_WINDOWS.update({"UTC": "UTC", "Etc/UTC": "UTC"})
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -60,24 +49,6 @@ PATTERN_TYPES = (
 RANGE_TYPES = ("endDate", "noEnd", "numbered")
 #: The date Graph writes when a time is unset (``responseStatus.time`` before any answer).
 NEVER = "0001-01-01T00:00:00Z"
-
-
-# ------------------------------------------------------------------ zones ----
-def resolve_zone(name: str) -> ZoneInfo:
-    """A Windows or IANA zone name as a ZoneInfo; TimeFormatError when unknown."""
-    if not isinstance(name, str) or not name.strip():
-        raise TimeFormatError(f"Invalid time zone definition: {name!r}")
-    iana = _WINDOWS_LOWER.get(name.strip().lower())
-    if iana is not None:
-        return zone(iana)
-    return zone(name.strip())
-
-
-def windows_name(name: str) -> str:
-    """The Windows name of a zone (as workingHours reports it); the input if it is one."""
-    if name.strip().lower() in _WINDOWS_LOWER:
-        return name
-    return _IANA_TO_WINDOWS.get(resolve_zone(name).key, name)
 
 
 # ------------------------------------------------------------- date-times ----
