@@ -1,0 +1,140 @@
+"""Evaluation results of each pair: its occurrences, and its findings over time.
+
+Occurrences are replaced wholesale by every evaluation (they are recomputed
+from events every time). Findings keep their history: one row per (pair,
+kind) stays open while the finding persists and is updated in place, it is
+resolved when the kind disappears, and a new row opens if it returns, so
+reports can say since when a flag has been open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from calsync.model import normalize_email
+from calsync.policies.types import Occurrence, PairHealth, Status
+from calsync.store import codec
+from calsync.store.base import Database, utc
+from calsync.store.models import FindingRow, OccurrenceRow, PairRow
+from calsync.store.pairs import find_pair
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFinding:
+    """A finding that currently holds for an active pair, and since when."""
+
+    manager: str
+    report: str
+    kind: str
+    message: str
+    evidence: tuple[datetime, ...]
+    severity: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+def save_health(store: Database, health: PairHealth, now: datetime) -> None:
+    """Store a pair's latest evaluation (see the module docstring)."""
+    now = utc(now)
+    with store.transaction() as session:
+        pair = find_pair(session, health.manager, health.report)
+
+        session.execute(delete(OccurrenceRow).where(OccurrenceRow.pair_id == pair.id))
+        # Keyed by original start, the table's primary key: a duplicate keeps the last.
+        occurrences = {o.original_start: o for o in health.occurrences}
+        if occurrences:
+            session.execute(
+                insert(OccurrenceRow),
+                [_occurrence_values(pair.id, o, now) for o in occurrences.values()],
+            )
+
+        open_rows = {
+            row.kind: row
+            for row in session.scalars(
+                select(FindingRow).where(
+                    FindingRow.pair_id == pair.id, FindingRow.resolved_at.is_(None)
+                )
+            )
+        }
+        current = {finding.kind: finding for finding in health.findings}
+        for kind, finding in current.items():
+            row = open_rows.get(kind)
+            if row is None:
+                row = FindingRow(pair_id=pair.id, kind=kind, first_seen=now)
+                session.add(row)
+            row.message = codec.clean(finding.message)
+            row.evidence = codec.instants_to_json(finding.evidence)
+            row.severity = finding.severity
+            row.last_seen = now
+        for kind, row in open_rows.items():
+            if kind not in current:
+                row.resolved_at = now
+
+
+def occurrences_of(store: Database, manager: str, report: str) -> list[Occurrence]:
+    """The occurrences of the pair's last saved evaluation, oldest first."""
+    with store.transaction() as session:
+        pair = find_pair(session, manager, report)
+        rows = session.scalars(
+            select(OccurrenceRow)
+            .where(OccurrenceRow.pair_id == pair.id)
+            .order_by(OccurrenceRow.original_start)
+        )
+        return [
+            Occurrence(
+                original_start=r.original_start,
+                start=r.start,
+                end=r.end,
+                status=Status(r.status),
+                by=r.by,
+                in_window=r.in_window,
+                uid=r.uid,
+                title=r.title,
+            )
+            for r in rows
+        ]
+
+
+def open_findings(store: Database, manager: str | None = None) -> list[OpenFinding]:
+    """Findings that currently hold for active pairs, optionally of one manager."""
+    query = (
+        select(PairRow.manager, PairRow.report, FindingRow)
+        .join(PairRow, FindingRow.pair_id == PairRow.id)
+        .where(FindingRow.resolved_at.is_(None), PairRow.active.is_(True))
+        .order_by(PairRow.manager, PairRow.report, FindingRow.kind)
+    )
+    if manager is not None:
+        query = query.where(PairRow.manager == normalize_email(manager))
+    with store.transaction() as session:
+        return [
+            OpenFinding(
+                manager=pair_manager,
+                report=report,
+                kind=row.kind,
+                message=row.message,
+                evidence=codec.instants_from_json(row.evidence),
+                severity=row.severity,
+                first_seen=row.first_seen,
+                last_seen=row.last_seen,
+            )
+            for pair_manager, report, row in session.execute(query)
+        ]
+
+
+def _occurrence_values(pair_id: int, occurrence: Occurrence, now: datetime) -> dict[str, Any]:
+    return {
+        "pair_id": pair_id,
+        "original_start": occurrence.original_start,
+        "start": occurrence.start,
+        "end": occurrence.end,
+        "status": occurrence.status.value,
+        "by": occurrence.by,
+        "in_window": occurrence.in_window,
+        "uid": occurrence.uid,
+        "title": codec.clean(occurrence.title),
+        "evaluated_at": now,
+    }
