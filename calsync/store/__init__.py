@@ -10,16 +10,18 @@ from calsync.store import report_sends
 from calsync.store.calendars import ApplyStats, CalendarStatus, SuspiciousSnapshot
 from calsync.store.db import StoreError
 from calsync.store.facade import Store, open_store
-from calsync.store.health import OpenFinding
+from calsync.store.health import FindingRecord, OpenFinding, StoredOccurrence
 from calsync.store.outbox import OutboxItem
 
 __all__ = [
     "ApplyStats",
     "CalendarStatus",
+    "FindingRecord",
     "OpenFinding",
     "OutboxItem",
     "Store",
     "StoreError",
+    "StoredOccurrence",
     "SuspiciousSnapshot",
     "open_store",
     "report_sends",

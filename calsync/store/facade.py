@@ -52,7 +52,7 @@ class Store(Database):
     all_events = events.all_events
 
     # -- evaluation results (health.py)
-    save_health = health.save_health
+    save_evaluation = health.save_evaluation
     occurrences_of = health.occurrences_of
     open_findings = health.open_findings
 

@@ -5,10 +5,15 @@ from events every time). Findings keep their history: one row per (pair,
 kind) stays open while the finding persists and is updated in place, it is
 resolved when the kind disappears, and a new row opens if it returns, so
 reports can say since when a flag has been open.
+
+The store keeps rows, not policy values: ``StoredOccurrence`` and
+``FindingRecord`` have plain fields (a status is its string), and the engine
+translates them from and to ``calsync.policies`` (``calsync.engine.evaluate``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,11 +21,34 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from calsync.model import normalize_email
-from calsync.policies.types import Occurrence, PairHealth, Status
 from calsync.store import codec
 from calsync.store.base import Database, utc
 from calsync.store.models import FindingRow, OccurrenceRow, PairRow
 from calsync.store.pairs import find_pair
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOccurrence:
+    """One expected 1:1 of a pair as its last evaluation classified it."""
+
+    original_start: datetime  # the regular time its period is keyed by
+    start: datetime
+    end: datetime
+    status: str  # a ``calsync.policies.Status`` value: "held", "cancelled", ...
+    by: str | None = None
+    in_window: bool | None = None
+    uid: str | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRecord:
+    """A finding of one evaluation, as the store takes it."""
+
+    kind: str
+    message: str
+    evidence: tuple[datetime, ...] = ()
+    severity: str = "warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +65,26 @@ class OpenFinding:
     last_seen: datetime
 
 
-def save_health(store: Database, health: PairHealth, now: datetime) -> None:
-    """Store a pair's latest evaluation (see the module docstring)."""
+def save_evaluation(
+    store: Database,
+    manager: str,
+    report: str,
+    occurrences: Iterable[StoredOccurrence],
+    findings: Iterable[FindingRecord],
+    now: datetime,
+) -> None:
+    """Store a pair's latest evaluation (see the module docstring); LookupError if no pair."""
     now = utc(now)
     with store.transaction() as session:
-        pair = find_pair(session, health.manager, health.report)
+        pair = find_pair(session, manager, report)
 
         session.execute(delete(OccurrenceRow).where(OccurrenceRow.pair_id == pair.id))
         # Keyed by original start, the table's primary key: a duplicate keeps the last.
-        occurrences = {o.original_start: o for o in health.occurrences}
-        if occurrences:
+        by_start = {o.original_start: o for o in occurrences}
+        if by_start:
             session.execute(
                 insert(OccurrenceRow),
-                [_occurrence_values(pair.id, o, now) for o in occurrences.values()],
+                [_occurrence_values(pair.id, o, now) for o in by_start.values()],
             )
 
         open_rows = {
@@ -60,7 +95,7 @@ def save_health(store: Database, health: PairHealth, now: datetime) -> None:
                 )
             )
         }
-        current = {finding.kind: finding for finding in health.findings}
+        current = {finding.kind: finding for finding in findings}
         for kind, finding in current.items():
             row = open_rows.get(kind)
             if row is None:
@@ -75,7 +110,7 @@ def save_health(store: Database, health: PairHealth, now: datetime) -> None:
                 row.resolved_at = now
 
 
-def occurrences_of(store: Database, manager: str, report: str) -> list[Occurrence]:
+def occurrences_of(store: Database, manager: str, report: str) -> list[StoredOccurrence]:
     """The occurrences of the pair's last saved evaluation, oldest first."""
     with store.transaction() as session:
         pair = find_pair(session, manager, report)
@@ -85,11 +120,11 @@ def occurrences_of(store: Database, manager: str, report: str) -> list[Occurrenc
             .order_by(OccurrenceRow.original_start)
         )
         return [
-            Occurrence(
+            StoredOccurrence(
                 original_start=r.original_start,
                 start=r.start,
                 end=r.end,
-                status=Status(r.status),
+                status=r.status,
                 by=r.by,
                 in_window=r.in_window,
                 uid=r.uid,
@@ -125,13 +160,15 @@ def open_findings(store: Database, manager: str | None = None) -> list[OpenFindi
         ]
 
 
-def _occurrence_values(pair_id: int, occurrence: Occurrence, now: datetime) -> dict[str, Any]:
+def _occurrence_values(
+    pair_id: int, occurrence: StoredOccurrence, now: datetime
+) -> dict[str, Any]:
     return {
         "pair_id": pair_id,
         "original_start": occurrence.original_start,
         "start": occurrence.start,
         "end": occurrence.end,
-        "status": occurrence.status.value,
+        "status": occurrence.status,
         "by": occurrence.by,
         "in_window": occurrence.in_window,
         "uid": occurrence.uid,
