@@ -19,13 +19,15 @@ from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from calsync.config import Settings, settings_from_dict
-from calsync.engine.evaluate import save_health, stored_occurrences
+from calsync.engine.evaluate import evaluate_all, save_health, stored_occurrences
 from calsync.model import Attendee, ChangeSet, Event, EventStatus, Response, Window
 from calsync.policies.types import Finding, Occurrence, PairHealth, Status
+from calsync.report import IsoWeek, build_reports, render_html, render_text, reports_document
 from calsync.store import ApplyStats, Store, StoreError, SuspiciousSnapshot, open_store
 from calsync.store.db import alembic_config, normalize_url
 from calsync.store.models import Base, FindingRow, PairRow, PersonRow
 from calsync.timeutil import Cadence
+from tests.test_report_support import SEND_NOW, seed_team, team_settings
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 OWNER = "ann@example.com"
@@ -504,6 +506,15 @@ def test_findings_open_update_resolve_and_reopen(store: Store) -> None:
     ]
 
     assert store.open_findings(manager="bob@example.com") == []
+
+    # As of a past instant: the episode that was open then, resolved later or not.
+    [then] = store.open_findings(at=NOW + DAY + HOUR)
+    assert (then.first_seen, then.resolved_at) == (NOW, NOW + 2 * DAY)
+    assert store.open_findings(at=NOW + 2 * DAY) == []  # resolved by that evaluation
+    assert store.open_findings(at=NOW - HOUR) == []  # not seen yet
+    [now_open] = store.open_findings(at=NOW + 5 * DAY)
+    assert (now_open.first_seen, now_open.resolved_at) == (NOW + 3 * DAY, None)
+
     store.sync_config(config([]))  # an inactive pair reports nothing
     assert store.open_findings() == []
 
@@ -528,6 +539,32 @@ def test_occurrences_are_replaced_by_each_evaluation(store: Store) -> None:
     assert stored_occurrences(store, "ann@example.com", "bob@example.com") == [cancelled, moved]
     with pytest.raises(LookupError, match="no pair"):
         save_health(store, health("ann@example.com", "cid@example.com"), NOW)
+
+
+def test_the_weekly_email_says_since_when_each_flag_is_open(store: Store) -> None:
+    settings = team_settings()
+    seed_team(store, settings)
+    for day in (3, 10, 18):  # the daemon evaluated at noon on these days
+        evaluate_all(settings, store, datetime(2026, 11, day, 12, tzinfo=UTC))
+    evaluate_all(settings, store, SEND_NOW)  # after the reported week: changes nothing
+
+    ann, bob = build_reports(settings, store, SEND_NOW, week=IsoWeek(2026, 47))
+    cid = ann.rows[0]
+    assert cid.name == "Cid Campos"
+    tenth, eighteenth = (datetime(2026, 11, day, 12, tzinfo=UTC) for day in (10, 18))
+    assert {f.kind: f.since for f in cid.flags} == {
+        "repeated_cancellations": tenth,
+        "cancellation_streak": tenth,
+        "cadence_gap": tenth,
+    }  # no_upcoming, open from the 3rd, was resolved on the 18th: not in the report
+    assert {f.since for f in bob.rows[0].flags} == {eighteenth}
+    assert (
+        "   - The last 3 in a row did not happen, since Mon 2 Nov. Open since Tue 10 Nov.\n"
+        in render_text(ann)
+    )
+    assert "Open since Wed 18 Nov." in render_html(bob)
+    (entry,) = reports_document([ann], SEND_NOW)["reports"]
+    assert {f["since"] for f in entry["reports"][0]["flags"]} == {"2026-11-10T12:00:00+00:00"}
 
 
 # -- outbox ----------------------------------------------------------------------------

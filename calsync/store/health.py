@@ -53,7 +53,10 @@ class FindingRecord:
 
 @dataclass(frozen=True, slots=True)
 class OpenFinding:
-    """A finding that currently holds for an active pair, and since when."""
+    """A finding that holds (or held at the instant asked about) for an active pair.
+
+    ``first_seen`` is the evaluation that opened it: since when the flag is open.
+    """
 
     manager: str
     report: str
@@ -63,6 +66,7 @@ class OpenFinding:
     severity: str
     first_seen: datetime
     last_seen: datetime
+    resolved_at: datetime | None = None  # None while it still holds
 
 
 def save_evaluation(
@@ -134,12 +138,26 @@ def occurrences_of(store: Database, manager: str, report: str) -> list[StoredOcc
         ]
 
 
-def open_findings(store: Database, manager: str | None = None) -> list[OpenFinding]:
-    """Findings that currently hold for active pairs, optionally of one manager."""
+def open_findings(
+    store: Database, manager: str | None = None, *, at: datetime | None = None
+) -> list[OpenFinding]:
+    """Findings that hold for active pairs, optionally of one manager.
+
+    Without ``at``: the ones still open. With ``at``: the ones that were open
+    at that instant (opened at or before it, resolved after it or not yet),
+    which is what a report of a past week asks.
+    """
+    if at is None:
+        held = FindingRow.resolved_at.is_(None)
+    else:
+        at = utc(at)
+        held = (FindingRow.first_seen <= at) & (
+            FindingRow.resolved_at.is_(None) | (FindingRow.resolved_at > at)
+        )
     query = (
         select(PairRow.manager, PairRow.report, FindingRow)
         .join(PairRow, FindingRow.pair_id == PairRow.id)
-        .where(FindingRow.resolved_at.is_(None), PairRow.active.is_(True))
+        .where(held, PairRow.active.is_(True))
         .order_by(PairRow.manager, PairRow.report, FindingRow.kind)
     )
     if manager is not None:
@@ -155,6 +173,7 @@ def open_findings(store: Database, manager: str | None = None) -> list[OpenFindi
                 severity=row.severity,
                 first_seen=row.first_seen,
                 last_seen=row.last_seen,
+                resolved_at=row.resolved_at,
             )
             for pair_manager, report, row in session.execute(query)
         ]
