@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -539,6 +540,44 @@ def test_occurrences_are_replaced_by_each_evaluation(store: Store) -> None:
     assert stored_occurrences(store, "ann@example.com", "bob@example.com") == [cancelled, moved]
     with pytest.raises(LookupError, match="no pair"):
         save_health(store, health("ann@example.com", "cid@example.com"), NOW)
+
+
+def test_two_workers_saving_one_pairs_evaluation_take_turns(store_url: str) -> None:
+    first, second = open_store(store_url), open_store(store_url)
+    first.sync_config(config([{"manager": "ann@example.com", "report": "bob@example.com"}]))
+    failures: list[Exception] = []
+
+    def save(store: Store, barrier: threading.Barrier, result: PairHealth, now: datetime) -> None:
+        barrier.wait()
+        try:
+            save_health(store, result, now)
+        except Exception as exc:
+            failures.append(exc)
+
+    try:
+        for hour in range(10):
+            now = NOW + hour * HOUR
+            result = health(
+                "ann@example.com", "bob@example.com", Finding(f"kind-{hour}", "new"),
+                occurrences=[Occurrence(now, now, now + HOUR, Status.HELD)],
+            )
+            barrier = threading.Barrier(2)
+            threads = [
+                threading.Thread(target=save, args=(store, barrier, result, now))
+                for store in (first, second)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        # Both saved every time, one after the other: no unique key was hit twice.
+        assert failures == []
+        [still_open] = first.open_findings()
+        assert still_open.kind == "kind-9"
+        assert len(first.occurrences_of("ann@example.com", "bob@example.com")) == 1
+    finally:
+        first.close()
+        second.close()
 
 
 def test_the_weekly_email_says_since_when_each_flag_is_open(store: Store) -> None:

@@ -80,7 +80,10 @@ def save_evaluation(
     """Store a pair's latest evaluation (see the module docstring); LookupError if no pair."""
     now = utc(now)
     with store.transaction() as session:
-        pair = find_pair(session, manager, report)
+        # Two workers evaluating the same pair take turns: otherwise both could
+        # delete the old occurrences and insert the same new ones, or both open
+        # the same finding, and one would fail on a unique key.
+        pair = find_pair(session, manager, report, lock=True)
 
         session.execute(delete(OccurrenceRow).where(OccurrenceRow.pair_id == pair.id))
         # Keyed by original start, the table's primary key: a duplicate keeps the last.

@@ -59,12 +59,18 @@ def pair_id(store: Database, manager: str, report: str) -> int:
         return find_pair(session, manager, report).id
 
 
-def find_pair(session: Session, manager: str, report: str) -> PairRow:
-    """The pair's row inside an open transaction; LookupError if unknown."""
+def find_pair(session: Session, manager: str, report: str, *, lock: bool = False) -> PairRow:
+    """The pair's row inside an open transaction; LookupError if unknown.
+
+    ``lock`` holds the row until the transaction ends (PostgreSQL; SQLite has
+    one writer anyway): writers of the same pair's rows then take turns.
+    """
     manager, report = normalize_email(manager), normalize_email(report)
-    row = session.scalars(
-        select(PairRow).where(PairRow.manager == manager, PairRow.report == report)
-    ).one_or_none()
+    query = select(PairRow).where(PairRow.manager == manager, PairRow.report == report)
+    if lock:
+        # FOR NO KEY UPDATE: writers of the pair wait, rows that refer to it do not.
+        query = query.with_for_update(key_share=True)
+    row = session.scalars(query).one_or_none()
     if row is None:
         raise LookupError(f"no pair {manager} / {report} (is it in the config?)")
     return row
