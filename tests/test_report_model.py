@@ -50,7 +50,7 @@ def synced(owner: str, error: str | None = None) -> CalendarStatus:
 
 def build(
     manager: str, calendars: list[CalendarStatus] | None = None, week: IsoWeek = W47,
-    now: datetime = SEND_NOW,
+    now: datetime = SEND_NOW, since: dict[tuple[str, str], datetime] | None = None,
 ) -> ManagerReport:
     """One manager's report for ``week``, every pair of the team evaluated (others too)."""
     settings = team_settings()
@@ -75,6 +75,7 @@ def build(
         as_of=as_of,
         policy=policy_params(settings.policy),
         generated_at=now,
+        since=since,
     )
 
 
@@ -182,6 +183,26 @@ def test_rows_speak_to_the_manager_and_say_what_to_do() -> None:
         f.text for f in eve.flags
     ]
     assert "ask whether the slot still works" in (eve.advice or "")
+
+
+def test_a_flag_says_since_when_it_is_open_if_that_was_recorded() -> None:
+    opened = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    ann = build("ann@example.com", since={("cid@example.com", "cadence_gap"): opened,
+                                          ("dee@example.com", "cadence_gap"): opened})
+    cid = ann.rows[0]
+    assert [(f.kind, f.since) for f in cid.flags] == [
+        ("repeated_cancellations", None),  # never recorded: nothing is said
+        ("cancellation_streak", None),
+        ("cadence_gap", opened),
+    ]
+    text = render_text(ann)
+    assert "the agreed cadence is weekly. Open since Tue 10 Nov.\n" in text
+    assert text.count("Open since") == 1  # Dee has no flag: a stale record says nothing
+    assert "Open since Tue 10 Nov.</span>" in render_html(ann)
+    (entry,) = reports_document([ann], SEND_NOW)["reports"]
+    assert [f["since"] for f in entry["reports"][0]["flags"]] == [
+        None, None, "2026-11-10T12:00:00+00:00",
+    ]
 
 
 def test_fairness_names_who_bumped_whom() -> None:

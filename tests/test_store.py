@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,12 +20,15 @@ from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from calsync.config import Settings, settings_from_dict
+from calsync.engine.evaluate import evaluate_all, save_health, stored_occurrences
 from calsync.model import Attendee, ChangeSet, Event, EventStatus, Response, Window
 from calsync.policies.types import Finding, Occurrence, PairHealth, Status
+from calsync.report import IsoWeek, build_reports, render_html, render_text, reports_document
 from calsync.store import ApplyStats, Store, StoreError, SuspiciousSnapshot, open_store
 from calsync.store.db import alembic_config, normalize_url
 from calsync.store.models import Base, FindingRow, PairRow, PersonRow
 from calsync.timeutil import Cadence
+from tests.test_report_support import SEND_NOW, seed_team, team_settings
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 OWNER = "ann@example.com"
@@ -477,22 +481,22 @@ def test_findings_open_update_resolve_and_reopen(store: Store) -> None:
     store.sync_config(config([ann_bob]))
     gap = Finding("cadence_gap", "no 1:1 for 3 weeks", (NOW - 21 * DAY,))
 
-    store.save_health(health("ann@example.com", "bob@example.com", gap), NOW)
+    save_health(store, health("ann@example.com", "bob@example.com", gap), NOW)
     [opened] = store.open_findings()
     assert (opened.kind, opened.first_seen, opened.last_seen) == ("cadence_gap", NOW, NOW)
     assert opened.evidence == (NOW - 21 * DAY,)
 
     worse = Finding("cadence_gap", "no 1:1 for 4 weeks", (NOW - 28 * DAY, NOW), "critical")
-    store.save_health(health("ann@example.com", "bob@example.com", worse), NOW + DAY)
+    save_health(store, health("ann@example.com", "bob@example.com", worse), NOW + DAY)
     [updated] = store.open_findings(manager="Ann@Example.com")
     assert (updated.message, updated.severity) == ("no 1:1 for 4 weeks", "critical")
     assert (updated.first_seen, updated.last_seen) == (NOW, NOW + DAY)
     assert updated.evidence == (NOW - 28 * DAY, NOW)
 
-    store.save_health(health("ann@example.com", "bob@example.com"), NOW + 2 * DAY)
+    save_health(store, health("ann@example.com", "bob@example.com"), NOW + 2 * DAY)
     assert store.open_findings() == []
 
-    store.save_health(health("ann@example.com", "bob@example.com", gap), NOW + 3 * DAY)
+    save_health(store, health("ann@example.com", "bob@example.com", gap), NOW + 3 * DAY)
     [reopened] = store.open_findings()
     assert reopened.first_seen == NOW + 3 * DAY
     with session_of(store) as session:
@@ -503,6 +507,15 @@ def test_findings_open_update_resolve_and_reopen(store: Store) -> None:
     ]
 
     assert store.open_findings(manager="bob@example.com") == []
+
+    # As of a past instant: the episode that was open then, resolved later or not.
+    [then] = store.open_findings(at=NOW + DAY + HOUR)
+    assert (then.first_seen, then.resolved_at) == (NOW, NOW + 2 * DAY)
+    assert store.open_findings(at=NOW + 2 * DAY) == []  # resolved by that evaluation
+    assert store.open_findings(at=NOW - HOUR) == []  # not seen yet
+    [now_open] = store.open_findings(at=NOW + 5 * DAY)
+    assert (now_open.first_seen, now_open.resolved_at) == (NOW + 3 * DAY, None)
+
     store.sync_config(config([]))  # an inactive pair reports nothing
     assert store.open_findings() == []
 
@@ -515,13 +528,82 @@ def test_occurrences_are_replaced_by_each_evaluation(store: Store) -> None:
     )
     moved = Occurrence(NOW + 7 * DAY, NOW + 8 * DAY, NOW + 8 * DAY + HOUR, Status.MOVED, None, True)
 
-    store.save_health(health("ann@example.com", "bob@example.com", occurrences=[held]), NOW)
-    store.save_health(
-        health("ann@example.com", "bob@example.com", occurrences=[moved, cancelled]), NOW
+    save_health(store, health("ann@example.com", "bob@example.com", occurrences=[held]), NOW)
+    save_health(
+        store, health("ann@example.com", "bob@example.com", occurrences=[moved, cancelled]), NOW
     )
-    assert store.occurrences_of("ann@example.com", "bob@example.com") == [cancelled, moved]
+    # Kept as plain rows (the store does not import the policies); the engine translates.
+    assert [o.status for o in store.occurrences_of("ann@example.com", "bob@example.com")] == [
+        "cancelled",
+        "moved",
+    ]
+    assert stored_occurrences(store, "ann@example.com", "bob@example.com") == [cancelled, moved]
     with pytest.raises(LookupError, match="no pair"):
-        store.save_health(health("ann@example.com", "cid@example.com"), NOW)
+        save_health(store, health("ann@example.com", "cid@example.com"), NOW)
+
+
+def test_two_workers_saving_one_pairs_evaluation_take_turns(store_url: str) -> None:
+    first, second = open_store(store_url), open_store(store_url)
+    first.sync_config(config([{"manager": "ann@example.com", "report": "bob@example.com"}]))
+    failures: list[Exception] = []
+
+    def save(store: Store, barrier: threading.Barrier, result: PairHealth, now: datetime) -> None:
+        barrier.wait()
+        try:
+            save_health(store, result, now)
+        except Exception as exc:
+            failures.append(exc)
+
+    try:
+        for hour in range(10):
+            now = NOW + hour * HOUR
+            result = health(
+                "ann@example.com", "bob@example.com", Finding(f"kind-{hour}", "new"),
+                occurrences=[Occurrence(now, now, now + HOUR, Status.HELD)],
+            )
+            barrier = threading.Barrier(2)
+            threads = [
+                threading.Thread(target=save, args=(store, barrier, result, now))
+                for store in (first, second)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        # Both saved every time, one after the other: no unique key was hit twice.
+        assert failures == []
+        [still_open] = first.open_findings()
+        assert still_open.kind == "kind-9"
+        assert len(first.occurrences_of("ann@example.com", "bob@example.com")) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_weekly_email_says_since_when_each_flag_is_open(store: Store) -> None:
+    settings = team_settings()
+    seed_team(store, settings)
+    for day in (3, 10, 18):  # the daemon evaluated at noon on these days
+        evaluate_all(settings, store, datetime(2026, 11, day, 12, tzinfo=UTC))
+    evaluate_all(settings, store, SEND_NOW)  # after the reported week: changes nothing
+
+    ann, bob = build_reports(settings, store, SEND_NOW, week=IsoWeek(2026, 47))
+    cid = ann.rows[0]
+    assert cid.name == "Cid Campos"
+    tenth, eighteenth = (datetime(2026, 11, day, 12, tzinfo=UTC) for day in (10, 18))
+    assert {f.kind: f.since for f in cid.flags} == {
+        "repeated_cancellations": tenth,
+        "cancellation_streak": tenth,
+        "cadence_gap": tenth,
+    }  # no_upcoming, open from the 3rd, was resolved on the 18th: not in the report
+    assert {f.since for f in bob.rows[0].flags} == {eighteenth}
+    assert (
+        "   - The last 3 in a row did not happen, since Mon 2 Nov. Open since Tue 10 Nov.\n"
+        in render_text(ann)
+    )
+    assert "Open since Wed 18 Nov." in render_html(bob)
+    (entry,) = reports_document([ann], SEND_NOW)["reports"]
+    assert {f["since"] for f in entry["reports"][0]["flags"]} == {"2026-11-10T12:00:00+00:00"}
 
 
 # -- outbox ----------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Run the pure policies over what the store holds, and keep the results."""
+"""Run the pure policies over what the store holds, and keep the results.
+
+The store keeps plain rows and never imports the policies; the translation
+between the two is here: ``save_health`` (``PairHealth`` -> rows) and
+``stored_occurrences`` (rows -> ``Occurrence``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,16 @@ from datetime import datetime
 
 from calsync.config import PairSettings, PolicySettings, Settings
 from calsync.model import Event
-from calsync.policies import PairHealth, PairParams, PolicyParams, evaluate_pair
-from calsync.store import Store
+from calsync.policies import (
+    Finding,
+    Occurrence,
+    PairHealth,
+    PairParams,
+    PolicyParams,
+    Status,
+    evaluate_pair,
+)
+from calsync.store import FindingRecord, Store, StoredOccurrence
 
 
 def pair_params(settings: Settings, pair: PairSettings) -> PairParams:
@@ -65,7 +78,7 @@ def evaluate_all(
             pair.report: calendars.get(pair.report, []),
         }
         health = evaluate_pair(events, pair_params(settings, pair), policy, now)
-        store.save_health(health, now)
+        save_health(store, health, now)
         healths.append(health)
     return healths
 
@@ -74,3 +87,49 @@ def load_calendars(store: Store, pairs: Sequence[PairSettings]) -> dict[str, lis
     """Every event of the people in ``pairs``, in one read of the store."""
     emails = {email for pair in pairs for email in (pair.manager, pair.report)}
     return store.events_of(emails) if emails else {}
+
+
+def save_health(store: Store, health: PairHealth, now: datetime) -> None:
+    """Keep a pair's evaluation: its occurrences, and its findings' history."""
+    store.save_evaluation(
+        health.manager,
+        health.report,
+        [occurrence_row(o) for o in health.occurrences],
+        [finding_record(f) for f in health.findings],
+        now,
+    )
+
+
+def stored_occurrences(store: Store, manager: str, report: str) -> list[Occurrence]:
+    """The occurrences of the pair's last saved evaluation, oldest first."""
+    return [occurrence_of(row) for row in store.occurrences_of(manager, report)]
+
+
+def occurrence_row(occurrence: Occurrence) -> StoredOccurrence:
+    return StoredOccurrence(
+        original_start=occurrence.original_start,
+        start=occurrence.start,
+        end=occurrence.end,
+        status=occurrence.status.value,
+        by=occurrence.by,
+        in_window=occurrence.in_window,
+        uid=occurrence.uid,
+        title=occurrence.title,
+    )
+
+
+def occurrence_of(row: StoredOccurrence) -> Occurrence:
+    return Occurrence(
+        original_start=row.original_start,
+        start=row.start,
+        end=row.end,
+        status=Status(row.status),
+        by=row.by,
+        in_window=row.in_window,
+        uid=row.uid,
+        title=row.title,
+    )
+
+
+def finding_record(finding: Finding) -> FindingRecord:
+    return FindingRecord(finding.kind, finding.message, finding.evidence, finding.severity)

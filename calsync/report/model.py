@@ -5,6 +5,10 @@ of the week), the calendars' sync status and the settings into a
 ``ManagerReport``; the templates only lay it out, and ``report_json`` is the
 stable machine-readable form.
 
+A flag says since when it has been open when the store recorded it: the
+service passes the first-seen time of each finding that was open at the
+evaluated instant (``since``); a flag calsync never recorded has none.
+
 Make-ups come from the history (occurrences whose status is ``made_up``);
 suggested slots are passed in by the service, which asks the rebooking
 planner for pairs on ``rebook = "suggest"``. A row shows them only when it
@@ -88,6 +92,7 @@ class Flag:
     kind: str
     severity: str  # info | warning | critical
     text: str  # plain words, addressed to the manager ("cancelled twice by you")
+    since: datetime | None = None  # first seen by an evaluation; None: never recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +212,12 @@ def build_manager_report(
     policy: PolicyParams,
     generated_at: datetime,
     suggestions: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None,
+    since: Mapping[tuple[str, str], datetime] | None = None,
 ) -> ManagerReport:
-    """The report for ``manager``: only their own pairs, whatever else is passed in."""
+    """The report for ``manager``: only their own pairs, whatever else is passed in.
+
+    ``since``: (report, finding kind) -> when that flag was first seen.
+    """
     zone = manager.zone
     settings_of = {pair.report: pair for pair in pairs if pair.manager == manager.email}
     mine = [h for h in healths if h.manager == manager.email and h.report in settings_of]
@@ -217,7 +226,10 @@ def build_manager_report(
     rows = []
     for health in mine:
         report = people[health.report]
-        row = _row(health, report, settings_of[health.report], manager, policy, as_of, zone)
+        opened = {kind: at for (who, kind), at in (since or {}).items() if who == health.report}
+        row = _row(
+            health, report, settings_of[health.report], manager, policy, as_of, zone, opened
+        )
         slots = (suggestions or {}).get(health.report, ())
         rows.append(replace(
             row,
@@ -411,6 +423,7 @@ def _row(
     policy: PolicyParams,
     as_of: datetime,
     zone: ZoneInfo,
+    since: Mapping[str, datetime],
 ) -> ReportRow:
     kinds = {f.kind for f in health.findings}
     flags = []
@@ -422,7 +435,7 @@ def _row(
             finding.kind, finding.message, finding.evidence, health, manager.email, report,
             policy, as_of, zone, with_reasons,
         )
-        flags.append(Flag(finding.kind, finding.severity, text))
+        flags.append(Flag(finding.kind, finding.severity, text, since.get(finding.kind)))
     severities = {f.severity for f in flags}
     status = "critical" if "critical" in severities else "warning" if "warning" in severities \
         else "ok"
@@ -644,7 +657,9 @@ def report_json(report: ManagerReport) -> dict[str, Any]:
                 "days_since_held": row.days_since_held,
                 "next": iso(row.next_start),
                 "flags": [
-                    {"kind": f.kind, "severity": f.severity, "text": f.text} for f in row.flags
+                    {"kind": f.kind, "severity": f.severity, "text": f.text,
+                     "since": iso(f.since)}
+                    for f in row.flags
                 ],
                 "advice": row.advice,
                 "made_up": [_slot(s) for s in row.made_up],

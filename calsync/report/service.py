@@ -1,8 +1,9 @@
 """The I/O shell of the weekly email: store -> reports -> SMTP, recorded exactly once.
 
 - ``build_reports``: evaluate each manager's pairs as of the end of the
-  reported week (in the manager's zone) and build their ``ManagerReport``.
-  Read-only: nothing is written to the store.
+  reported week (in the manager's zone) and build their ``ManagerReport``;
+  each flag says since when it has been open, from the findings history the
+  daemon's evaluations keep. Read-only: nothing is written to the store.
 - ``send_due_reports``: what the daemon calls (every minute is fine): sends
   each manager's email once their send time has come, records it, and
   retries failed sends later with backoff.
@@ -133,6 +134,10 @@ def _build(
             for pair in pairs
         ]
         suggestions = _suggestions(settings, pairs, healths, events, as_of)
+        since = {
+            (finding.report, finding.kind): finding.first_seen
+            for finding in store.open_findings(manager.email, at=as_of)
+        }
         reports.append(
             build_manager_report(
                 manager,
@@ -145,6 +150,7 @@ def _build(
                 policy=policy,
                 generated_at=now,
                 suggestions=suggestions,
+                since=since,
             )
         )
     return reports

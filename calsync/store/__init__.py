@@ -1,28 +1,27 @@
 """Persistence: SQLite by default, PostgreSQL for teams, one schema via Alembic.
 
-Use ``open_store(url)``; everything else goes through the returned ``Store``.
+Use ``open_store(url)``; everything else goes through the returned ``Store``
+(and ``report_sends``' functions, which take it). One module per thing kept:
+``pairs``, ``calendars``, ``events``, ``health``, ``outbox``, ``report_sends``;
+``models`` holds every table, ``db`` the engines and migrations.
 """
 
-# report_sends: its import registers the report_sends table on the models' metadata.
 from calsync.store import report_sends
+from calsync.store.calendars import ApplyStats, CalendarStatus, SuspiciousSnapshot
 from calsync.store.db import StoreError
-from calsync.store.repo import (
-    ApplyStats,
-    CalendarStatus,
-    OpenFinding,
-    OutboxItem,
-    Store,
-    SuspiciousSnapshot,
-    open_store,
-)
+from calsync.store.facade import Store, open_store
+from calsync.store.health import FindingRecord, OpenFinding, StoredOccurrence
+from calsync.store.outbox import OutboxItem
 
 __all__ = [
     "ApplyStats",
     "CalendarStatus",
+    "FindingRecord",
     "OpenFinding",
     "OutboxItem",
     "Store",
     "StoreError",
+    "StoredOccurrence",
     "SuspiciousSnapshot",
     "open_store",
     "report_sends",

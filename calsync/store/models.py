@@ -2,7 +2,10 @@
 
 The schema itself is created by the Alembic migrations next to this module
 (``migrations/versions``); these classes describe the same tables for queries,
-and a test checks that the two never drift apart.
+and a test checks that the two never drift apart. Every table is here, so the
+migrations' ``env.py`` sees the whole schema by importing this one module; the
+queries live in one module per thing kept (``calendars``, ``events``, ``pairs``,
+``health``, ``outbox``, ``report_sends``).
 
 Every instant is a timezone-aware UTC ``datetime`` in Python. ``UTCDateTime``
 makes SQLite (which has no time zones) and PostgreSQL (``timestamptz``) behave
@@ -228,3 +231,29 @@ class OutboxRow(Base):
     updated_at: Mapped[datetime]
     # A worker's lease on a pending write (migration 0003).
     claimed_until: Mapped[datetime | None]
+
+
+SEND_STATES = ("sending", "sent", "failed")
+
+
+class ReportSendRow(Base):
+    """One manager's weekly email for one ISO week ("2026-W47"); see ``report_sends``."""
+
+    __tablename__ = "report_sends"
+    __table_args__ = (
+        UniqueConstraint("manager", "week"),
+        CheckConstraint("state IN ('sending', 'sent', 'failed')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    manager: Mapped[str] = mapped_column(String)
+    week: Mapped[str] = mapped_column(String)
+    state: Mapped[str] = mapped_column(String)
+    message_id: Mapped[str] = mapped_column(String)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -19,49 +19,22 @@ been accepted. calsync chooses **at most once**: such a row is never resent
 automatically; ``report_problems`` (``calsync doctor``) shows it after a grace
 period, and ``calsync report --send --resend`` sends it again on purpose.
 
-Functions take a ``Store`` and run one transaction each, like its methods.
+Functions take the store and run one transaction each, like its methods; the
+table is ``models.ReportSendRow``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Integer, String, Text, UniqueConstraint, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from calsync.model import normalize_email
 from calsync.store import codec
-from calsync.store.models import Base
-from calsync.store.repo import Store
-
-SEND_STATES = ("sending", "sent", "failed")
-
-
-class ReportSendRow(Base):
-    """One manager's weekly email for one ISO week ("2026-W47")."""
-
-    __tablename__ = "report_sends"
-    __table_args__ = (
-        UniqueConstraint("manager", "week"),
-        CheckConstraint("state IN ('sending', 'sent', 'failed')", name="state"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    manager: Mapped[str] = mapped_column(String)
-    week: Mapped[str] = mapped_column(String)
-    state: Mapped[str] = mapped_column(String)
-    message_id: Mapped[str] = mapped_column(String)
-    attempts: Mapped[int] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    claimed_at: Mapped[datetime]
-    next_attempt_at: Mapped[datetime | None]
-    sent_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
+from calsync.store.base import Database, utc
+from calsync.store.models import SEND_STATES, ReportSendRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +64,8 @@ def _record(row: ReportSendRow) -> SendRecord:
     )
 
 
-@contextmanager
-def _transaction(store: Store) -> Iterator[Session]:
-    with Session(store.engine, expire_on_commit=False) as session, session.begin():
-        yield session
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{value.isoformat()} has no time zone")
-    return value.astimezone(UTC)
-
-
-def get_send(store: Store, manager: str, week: str) -> SendRecord | None:
-    with _transaction(store) as session:
+def get_send(store: Database, manager: str, week: str) -> SendRecord | None:
+    with store.transaction() as session:
         row = session.scalars(
             select(ReportSendRow).where(
                 ReportSendRow.manager == normalize_email(manager), ReportSendRow.week == week
@@ -114,7 +75,7 @@ def get_send(store: Store, manager: str, week: str) -> SendRecord | None:
 
 
 def claim_send(
-    store: Store,
+    store: Database,
     manager: str,
     week: str,
     message_id: str,
@@ -132,8 +93,8 @@ def claim_send(
     attempt counted.
     """
     manager = normalize_email(manager)
-    now = _utc(now)
-    with _transaction(store) as session:
+    now = utc(now)
+    with store.transaction() as session:
         dialect = session.get_bind().dialect.name
         insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
@@ -185,15 +146,23 @@ def claim_send(
         return _record(row)
 
 
-def mark_sent(store: Store, manager: str, week: str, now: datetime) -> None:
+def mark_sent(store: Database, manager: str, week: str, now: datetime) -> None:
     """The relay accepted the email."""
-    now = _utc(now)
-    _set(store, manager, week, state="sent", sent_at=now, last_error=None,
-         next_attempt_at=None, updated_at=now)
+    now = utc(now)
+    _set(
+        store,
+        manager,
+        week,
+        state="sent",
+        sent_at=now,
+        last_error=None,
+        next_attempt_at=None,
+        updated_at=now,
+    )
 
 
 def mark_failed(
-    store: Store,
+    store: Database,
     manager: str,
     week: str,
     error: str,
@@ -201,25 +170,23 @@ def mark_failed(
     retry_at: datetime | None,
 ) -> None:
     """The send failed; ``retry_at`` is when a sender may try again (None: not automatically)."""
-    now = _utc(now)
+    now = utc(now)
     _set(
         store,
         manager,
         week,
         state="failed",
         last_error=codec.clean(error),
-        next_attempt_at=None if retry_at is None else _utc(retry_at),
+        next_attempt_at=None if retry_at is None else utc(retry_at),
         updated_at=now,
     )
 
 
-def _set(store: Store, manager: str, week: str, **values: object) -> None:
-    with _transaction(store) as session:
+def _set(store: Database, manager: str, week: str, **values: object) -> None:
+    with store.transaction() as session:
         result = session.execute(
             update(ReportSendRow)
-            .where(
-                ReportSendRow.manager == normalize_email(manager), ReportSendRow.week == week
-            )
+            .where(ReportSendRow.manager == normalize_email(manager), ReportSendRow.week == week)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -227,16 +194,16 @@ def _set(store: Store, manager: str, week: str, **values: object) -> None:
             raise LookupError(f"no report send for {manager} in {week}")
 
 
-def sends(store: Store, week: str | None = None) -> list[SendRecord]:
+def sends(store: Database, week: str | None = None) -> list[SendRecord]:
     """Every recorded send (of one week), by manager then week."""
     query = select(ReportSendRow).order_by(ReportSendRow.manager, ReportSendRow.week)
     if week is not None:
         query = query.where(ReportSendRow.week == week)
-    with _transaction(store) as session:
+    with store.transaction() as session:
         return [_record(row) for row in session.scalars(query)]
 
 
-def latest_sends(store: Store) -> list[SendRecord]:
+def latest_sends(store: Database) -> list[SendRecord]:
     """Each manager's most recent week ("YYYY-Www" sorts in time order)."""
     latest: dict[str, SendRecord] = {}
     for record in sends(store):

@@ -1,0 +1,326 @@
+"""Synced calendars: their sync state (cursor, last success, last error) and the
+writes of a sync, with the guard against a snapshot that would wipe a calendar.
+
+``apply_changes`` is one transaction: the provider's new cursor is committed
+together with the changes it produced, so a crash can neither skip nor
+double-apply a change. Reading the events back is ``events``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from calsync.model import ChangeSet, normalize_email
+from calsync.store import codec
+from calsync.store.base import CHUNK, Database, insert_if_absent, utc
+from calsync.store.models import CalendarRow, EventRow
+
+# Advisory-lock key space of calendar syncs (the second key is the calendar id).
+_SYNC_LOCK_SPACE = 0x63616C
+
+
+class SuspiciousSnapshot(Exception):
+    """A full snapshot would wipe a calendar's upcoming events: refused, nothing written.
+
+    An empty answer where events were expected is far more often a broken
+    feed, a wrong calendar id or a permissions change than a person who
+    cancelled everything (vdirsyncer refuses such mass deletes too).
+    """
+
+    def __init__(self, calendar: str, stored: int) -> None:
+        super().__init__(
+            f"{calendar}: the full snapshot is empty but {stored} upcoming event(s) are "
+            "stored; refusing to delete them (nothing was written, the cursor is unchanged)"
+        )
+        self.calendar = calendar
+        self.stored = stored
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyStats:
+    """What one ``apply_changes`` did; ``deleted`` counts tombstones and swept events."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+
+class CalendarStatus(NamedTuple):
+    provider: str
+    calendar: str
+    owner: str
+    last_synced_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None  # kept after a success: when the last failure was
+
+
+def ensure_calendar(store: Database, provider: str, calendar: str, owner: str) -> int:
+    """The id of the calendar, registering it on first sight (safe under concurrency)."""
+    owner = normalize_email(owner)
+    with store.transaction() as session:
+        insert_if_absent(
+            session,
+            CalendarRow,
+            {"provider": provider, "calendar": calendar, "owner": owner},
+            ("provider", "calendar"),
+        )
+        row = session.scalars(
+            select(CalendarRow).where(
+                CalendarRow.provider == provider, CalendarRow.calendar == calendar
+            )
+        ).one()
+        if row.owner != owner:
+            row.owner = owner
+        return row.id
+
+
+@contextmanager
+def calendar_locks(store: Database, calendar_ids: Iterable[int]) -> Iterator[set[int]]:
+    """The calendars this worker may sync now: the others are another worker's.
+
+    On PostgreSQL, session advisory locks on one connection, held for the
+    whole pass and released at the end (or when the process dies). SQLite
+    has one process: every calendar is ours.
+    """
+    ids = list(calendar_ids)
+    if store.engine.dialect.name != "postgresql":
+        yield set(ids)
+        return
+    with store.engine.connect() as connection:
+        mine = {
+            calendar_id
+            for calendar_id in ids
+            if connection.execute(
+                text("SELECT pg_try_advisory_lock(:space, :id)"),
+                {"space": _SYNC_LOCK_SPACE, "id": calendar_id},
+            ).scalar()
+        }
+        connection.commit()
+        try:
+            yield mine
+        finally:
+            for calendar_id in mine:
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:space, :id)"),
+                    {"space": _SYNC_LOCK_SPACE, "id": calendar_id},
+                )
+            connection.commit()
+
+
+def calendar_ids(store: Database) -> dict[tuple[str, str], int]:
+    """(provider, calendar) -> id of every known calendar, in one query."""
+    with store.transaction() as session:
+        rows = session.execute(select(CalendarRow.id, CalendarRow.provider, CalendarRow.calendar))
+        return {(row.provider, row.calendar): row.id for row in rows}
+
+
+def cursors(store: Database, calendar_ids: Iterable[int]) -> dict[int, str | None]:
+    """The cursors of many calendars in one query (an idle cycle reads them all)."""
+    ids = list(calendar_ids)
+    with store.transaction() as session:
+        rows = session.execute(
+            select(CalendarRow.id, CalendarRow.cursor).where(CalendarRow.id.in_(ids))
+        )
+        found = {row.id: row.cursor for row in rows}
+    return {calendar_id: found.get(calendar_id) for calendar_id in ids}
+
+
+def cursor(store: Database, calendar_id: int) -> str | None:
+    """The provider's sync cursor committed with the last applied changes."""
+    with store.transaction() as session:
+        return _calendar(session, calendar_id).cursor
+
+
+def apply_changes(
+    store: Database, calendar_id: int, changes: ChangeSet, now: datetime
+) -> ApplyStats:
+    """Apply one fetch's changes and its new cursor in a single transaction.
+
+    - ``unchanged``: only the cursor and ``last_synced_at`` are written.
+    - events are upserted by ``Event.key``; an event whose content hash is
+      the same is not rewritten (only a new etag is kept) and counts as
+      unchanged.
+    - ``deleted`` keys (tombstones) are removed; they win over an upsert of
+      the same key in the same change set.
+    - ``full``: stored events not in the snapshot whose effective start
+      (``original_start or start``) lies in ``[max(window.start, now),
+      window.end)`` are removed (no window: from ``now`` on). Past events
+      are never swept, so history survives a feed that stops showing it.
+      An empty snapshot that would sweep anything raises
+      ``SuspiciousSnapshot`` and writes nothing.
+    """
+    now = utc(now)
+    with store.transaction() as session:
+        # Locks the calendar row on PostgreSQL: concurrent syncs of one
+        # calendar apply one after the other instead of interleaving.
+        calendar = _calendar(session, calendar_id, lock=True)
+        stats = ApplyStats()
+        if not changes.unchanged:
+            stats = _apply_events(session, calendar, changes, now)
+        calendar.cursor = changes.cursor
+        calendar.last_synced_at = now
+        calendar.last_error = None
+        return stats
+
+
+def record_error(store: Database, calendar_id: int, message: str, now: datetime) -> None:
+    """Remember why the last sync of a calendar failed (cursor and events untouched)."""
+    with store.transaction() as session:
+        calendar = _calendar(session, calendar_id)
+        calendar.last_error = codec.clean(message)
+        calendar.last_error_at = utc(now)
+
+
+def calendar_status(store: Database) -> list[CalendarStatus]:
+    """Every known calendar with its last success and last error, for ``doctor``."""
+    with store.transaction() as session:
+        rows = session.scalars(
+            select(CalendarRow).order_by(
+                CalendarRow.owner, CalendarRow.provider, CalendarRow.calendar
+            )
+        )
+        return [
+            CalendarStatus(
+                r.provider, r.calendar, r.owner, r.last_synced_at, r.last_error, r.last_error_at
+            )
+            for r in rows
+        ]
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _apply_events(
+    session: Session, calendar: CalendarRow, changes: ChangeSet, now: datetime
+) -> ApplyStats:
+    """The event part of ``apply_changes``, inside its transaction."""
+    stored = {
+        row.key: row
+        for row in session.execute(
+            select(
+                EventRow.id,
+                EventRow.key,
+                EventRow.content_hash,
+                EventRow.etag,
+                EventRow.start,
+                EventRow.original_start,
+                EventRow.uid,
+                EventRow.remote_id,
+            ).where(EventRow.calendar_id == calendar.id)
+        )
+    }
+    tombstones = {codec.clean(key) for key in changes.deleted}
+    tombstones |= _remote_tombstones(stored, changes, now)
+
+    incoming: dict[str, dict[str, Any]] = {}
+    for event in changes.events:
+        values = codec.event_values(event)
+        if values["key"] not in tombstones:
+            incoming[values["key"]] = values  # the last copy of a key wins
+
+    doomed = [stored[key].id for key in tombstones if key in stored]
+    scope = set(changes.series_scope)
+    if scope:
+        low = now if changes.window is None else max(changes.window.start, now)
+        high = None if changes.window is None else changes.window.end
+        doomed += [
+            row.id
+            for key, row in stored.items()
+            if row.uid in scope
+            and key not in incoming
+            and key not in tombstones
+            and _in_range(row.original_start or row.start, low, high)
+        ]
+    if changes.full:
+        low = now if changes.window is None else max(changes.window.start, now)
+        high = None if changes.window is None else changes.window.end
+        swept = [
+            row.id
+            for key, row in stored.items()
+            if key not in incoming
+            and key not in tombstones
+            and _in_range(row.original_start or row.start, low, high)
+        ]
+        if swept and not changes.events:
+            raise SuspiciousSnapshot(_describe(calendar), len(swept))
+        doomed += swept
+
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    etag_only: list[dict[str, Any]] = []
+    for key, values in incoming.items():
+        digest = codec.content_hash(values)
+        old = stored.get(key)
+        if old is None:
+            inserts.append(
+                {**values, "calendar_id": calendar.id, "content_hash": digest, "updated_at": now}
+            )
+        elif old.content_hash != digest:
+            updates.append({**values, "id": old.id, "content_hash": digest, "updated_at": now})
+        elif old.etag != values["etag"]:
+            etag_only.append({"id": old.id, "etag": values["etag"]})
+
+    if inserts:
+        session.execute(insert(EventRow), inserts)
+    if updates:
+        session.execute(update(EventRow), updates)
+    if etag_only:
+        session.execute(update(EventRow), etag_only)
+    for start in range(0, len(doomed), CHUNK):
+        session.execute(delete(EventRow).where(EventRow.id.in_(doomed[start : start + CHUNK])))
+
+    return ApplyStats(
+        inserted=len(inserts),
+        updated=len(updates),
+        unchanged=len(incoming) - len(inserts) - len(updates),
+        deleted=len(doomed),
+    )
+
+
+def _remote_tombstones(stored: dict[str, Any], changes: ChangeSet, now: datetime) -> set[str]:
+    """Keys of the rows a provider deleted by its own id.
+
+    A deleted single event goes. A deleted series takes its upcoming
+    occurrences with it, but its master and past occurrences stay: those 1:1s
+    were held, and the history must say so.
+    """
+    gone = {codec.clean(remote) for remote in changes.deleted_remote_ids}
+    if not gone:
+        return set()
+    keys: set[str] = set()
+    series: set[str] = set()
+    has_occurrences = {row.uid for row in stored.values() if row.original_start is not None}
+    for key, row in stored.items():
+        if row.remote_id not in gone:
+            continue
+        if row.original_start is None and row.uid in has_occurrences:
+            series.add(row.uid)
+        else:
+            keys.add(key)
+    for key, row in stored.items():
+        if row.uid in series and row.original_start is not None and row.original_start >= now:
+            keys.add(key)
+    return keys
+
+
+def _in_range(instant: datetime, low: datetime, high: datetime | None) -> bool:
+    return instant >= low and (high is None or instant < high)
+
+
+def _describe(calendar: CalendarRow) -> str:
+    return f"{calendar.provider} calendar {calendar.calendar!r} of {calendar.owner}"
+
+
+def _calendar(session: Session, calendar_id: int, lock: bool = False) -> CalendarRow:
+    row = session.get(CalendarRow, calendar_id, with_for_update=lock or None)
+    if row is None:
+        raise LookupError(f"no calendar with id {calendar_id}")
+    return row

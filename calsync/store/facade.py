@@ -1,0 +1,64 @@
+"""``Store``: the one object callers use, one method per function of the store modules.
+
+Each method is one of the module functions below, bound to the store (the
+function takes the store as its first argument), and each is one transaction:
+either all of it is committed or none of it is. The modules, one per thing
+kept, hold the queries and their documentation:
+
+- ``pairs``: people and pairs from the config;
+- ``calendars``: synced calendars, their cursors, locks and sync errors, and
+  ``apply_changes`` with its guard against a snapshot that would wipe a calendar;
+- ``events``: reading the stored events back;
+- ``health``: each pair's last evaluated occurrences and its findings over time;
+- ``outbox``: calendar writes to perform once each;
+- ``report_sends``: which weekly emails went out (functions only, not methods).
+"""
+
+from __future__ import annotations
+
+from calsync.store import calendars, events, health, outbox, pairs
+from calsync.store.base import Database
+from calsync.store.db import open_engine
+
+
+def open_store(url: str) -> Store:
+    """Open (creating and migrating when needed) the database at ``url``.
+
+    Accepts ``sqlite:///path.db`` and ``postgresql://user@host/db`` (psycopg 3
+    is used without naming it). Raises ``StoreError`` with a readable message.
+    """
+    return Store(open_engine(url))
+
+
+class Store(Database):
+    """calsync's persistent state. Safe to share across threads; one per process."""
+
+    # -- people and pairs (pairs.py)
+    sync_config = pairs.sync_config
+    pair_id = pairs.pair_id
+
+    # -- calendars and their sync state (calendars.py)
+    ensure_calendar = calendars.ensure_calendar
+    calendar_locks = calendars.calendar_locks
+    calendar_ids = calendars.calendar_ids
+    cursors = calendars.cursors
+    cursor = calendars.cursor
+    apply_changes = calendars.apply_changes
+    record_error = calendars.record_error
+    calendar_status = calendars.calendar_status
+
+    # -- events (events.py)
+    events_of = events.events_of
+    all_events = events.all_events
+
+    # -- evaluation results (health.py)
+    save_evaluation = health.save_evaluation
+    occurrences_of = health.occurrences_of
+    open_findings = health.open_findings
+
+    # -- calendar writes (outbox.py)
+    enqueue = outbox.enqueue
+    pending = outbox.pending
+    claim = outbox.claim
+    mark_done = outbox.mark_done
+    mark_failed = outbox.mark_failed

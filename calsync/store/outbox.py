@@ -1,0 +1,140 @@
+"""The outbox: calendar writes to perform exactly once, each under a deterministic key.
+
+The planner ``enqueue``s a write (a second enqueue of the same key is a
+no-op), a worker ``claim``s pending writes under a lease, performs them and
+records ``mark_done`` or ``mark_failed``. ``pending`` is what is still to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from calsync.store import codec
+from calsync.store.base import Database, insert_if_absent, utc
+from calsync.store.models import OutboxRow
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    key: str
+    action: str
+    payload: dict[str, Any]
+    pair_id: int | None
+    state: str
+    attempts: int
+    last_error: str | None
+    remote_id: str | None
+
+
+def enqueue(
+    store: Database,
+    key: str,
+    action: str,
+    payload: dict[str, Any],
+    pair_id: int | None = None,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Queue a calendar write under a deterministic key; False if the key is already there.
+
+    The key (pair, original occurrence, action) is what makes a write happen
+    once: a retry, a restart or a second worker enqueuing the same action
+    finds the existing row.
+    """
+    now = utc(now) if now is not None else datetime.now(UTC)
+    values = {
+        "key": key,
+        "action": action,
+        "payload": payload,
+        "pair_id": pair_id,
+        "state": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    with store.transaction() as session:
+        return insert_if_absent(session, OutboxRow, values, ("key",))
+
+
+def pending(store: Database, limit: int = 100) -> list[OutboxItem]:
+    """The oldest writes still to perform."""
+    with store.transaction() as session:
+        rows = session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.state == "pending")
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return [_item(r) for r in rows]
+
+
+def claim(store: Database, now: datetime, lease: timedelta, limit: int = 50) -> list[OutboxItem]:
+    """Pending writes for this worker alone, leased until ``now + lease``.
+
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps concurrent workers off each
+    other's rows; a lease that ran out (its worker died) can be claimed again.
+    """
+    now = utc(now)
+    with store.transaction() as session:
+        query = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.state == "pending",
+                (OutboxRow.claimed_until.is_(None)) | (OutboxRow.claimed_until < now),
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.scalars(query))
+        for row in rows:
+            row.claimed_until = now + lease
+        return [_item(r) for r in rows]
+
+
+def mark_done(
+    store: Database, key: str, remote_id: str | None, *, now: datetime | None = None
+) -> None:
+    """The write happened; ``remote_id`` is the provider's id of what it created."""
+    _update(store, key, now, state="done", remote_id=remote_id, last_error=None, claimed_until=None)
+
+
+def mark_failed(
+    store: Database, key: str, error: str, *, retry: bool = False, now: datetime | None = None
+) -> None:
+    """The write failed: count the attempt; ``retry`` keeps it pending for another try."""
+    _update(
+        store,
+        key,
+        now,
+        state="pending" if retry else "failed",
+        last_error=codec.clean(error),
+        attempts=OutboxRow.attempts + 1,
+        claimed_until=None,
+    )
+
+
+def _update(store: Database, key: str, now: datetime | None, **values: Any) -> None:
+    values["updated_at"] = utc(now) if now is not None else datetime.now(UTC)
+    with store.transaction() as session:
+        result = session.execute(update(OutboxRow).where(OutboxRow.key == key).values(**values))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LookupError(f"no outbox entry with key {key!r}")
+
+
+def _item(row: OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        key=row.key,
+        action=row.action,
+        payload=row.payload,
+        pair_id=row.pair_id,
+        state=row.state,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        remote_id=row.remote_id,
+    )
