@@ -29,8 +29,8 @@ from cryptography.x509.oid import NameOID
 
 from calsync.cli.main import main
 from calsync.config import OutlookProvider
-from calsync.providers.outlook import auth as outlook_auth
 from calsync.providers.base import ProviderError, ReauthorizationNeeded
+from calsync.providers.outlook import auth as outlook_auth
 from calsync.providers.outlook.auth import MsalTokens, authorize, token_source
 from calsync.providers.outlook.calendar import OutlookCalendar
 from calsync.secrets import SecretBox
