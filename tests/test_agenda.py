@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from calsync.model import AgendaBlock
@@ -67,8 +67,7 @@ def test_url_template_placeholders():
 
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
 def test_any_description_is_kept_exactly_and_never_grows(text):
-    if BEGIN in text:
-        return
+    assume(BEGIN not in text)  # a description already carrying a block is another test
     once = with_block(text, BLOCK)
     assert once is not None
     assert strip_block(once) == text

@@ -8,25 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from calsync.cli.main import main
 from calsync.demo.sample import DEMO_NOW
+from tests.support import cli
 
-ROOT = Path(__file__).resolve().parent.parent
 NOW = DEMO_NOW.isoformat()
 
 
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    # A wide console, so table cells are not wrapped mid-sentence.
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["-c", str(config), *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
 def check_json(config: Path, *extra: str) -> dict:
-    code, out, err = run(config, "check", "--json", "--now", NOW, *extra)
+    code, out, err = cli(config, "check", "--json", "--now", NOW, *extra)
     assert code == 0, err
     return json.loads(out)
 
@@ -95,7 +84,7 @@ def test_json_times_carry_offsets(team):
 
 
 def test_table_is_printed(team):
-    code, out, err = run(team, "check", "--now", NOW)
+    code, out, err = cli(team, "check", "--now", NOW)
     assert code == 0, err
     assert "Maria Chen → Lena Fischer" in out
     assert "did not happen" in out
@@ -103,9 +92,9 @@ def test_table_is_printed(team):
 
 
 def test_second_sync_is_unchanged_and_changes_nothing(team):
-    assert run(team, "sync", "--now", NOW)[0] == 0
+    assert cli(team, "sync", "--now", NOW)[0] == 0
     first = check_json(team, "--no-sync")
-    code, out, _ = run(team, "sync", "--now", NOW)
+    code, out, _ = cli(team, "sync", "--now", NOW)
     assert code == 0
     assert out.count("unchanged") == len(first["calendars"]) or "unchanged" in out
     assert check_json(team, "--no-sync")["pairs"] == first["pairs"]
@@ -115,7 +104,7 @@ def test_unreadable_calendar_keeps_what_is_stored(team):
     first = check_json(team)
     lena_before = pair(first, "lena@example.com")
     (team.parent / "calendars" / "lena.ics").write_text("this is not a calendar\n")
-    code, out, _ = run(team, "sync", "--now", NOW)
+    code, out, _ = cli(team, "sync", "--now", NOW)
     assert code == 1
     assert "lena" in out and "✗" in out
     after = check_json(team)
@@ -143,35 +132,35 @@ def test_broken_component_warns_with_file_and_uid(team):
 
 def test_bad_config_exits_2_naming_file_and_key(team):
     team.write_text(team.read_text().replace('cadence = "weekly"', 'cadence = "sometimes"', 1))
-    code, _, err = run(team, "check")
+    code, _, err = cli(team, "check")
     assert code == 2
     assert str(team) in err
     assert "cadence" in err and "'sometimes' is not a cadence" in err
 
 
 def test_bad_now_exits_2(team):
-    code, _, err = run(team, "check", "--now", "next tuesday")
+    code, _, err = cli(team, "check", "--now", "next tuesday")
     assert code == 2
     assert "--now" in err
 
 
 def test_now_without_offset_is_rejected(team):
-    code, _, err = run(team, "check", "--now", "2026-11-20T21:00:00")
+    code, _, err = cli(team, "check", "--now", "2026-11-20T21:00:00")
     assert code == 2
     assert "no UTC offset" in err
 
 
 def test_bad_database_url_exits_2(team):
     team.write_text(re.sub(r'(?m)^database\s*=.*$', 'database = "nonsense"', team.read_text()))
-    code, _, err = run(team, "sync")
+    code, _, err = cli(team, "sync")
     assert code == 2
     assert "database" in err and "nonsense" in err
 
 
 def test_doctor_reports_a_missing_calendar(team):
-    assert run(team, "doctor")[0] == 0
+    assert cli(team, "doctor")[0] == 0
     (team.parent / "calendars" / "sam.ics").unlink()
-    code, out, _ = run(team, "doctor")
+    code, out, _ = cli(team, "doctor")
     assert code == 1
     assert "sam@example.com" in out
 
@@ -186,7 +175,7 @@ def test_installed_entry_point_runs():
 
 def test_demo_runs_on_the_emulators_and_makes_up_a_bumped_one(team, tmp_path):
     emails = tmp_path / "emails"
-    code, out, err = run(team, "demo", "--now", NOW, "--emails", str(emails))
+    code, out, err = cli(team, "demo", "--now", NOW, "--emails", str(emails))
     assert code == 0, err
     assert "Google Calendar API emulator" in out and "Microsoft Graph emulator" in out
     assert "Maria cancels Tuesday's 1:1 with Dev" in out

@@ -9,8 +9,7 @@ import pytest
 
 from calsync.config import ConfigError, load_settings
 from calsync.timeutil import Cadence, WorkingHours, parse_duration
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 GOOD = """
 database = "sqlite:///state/calsync.db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from calsync.model import AgendaBlock
 from calsync.providers.factory import build_readers, close_readers
 from calsync.service.daemon import Daemon
 from calsync.store import open_store
+from tests.support import Clock, cli, free_port
 
 MARIA, DEV = "maria@example.com", "dev@example.com"
 NY = ZoneInfo("America/New_York")
@@ -68,9 +70,9 @@ listen = "127.0.0.1:0"
 """
 
 
-def seed(emu: GoogleEmulator) -> str:
-    emu.add_calendar(MARIA)
-    emu.add_calendar(DEV)
+def seed(google: GoogleEmulator) -> str:
+    google.add_calendar(MARIA)
+    google.add_calendar(DEV)
     body = {
         "iCalUID": UID,
         "summary": "Maria / Dev 1:1",
@@ -84,39 +86,33 @@ def seed(emu: GoogleEmulator) -> str:
             {"email": DEV, "responseStatus": "accepted"},
         ],
     }
-    master = emu.import_event(MARIA, body)
-    emu.import_event(DEV, body)
+    master = google.import_event(MARIA, body)
+    google.import_event(DEV, body)
     # A busy Monday for Maria: the make-up must go around these.
-    emu.insert_event(MARIA, {
+    google.insert_event(MARIA, {
         "summary": "Budget review",
         "start": {"dateTime": "2026-11-23T16:30:00Z"}, "end": {"dateTime": "2026-11-23T17:00:00Z"},
     })
     return master["id"]
 
 
-def cancel(emu: GoogleEmulator, master_id: str, when: datetime) -> None:
-    emu.delete_event(MARIA, f"{master_id}_{when:%Y%m%dT%H%M%SZ}")
+def cancel(google: GoogleEmulator, master_id: str, when: datetime) -> None:
+    google.delete_event(MARIA, f"{master_id}_{when:%Y%m%dT%H%M%SZ}")
 
 
-def makeups(emu: GoogleEmulator, calendar: str) -> list[dict]:
+def makeups(google: GoogleEmulator, calendar: str) -> list[dict]:
     return [
-        e for e in emu.events(calendar)
+        e for e in google.events(calendar)
         if e.get("status") != "cancelled" and e.get("summary", "").startswith("1:1 Maria / Dev")
     ]
 
 
-@pytest.fixture
-def emu():
-    with GoogleEmulator(port=0) as emulator:
-        yield emulator
-
-
-def write_config(tmp_path: Path, emu: GoogleEmulator, database: str | None = None,
+def write_config(tmp_path: Path, google: GoogleEmulator, database: str | None = None,
                  daemon_extra: str = "") -> Path:
     path = tmp_path / "calsync.toml"
     path.write_text(CONFIG.format(
         database=database or f"sqlite:///{tmp_path / 'calsync.db'}",
-        endpoint=emu.url, daemon_extra=daemon_extra,
+        endpoint=google.url, daemon_extra=daemon_extra,
     ))
     return path
 
@@ -132,18 +128,18 @@ def one_cycle(config: Path, now: datetime = NOW):
         store.close()
 
 
-def test_a_cancelled_one_on_one_is_made_up_once_on_both_calendars(emu, tmp_path):
-    master = seed(emu)
-    config = write_config(tmp_path, emu)
+def test_a_cancelled_one_on_one_is_made_up_once_on_both_calendars(google, tmp_path):
+    master = seed(google)
+    config = write_config(tmp_path, google)
     assert one_cycle(config).ok
-    assert makeups(emu, MARIA) == []
+    assert makeups(google, MARIA) == []
 
-    cancel(emu, master, TODAY)
+    cancel(google, master, TODAY)
     result = one_cycle(config)
     assert [w.outcome for w in result.writes if w.key.startswith("makeup|")] == ["done"]
 
-    [made] = makeups(emu, MARIA)
-    [invited] = makeups(emu, DEV)
+    [made] = makeups(google, MARIA)
+    [invited] = makeups(google, DEV)
     assert invited["id"] == made["id"]
     start = datetime.fromisoformat(made["start"]["dateTime"]).astimezone(UTC)
     end = datetime.fromisoformat(made["end"]["dateTime"]).astimezone(UTC)
@@ -156,84 +152,67 @@ def test_a_cancelled_one_on_one_is_made_up_once_on_both_calendars(emu, tmp_path)
     assert {a["email"] for a in made["attendees"]} == {MARIA, DEV}
     assert "https://docs.example.com/1on1/maria-dev" in made["description"]
     # The series itself carries the agenda block, after the words people wrote.
-    series = emu.get_event(MARIA, master)
+    series = google.get_event(MARIA, master)
     assert series["description"].startswith("Our notes live in the agenda doc.")
     assert series["description"].count(AgendaBlock.BEGIN) == 1
 
     # A second cycle and a restart (a new process state, same database) change nothing.
-    before = {e["id"]: e["etag"] for e in emu.events(MARIA)}
+    before = {e["id"]: e["etag"] for e in google.events(MARIA)}
     assert one_cycle(config).writes == []
     assert one_cycle(config, NOW + timedelta(minutes=5)).writes == []
-    assert {e["id"]: e["etag"] for e in emu.events(MARIA)} == before
+    assert {e["id"]: e["etag"] for e in google.events(MARIA)} == before
 
 
-def test_check_shows_the_make_up_as_made_up(emu, tmp_path):
-    master = seed(emu)
-    config = write_config(tmp_path, emu)
-    cancel(emu, master, TODAY)
+def test_check_shows_the_make_up_as_made_up(google, tmp_path):
+    master = seed(google)
+    config = write_config(tmp_path, google)
+    cancel(google, master, TODAY)
     one_cycle(config)
-    from click.testing import CliRunner
-
-    from calsync.cli.main import main
-
     later = (NOW + timedelta(days=1)).isoformat()
-    result = CliRunner().invoke(main, ["-c", str(config), "check", "--json", "--now", later])
-    assert result.exit_code == 0, result.output
-    import json
-
-    [pair] = json.loads(result.stdout)["pairs"]
+    code, out, err = cli(config, "check", "--json", "--now", later)
+    assert code == 0, err
+    [pair] = json.loads(out)["pairs"]
     today = next(o for o in pair["occurrences"] if o["status"] == "made_up")
     assert today["by"] == MARIA
     assert pair["bumped_by"] == {MARIA: 1}
 
 
-def test_suggest_mode_shows_slots_and_writes_nothing(emu, tmp_path):
-    master = seed(emu)
-    config = write_config(tmp_path, emu)
+def test_suggest_mode_shows_slots_and_writes_nothing(google, tmp_path):
+    master = seed(google)
+    config = write_config(tmp_path, google)
     config.write_text(config.read_text().replace('rebook = "auto"', 'rebook = "suggest"'))
-    cancel(emu, master, TODAY)
-    from click.testing import CliRunner
-
-    from calsync.cli.main import main
-
-    result = CliRunner().invoke(main, ["-c", str(config), "check", "--json", "--now",
-                                       NOW.isoformat()])
-    import json
-
-    [pair] = json.loads(result.stdout)["pairs"]
+    cancel(google, master, TODAY)
+    code, out, err = cli(config, "check", "--json", "--now", NOW.isoformat())
+    assert code == 0, err
+    [pair] = json.loads(out)["pairs"]
     assert len(pair["suggestions"]) == 3
     assert pair["bumps"][0]["reason"] == "cancelled"
-    assert makeups(emu, MARIA) == []
+    assert makeups(google, MARIA) == []
 
 
-def test_push_notification_triggers_a_cycle_at_once(emu, tmp_path):
-    master = seed(emu)
-    config = write_config(tmp_path, emu,
+def test_push_notification_triggers_a_cycle_at_once(google, tmp_path):
+    master = seed(google)
+    config = write_config(tmp_path, google,
                           daemon_extra='public_url = "http://127.0.0.1:{port}"')
     # The daemon listens on a port chosen here, so the public URL can name it.
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config.write_text(config.read_text().replace("{port}", str(port))
                       .replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"'))
     settings = load_settings(config)
     store = open_store(settings.database_url())
     readers = build_readers(settings)
-    clock = {"now": NOW}
-    daemon = Daemon(settings, store, readers, clock=lambda: clock["now"])
+    daemon = Daemon(settings, store, readers, clock=Clock(NOW))
     thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False})
     thread.start()
     try:
         deadline = time.monotonic() + 20
         while daemon.last is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert daemon.last is not None and emu.channels()
-        cancel(emu, master, TODAY)  # the emulator pushes; polling is an hour away
-        while not makeups(emu, MARIA) and time.monotonic() < deadline:
+        assert daemon.last is not None and google.channels()
+        cancel(google, master, TODAY)  # the emulator pushes; polling is an hour away
+        while not makeups(google, MARIA) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(makeups(emu, MARIA)) == 1
+        assert len(makeups(google, MARIA)) == 1
     finally:
         daemon.stop.set()
         daemon.wake.set()
@@ -244,36 +223,37 @@ def test_push_notification_triggers_a_cycle_at_once(emu, tmp_path):
 
 
 @pytest.mark.parametrize("point", ["before-write", "after-write"])
-def test_a_crash_at_any_step_never_makes_a_second_event(emu, tmp_path, point):
-    master = seed(emu)
-    config = write_config(tmp_path, emu)
+def test_a_crash_at_any_step_never_makes_a_second_event(google, tmp_path, point):
+    master = seed(google)
+    config = write_config(tmp_path, google)
     run = [sys.executable, "-m", "calsync.cli", "-c", str(config), "run", "--once",
            "--now", NOW.isoformat()]
     assert subprocess.run(run, capture_output=True, timeout=120).returncode == 0
-    cancel(emu, master, TODAY)
+    cancel(google, master, TODAY)
     crashed = subprocess.run(run, env={**os.environ, "CALSYNC_CRASH_AT": point},
                              capture_output=True, timeout=120)
     assert crashed.returncode == 86, crashed.stderr.decode()[-2000:]
     expected = 1 if point == "after-write" else 0
-    assert len(makeups(emu, MARIA)) == expected
+    assert len(makeups(google, MARIA)) == expected
     # The dead worker's lease on the write runs out; then the restart finishes the
     # job (finding the event if it was made), and the run after does nothing.
     later = [*run[:-1], (NOW + LEASE + timedelta(minutes=1)).isoformat()]
     for _ in range(2):
         done = subprocess.run(later, capture_output=True, timeout=120)
         assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert len(makeups(emu, MARIA)) == 1
-    assert len(makeups(emu, DEV)) == 1
+    assert len(makeups(google, MARIA)) == 1
+    assert len(makeups(google, DEV)) == 1
 
 
 @pytest.mark.postgres
-def test_two_workers_on_postgresql_book_one_make_up(emu, tmp_path, postgres):
-    master = seed(emu)
-    config = write_config(tmp_path, emu, database=postgres.create_database())
+def test_two_workers_on_postgresql_book_one_make_up(google, tmp_path, postgres):
+    master = seed(google)
+    config = write_config(tmp_path, google, database=postgres.create_database())
     one_cycle(config)
-    cancel(emu, master, TODAY)
+    cancel(google, master, TODAY)
     barrier = threading.Barrier(2)
     results = []
+    errors: list[BaseException] = []
 
     def worker():
         settings = load_settings(config)
@@ -283,6 +263,8 @@ def test_two_workers_on_postgresql_book_one_make_up(emu, tmp_path, postgres):
             daemon = Daemon(settings, store, readers, clock=lambda: NOW)
             barrier.wait()
             results.append(daemon.cycle())
+        except BaseException as exc:  # reported in the test's thread
+            errors.append(exc)
         finally:
             close_readers(readers)
             store.close()
@@ -292,24 +274,23 @@ def test_two_workers_on_postgresql_book_one_make_up(emu, tmp_path, postgres):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert len(results) == 2 and all(r.ok for r in results)
+    # Whatever happened to the cycles, the make-up exists once.
+    assert len(makeups(google, MARIA)) == 1
     done = [w.key for r in results for w in r.writes if w.booked_make_up]
+    if errors:
+        raise errors[0]
+    assert len(results) == 2 and all(r.ok for r in results)
     assert len(done) == 1  # one worker performed it; the other never claimed it
-    assert len(makeups(emu, MARIA)) == 1
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
-def test_signals_end_the_daemon_cleanly(emu, tmp_path, sig):
-    import json
+def test_signals_end_the_daemon_cleanly(google, tmp_path, sig):
     import signal
-    import socket
     import urllib.request
 
-    seed(emu)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = write_config(tmp_path, emu)
+    seed(google)
+    port = free_port()
+    config = write_config(tmp_path, google)
     config.write_text(config.read_text().replace('listen = "127.0.0.1:0"',
                                                  f'listen = "127.0.0.1:{port}"'))
     process = subprocess.Popen([sys.executable, "-m", "calsync.cli", "-c", str(config), "run"],
@@ -330,3 +311,4 @@ def test_signals_end_the_daemon_cleanly(emu, tmp_path, sig):
     finally:
         if process.poll() is None:
             process.kill()
+

@@ -36,6 +36,7 @@ from calsync.service.push_tokens import (
     push_secret,
     verify_token,
 )
+from tests.support import Clock
 
 SECRET = push_secret(b"test key, not a real one")
 MARIA, DEV = "maria@example.com", "dev@example.com"
@@ -410,11 +411,11 @@ def test_listen_must_be_host_and_port(changes: Changes, health: Health) -> None:
 
 # ------------------------------------------------------- google, end to end ----
 @pytest.fixture
-def google() -> Iterator[GoogleEmulator]:
-    with GoogleEmulator(port=0) as emulator:
-        emulator.add_calendar(MARIA)
-        emulator.add_calendar(DEV)
-        yield emulator
+def google(google: GoogleEmulator) -> GoogleEmulator:
+    """The shared emulator (conftest), with Maria's and Dev's calendars."""
+    google.add_calendar(MARIA)
+    google.add_calendar(DEV)
+    return google
 
 
 @pytest.fixture
@@ -532,10 +533,16 @@ GRAPH_NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-def graph() -> Iterator[GraphEmulator]:
-    with GraphEmulator(clock=lambda: GRAPH_NOW) as emulator:
-        emulator.add_mailbox(MARIA, "Maria Rossi")
-        yield emulator
+def clock(clock: Clock) -> Clock:
+    clock.now = GRAPH_NOW
+    return clock
+
+
+@pytest.fixture
+def graph(graph: GraphEmulator) -> GraphEmulator:
+    """The shared emulator (conftest) at ``GRAPH_NOW``, with Maria's mailbox."""
+    graph.add_mailbox(MARIA, "Maria Rossi")
+    return graph
 
 
 def test_graph_subscription_validates_against_the_daemon_and_delivers_changes(

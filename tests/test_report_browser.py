@@ -1,7 +1,8 @@
 """The HTML email as a browser renders it: headless Chromium, DOM and screenshot.
 
-Chromium is Debian's ``chromium``; the test installs it when missing (as root
-with apt), fails under ``CI`` when it cannot, and is skipped elsewhere.
+Chromium is Debian's ``chromium``, installed by ``.ci/run``; the tests never
+install it. Under ``CI`` a missing browser fails the test, elsewhere it is
+skipped with the reason.
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ import pytest
 
 from calsync.report import render_html
 from calsync.report.model import CELL_KINDS
-from tests.test_report_cli import MONDAY, REPORTS, run
-from tests.test_report_model import build
-from tests.test_report_support import (
+from tests.report_support import (
+    DEMO_MONDAY,
+    DEMO_REPORTS,
     TEAMS,
+    build,
     colours,
     decode_png,
     dump_dom,
+    encode_png,
     find_chromium,
     hex_rgb,
     other_names,
     report_names,
     screenshot,
 )
+from tests.support import cli
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,8 @@ def browser() -> str:
 @pytest.fixture
 def demo_email(team: Path, tmp_path: Path) -> Path:
     out = tmp_path / "emails"
-    code, _, stderr = run(team, "report", "--week", "2026-W47", "--now", MONDAY, "--out", str(out))
+    code, _, stderr = cli(team, "report", "--week", "2026-W47", "--now", DEMO_MONDAY,
+                          "--out", str(out))
     assert code == 0, stderr
     return out / "2026-W47-maria@example.com.html"
 
@@ -45,7 +50,7 @@ def test_the_demo_email_renders_every_report_and_the_colour_strip(
 ) -> None:
     dom = dump_dom(browser, demo_email)
     assert "Maria, 4 of your 7 1:1s need attention." in dom
-    for name in REPORTS:
+    for name in DEMO_REPORTS:
         assert name in dom
     assert "What to do:" in dom and "Who gets bumped" in dom
     assert "<script" not in dom.lower()
@@ -72,3 +77,13 @@ def test_a_rendered_email_shows_no_other_managers_reports(
         assert name in dom
     for name in other_names(manager):
         assert name not in dom
+
+
+def test_png_decoder_reverses_every_filter() -> None:
+    def pixel(x: int, y: int) -> tuple[int, int, int]:
+        return (x * 37 + y * 11) % 256, (x * y) % 256, (200 - x + y * 3) % 256
+
+    width, height, rows, bpp = decode_png(encode_png(9, 10, pixel))
+    assert (width, height, bpp) == (9, 10, 3)
+    for y, row in enumerate(rows):
+        assert row == bytes(c for x in range(9) for c in pixel(x, y))

@@ -10,21 +10,9 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from calsync.cli.main import main
-from tests.test_report_support import Catcher, smtp_server
-
-ROOT = Path(__file__).resolve().parent.parent
-# Monday 23 Nov 2026, 08:00 in New York: Maria's email for 2026-W47 is due.
-MONDAY = "2026-11-23T13:00:00Z"
-REPORTS = ["Dev Patel", "Lena Fischer", "Sam Okafor", "Priya Raman", "Tom Becker",
-           "Ana Souza", "Kenji Watanabe"]  # fmt: skip
-
-
-@pytest.fixture
-def catcher() -> Catcher:
-    return Catcher()
+from tests.report_support import DEMO_MONDAY, DEMO_REPORTS, Catcher, smtp_server
+from tests.support import cli
 
 
 @pytest.fixture
@@ -41,16 +29,9 @@ def relay(team: Path, catcher: Catcher) -> Iterator[Path]:
         yield team
 
 
-def run(config: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["-c", str(config), *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
 def test_out_writes_eml_and_html_previews_and_says_where(team: Path, tmp_path: Path) -> None:
     out = tmp_path / "emails"
-    code, stdout, stderr = run(team, "report", "--week", "2026-W47", "--now", MONDAY,
+    code, stdout, stderr = cli(team, "report", "--week", "2026-W47", "--now", DEMO_MONDAY,
                                "--out", str(out))
     assert code == 0, stderr
     eml = out / "2026-W47-maria@example.com.eml"
@@ -65,7 +46,7 @@ def test_out_writes_eml_and_html_previews_and_says_where(team: Path, tmp_path: P
     page = html.read_text()
     assert page == message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
-    for name in REPORTS:
+    for name in DEMO_REPORTS:
         assert name in page and name in text
     assert "declined once by Lena" in text  # the flags in plain words, addressed to Maria
     assert "cancelled twice by you" in text
@@ -73,8 +54,8 @@ def test_out_writes_eml_and_html_previews_and_says_where(team: Path, tmp_path: P
 
 
 def test_json_is_the_same_data(team: Path) -> None:
-    assert run(team, "sync", "--now", MONDAY)[0] == 0
-    code, stdout, stderr = run(team, "report", "--json", "--no-sync", "--now", MONDAY)
+    assert cli(team, "sync", "--now", DEMO_MONDAY)[0] == 0
+    code, stdout, stderr = cli(team, "report", "--json", "--no-sync", "--now", DEMO_MONDAY)
     assert code == 0, stderr
     document = json.loads(stdout)
     (maria,) = document["reports"]
@@ -95,16 +76,16 @@ def test_json_is_the_same_data(team: Path) -> None:
 
 
 def test_without_options_the_text_part_is_printed(team: Path) -> None:
-    code, stdout, _ = run(team, "report", "--now", MONDAY)
+    code, stdout, _ = cli(team, "report", "--now", DEMO_MONDAY)
     assert code == 0
     assert stdout.startswith("Subject: 1:1s 16–22 Nov: 3 of 5 held")
     assert "WEEKLY 1:1 HEALTH · week 47" in stdout and "Kenji Watanabe" in stdout
 
 
 def test_a_calendar_that_cannot_be_read_is_in_the_footer(team: Path) -> None:
-    assert run(team, "sync", "--now", MONDAY)[0] == 0
+    assert cli(team, "sync", "--now", DEMO_MONDAY)[0] == 0
     (team.parent / "calendars" / "sam.ics").unlink()
-    code, stdout, _ = run(team, "report", "--now", MONDAY)
+    code, stdout, _ = cli(team, "report", "--now", DEMO_MONDAY)
     assert code == 0
     assert re.search(r"NOT SYNCED: Sam Okafor \(feeds: sam\.ics\), failing since .*sam\.ics",
                      stdout)
@@ -114,17 +95,17 @@ def test_a_calendar_that_cannot_be_read_is_in_the_footer(team: Path) -> None:
 def test_send_sends_once_and_resend_sends_the_same_message_again(
     relay: Path, catcher: Catcher
 ) -> None:
-    code, stdout, stderr = run(relay, "report", "--send", "--now", MONDAY)
+    code, stdout, stderr = cli(relay, "report", "--send", "--now", DEMO_MONDAY)
     assert code == 0, stderr
     assert "✓ sent to maria@example.com (2026-W47)" in stdout
     assert [m.rcpt_tos for m in catcher.received] == [["maria@example.com"]]
 
-    code, stdout, _ = run(relay, "report", "--send", "--now", MONDAY)
+    code, stdout, _ = cli(relay, "report", "--send", "--now", DEMO_MONDAY)
     assert code == 0
     assert "already sent at 2026-11-23 13:00 UTC (--resend to send again)" in stdout
     assert len(catcher.received) == 1
 
-    code, stdout, _ = run(relay, "report", "--send", "--resend", "--now", MONDAY)
+    code, stdout, _ = cli(relay, "report", "--send", "--resend", "--now", DEMO_MONDAY)
     assert code == 0 and "✓ sent" in stdout
     first, second = (m.message for m in catcher.received)
     assert first["Message-ID"] == second["Message-ID"]
@@ -132,11 +113,11 @@ def test_send_sends_once_and_resend_sends_the_same_message_again(
 
 def test_a_refused_send_exits_1_and_is_shown(relay: Path, catcher: Catcher) -> None:
     catcher.fail_next, catcher.fail_code = 1, "554 5.7.1 Relaying denied"
-    code, stdout, _ = run(relay, "report", "--send", "--now", MONDAY)
+    code, stdout, _ = cli(relay, "report", "--send", "--now", DEMO_MONDAY)
     assert code == 1
     assert "✗ maria@example.com (2026-W47): not sent: 127.0.0.1" in stdout
     assert "554 5.7.1 Relaying denied" in stdout
-    code, stdout, _ = run(relay, "report", "--send", "--now", MONDAY)  # a person tries again
+    code, stdout, _ = cli(relay, "report", "--send", "--now", DEMO_MONDAY)  # a person tries again
     assert code == 0 and "✓ sent" in stdout
 
 
@@ -151,7 +132,7 @@ def test_a_refused_send_exits_1_and_is_shown(relay: Path, catcher: Catcher) -> N
     ],
 )
 def test_bad_input_exits_2(team: Path, args: list[str], message: str) -> None:
-    code, stdout, stderr = run(team, "report", "--now", MONDAY, *args)
+    code, stdout, stderr = cli(team, "report", "--now", DEMO_MONDAY, *args)
     assert code == 2
     assert message in re.sub(r"\s+", " ", stderr + stdout)
 
@@ -160,7 +141,7 @@ def test_a_password_in_the_config_is_refused(team: Path) -> None:
     with team.open("a") as config:
         config.write('\n[report]\nfrom_address = "c@example.com"\n'
                      '\n[smtp]\nhost = "mail.example.com"\npassword = "hunter2"\n')
-    code, _, stderr = run(team, "report")
+    code, _, stderr = cli(team, "report")
     assert code == 2
     assert "smtp.password: passwords do not go in the config file" in stderr
     assert "hunter2" not in stderr
@@ -169,6 +150,6 @@ def test_a_password_in_the_config_is_refused(team: Path) -> None:
 def test_smtp_without_a_from_address_is_a_config_error(team: Path) -> None:
     with team.open("a") as config:
         config.write('\n[smtp]\nhost = "mail.example.com"\n')
-    code, _, stderr = run(team, "report")
+    code, _, stderr = cli(team, "report")
     assert code == 2
     assert "report.from_address: required when the smtp section is configured" in stderr

@@ -15,7 +15,6 @@ from calsync.engine.evaluate import pair_params, policy_params
 from calsync.policies import Status, evaluate_pair
 from calsync.report import (
     IsoWeek,
-    ManagerReport,
     build_manager_report,
     build_message,
     render_html,
@@ -26,57 +25,22 @@ from calsync.report import (
 from calsync.report.model import CalendarProblem, Slot
 from calsync.report.schedule import due_week, evaluation_instant
 from calsync.store import CalendarStatus
-from tests.test_report_support import (
+from tests.report_support import (
     OUTCOMES,
     PEOPLE,
     SEND_NOW,
     TEAMS,
-    calendar_of,
+    W47,
+    build,
     other_names,
     pair_events,
     report_names,
+    synced,
     team_settings,
 )
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
-W47 = IsoWeek(2026, 47)
-
-
-def synced(owner: str, error: str | None = None) -> CalendarStatus:
-    when = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    return CalendarStatus("feeds", calendar_of(owner), owner, when, error, when if error else None)
-
-
-def build(
-    manager: str, calendars: list[CalendarStatus] | None = None, week: IsoWeek = W47,
-    now: datetime = SEND_NOW, since: dict[tuple[str, str], datetime] | None = None,
-) -> ManagerReport:
-    """One manager's report for ``week``, every pair of the team evaluated (others too)."""
-    settings = team_settings()
-    person = settings.person(manager)
-    as_of = evaluation_instant(week, person.zone, now)
-    healths = []
-    for pair in settings.pairs:  # every manager's pairs: the builder must keep only its own
-        events = pair_events(pair.manager, pair.report, OUTCOMES[(pair.manager, pair.report)])
-        healths.append(
-            evaluate_pair(events, pair_params(settings, pair), policy_params(settings.policy),
-                          as_of)
-        )
-    if calendars is None:
-        calendars = [synced(email) for email in PEOPLE]
-    return build_manager_report(
-        person,
-        {p.email: p for p in settings.people},
-        settings.pairs,
-        healths,
-        calendars,
-        week=week,
-        as_of=as_of,
-        policy=policy_params(settings.policy),
-        generated_at=now,
-        since=since,
-    )
 
 
 # -- ISO weeks and the schedule ------------------------------------------------------

@@ -20,12 +20,11 @@ from calsync.report.render import build_message, message_id
 from calsync.report.service import build_reports, deliver
 from calsync.store import Store, open_store
 from calsync.store import report_sends as sends
-from tests.test_report_support import (
+from tests.report_support import (
     SEND_NOW,
     TEAMS,
     Catcher,
     Received,
-    closed_port,
     other_names,
     report_names,
     seed_team,
@@ -34,13 +33,9 @@ from tests.test_report_support import (
     smtp_server,
     team_settings,
 )
+from tests.support import free_port
 
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def catcher() -> Catcher:
-    return Catcher()
 
 
 @pytest.fixture
@@ -148,7 +143,7 @@ def test_a_failing_server_is_retried_later_without_duplicates(
 def test_an_unreachable_server_is_retried_with_backoff(
     store: Store, catcher: Catcher, smtp_port: int
 ) -> None:
-    down = team_settings(plain(closed_port()))
+    down = team_settings(plain(free_port()))
     seed_team(store, down)
 
     first = send_due_reports(down, store, SEND_NOW)
@@ -368,3 +363,9 @@ def test_ssl_mode_speaks_tls_from_the_first_byte(tmp_path: Path, catcher: Catche
         )
         SmtpMailer(smtp).send(_probe_message())
     assert [m.message["Subject"] for m in catcher.received] == ["probe"]
+
+
+def test_the_two_manager_team_is_valid_config() -> None:
+    settings = team_settings(smtp={"host": "127.0.0.1", "port": 25, "starttls": False})
+    assert {p.manager for p in settings.pairs} == set(TEAMS)
+    assert settings.report.from_address

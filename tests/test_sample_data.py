@@ -14,8 +14,8 @@ from bench.generate_team import write_big_team
 from calsync.config import load_settings
 from calsync.demo.builder import Meeting, Person, Timeline, Writer, windows_zone_name
 from calsync.demo.sample import CALENDARS, DEMO_NOW, PEOPLE, write_sample_team
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 MARIA = "maria@example.com"
 
 # Each report's 1:1 title, as the story tells it (Kenji has none).

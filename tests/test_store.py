@@ -28,7 +28,7 @@ from calsync.store import ApplyStats, Store, StoreError, SuspiciousSnapshot, ope
 from calsync.store.db import alembic_config, normalize_url
 from calsync.store.models import Base, FindingRow, PairRow, PersonRow
 from calsync.timeutil import Cadence
-from tests.test_report_support import SEND_NOW, seed_team, team_settings
+from tests.report_support import SEND_NOW, seed_team, team_settings
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 OWNER = "ann@example.com"

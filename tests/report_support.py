@@ -3,9 +3,12 @@
 - a team of two managers in plain data, and their calendars as neutral events;
 - a real SMTP server on loopback (aiosmtpd) that records what it accepts and
   can be told to fail;
-- headless Chromium: found, or installed with apt when missing (as root);
-  under ``CI`` a missing browser fails instead of skipping;
+- headless Chromium, found on the machine (``.ci/run`` installs it; the tests
+  never install anything): under ``CI`` a missing browser fails the test,
+  elsewhere it is skipped with the reason;
 - a tiny PNG decoder (zlib only), to check a screenshot is not blank.
+
+A helper module, not a test module: its name does not start with ``test_``.
 """
 
 from __future__ import annotations
@@ -30,8 +33,13 @@ from typing import Any
 import pytest
 
 from calsync.config import Settings, settings_from_dict
+from calsync.engine.evaluate import pair_params, policy_params
 from calsync.model import Attendee, ChangeSet, Event, EventStatus, Response
-from calsync.store import Store
+from calsync.policies import evaluate_pair
+from calsync.report import IsoWeek, ManagerReport, build_manager_report
+from calsync.report.schedule import evaluation_instant
+from calsync.store import CalendarStatus, Store
+from tests.support import missing
 
 # -- a team of two managers ---------------------------------------------------------
 
@@ -151,6 +159,15 @@ def other_names(manager: str) -> list[str]:
     return [PEOPLE[e][0] for m, reports in TEAMS.items() if m != manager for e in reports]
 
 
+# -- the demo team ------------------------------------------------------------------
+
+# Monday 23 Nov 2026, 08:00 in New York: Maria's email for 2026-W47 is due.
+DEMO_MONDAY = "2026-11-23T13:00:00Z"
+# Maria's reports in the demo team, in the email's order.
+DEMO_REPORTS = ["Dev Patel", "Lena Fischer", "Sam Okafor", "Priya Raman", "Tom Becker",
+                "Ana Souza", "Kenji Watanabe"]  # fmt: skip
+
+
 # -- SMTP on loopback ---------------------------------------------------------------
 
 
@@ -206,15 +223,6 @@ def smtp_server(handler: Catcher, **kwargs: Any) -> Iterator[int]:
         controller.stop()
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key, made with the openssl command (skip without)."""
     openssl = shutil.which("openssl")
@@ -250,26 +258,14 @@ def _which_chromium() -> str | None:
 
 
 def find_chromium() -> str:
-    """Chromium's path; installs Debian's ``chromium`` as root when missing.
-
-    Under ``CI`` a browser that cannot be found or installed fails the test;
-    elsewhere it is skipped.
-    """
+    """Chromium's path; a missing browser fails under ``CI`` and is skipped elsewhere."""
     found = _which_chromium()
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-qq", "chromium"]
-        done = subprocess.run(install, capture_output=True, env=env, timeout=900, check=False)
-        if done.returncode != 0:  # a fresh machine may not have the package lists yet
-            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env,
-                           timeout=900, check=False)
-            subprocess.run(install, capture_output=True, env=env, timeout=900, check=False)
-        found = _which_chromium()
     if found is None:
-        reason = "headless Chromium (Debian package 'chromium') is not installed"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the browser test", pytrace=False)
-        pytest.skip(reason)
+        missing(
+            "headless Chromium (Debian package 'chromium') is not installed;"
+            " .ci/run installs it, or: apt-get install chromium",
+            what="the browser test",
+        )
     return found
 
 
@@ -403,17 +399,40 @@ def _filtered(kind: int, line: bytes, previous: bytes, bpp: int = 3) -> bytes:
     return bytes(out)
 
 
-def test_png_decoder_reverses_every_filter() -> None:
-    def pixel(x: int, y: int) -> tuple[int, int, int]:
-        return (x * 37 + y * 11) % 256, (x * y) % 256, (200 - x + y * 3) % 256
-
-    width, height, rows, bpp = decode_png(encode_png(9, 10, pixel))
-    assert (width, height, bpp) == (9, 10, 3)
-    for y, row in enumerate(rows):
-        assert row == bytes(c for x in range(9) for c in pixel(x, y))
+W47 = IsoWeek(2026, 47)
 
 
-def test_the_two_manager_team_is_valid_config() -> None:
-    settings = team_settings(smtp={"host": "127.0.0.1", "port": 25, "starttls": False})
-    assert {p.manager for p in settings.pairs} == set(TEAMS)
-    assert settings.report.from_address
+def synced(owner: str, error: str | None = None) -> CalendarStatus:
+    when = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    return CalendarStatus("feeds", calendar_of(owner), owner, when, error, when if error else None)
+
+
+def build(
+    manager: str, calendars: list[CalendarStatus] | None = None, week: IsoWeek = W47,
+    now: datetime = SEND_NOW, since: dict[tuple[str, str], datetime] | None = None,
+) -> ManagerReport:
+    """One manager's report for ``week``, every pair of the team evaluated (others too)."""
+    settings = team_settings()
+    person = settings.person(manager)
+    as_of = evaluation_instant(week, person.zone, now)
+    healths = []
+    for pair in settings.pairs:  # every manager's pairs: the builder must keep only its own
+        events = pair_events(pair.manager, pair.report, OUTCOMES[(pair.manager, pair.report)])
+        healths.append(
+            evaluate_pair(events, pair_params(settings, pair), policy_params(settings.policy),
+                          as_of)
+        )
+    if calendars is None:
+        calendars = [synced(email) for email in PEOPLE]
+    return build_manager_report(
+        person,
+        {p.email: p for p in settings.people},
+        settings.pairs,
+        healths,
+        calendars,
+        week=week,
+        as_of=as_of,
+        policy=policy_params(settings.policy),
+        generated_at=now,
+        since=since,
+    )
