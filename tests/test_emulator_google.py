@@ -1163,10 +1163,19 @@ def test_watch_sends_sync_then_exists_until_the_channel_is_stopped(emu, svc, rec
         assert message["X-Goog-Resource-ID"] == channel["resourceId"]
         assert message["X-Goog-Resource-URI"] == channel["resourceUri"]
     svc.channels().stop(body={"id": "chan-1", "resourceId": channel["resourceId"]}).execute()
+    # A stopped channel stays quiet: watch with a second channel and change the
+    # calendar twice. Deliveries go out in order, so once the second channel has
+    # heard of both changes, anything chan-1 would have sent has been sent.
+    svc.events().watch(
+        calendarId=BOB,
+        body={"id": "chan-2", "type": "web_hook", "address": receiver.url, "token": "two"},
+    ).execute()
     emu.insert_event(BOB, timed("quiet", "2026-03-02T12:00:00+00:00"))
-    time.sleep(0.2)
-    assert len(receiver.messages) == 2
-    assert [d.state for d in emu.deliveries] == ["sync", "exists"]
+    emu.insert_event(BOB, timed("quieter", "2026-03-02T13:00:00+00:00"))
+    later = receiver.wait(5)[2:]
+    assert [m["X-Goog-Channel-ID"] for m in later] == ["chan-2"] * 3
+    states = [d.state for d in emu.wait_for_deliveries(5)]
+    assert states == ["sync", "exists", "sync", "exists", "exists"]
     status, _ = http_error(
         svc.channels().stop(body={"id": "chan-1", "resourceId": channel["resourceId"]})
     )
