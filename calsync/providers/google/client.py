@@ -1,0 +1,269 @@
+"""The HTTP client for Google Calendar API v3: credentials, retries, batches, errors.
+
+``GoogleClient`` builds one google-api-python-client service per credential
+subject (calendars with the same subject share it, and share a batch), runs
+each request under the provider's retry policy (``Retry-After`` honoured,
+otherwise backoff with jitter; network errors retried only for idempotent
+requests), sends JSON batches, counts every request through the
+``count_api_call`` hook, and turns Google's error responses into the domain
+errors of ``calsync.providers.base``. It knows nothing about events: what to
+ask for is the reader's, writer's and push module's business.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import httplib2
+from google.auth.exceptions import GoogleAuthError, RefreshError
+from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+from calsync.config import GoogleProvider
+from calsync.providers.base import (
+    ApiCallCounter,
+    CursorExpired,
+    ProviderError,
+    ReauthorizationNeeded,
+    uncounted,
+)
+from calsync.providers.google.auth import CredentialSource
+from calsync.providers.google.mapping import Json
+from calsync.providers.retry import backoff_delay, retry_after_seconds
+
+log = logging.getLogger(__name__)
+
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+CURSOR_REASONS = frozenset({"fullSyncRequired", "updatedMinTooLongAgo"})
+
+
+class Resources(NamedTuple):
+    """The API resources of one credential, and the HTTP object they send through."""
+
+    events: Any
+    freebusy: Any
+    channels: Any
+    http: httplib2.Http
+
+
+class HttpProblem(ProviderError):
+    """A Google error response that callers may inspect (status, reason)."""
+
+    def __init__(self, calendar: str, message: str, status: int, reason: str) -> None:
+        super().__init__(calendar, message)
+        self.status = status
+        self.reason = reason
+
+
+def _error(exc: HttpError) -> tuple[int, str, str]:
+    """(status, reason, message) of a Google error response."""
+    status = int(exc.resp.status)
+    try:
+        body = json.loads(exc.content.decode("utf-8", "replace"))
+        error = body.get("error") or {}
+        errors = error.get("errors") or [{}]
+        return status, str(errors[0].get("reason", "")), str(error.get("message", ""))
+    except (ValueError, AttributeError):
+        return status, "", exc.content[:200].decode("utf-8", "replace") if exc.content else ""
+
+
+def _retryable(status: int, reason: str) -> bool:
+    if status == 403:
+        # quotaExceeded is a daily/account limit: waiting seconds does not help.
+        return reason in RATE_LIMIT_REASONS
+    return status == 429 or status >= 500
+
+
+def _retry_after(exc: HttpError) -> float | None:
+    return retry_after_seconds(exc.resp.get("retry-after") if exc.resp is not None else None)
+
+
+class GoogleClient:
+    """Authorized API resources per credential subject, and the retry policy around them."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: GoogleProvider,
+        credentials: CredentialSource,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        count_api_call: ApiCallCounter = uncounted,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.credentials = credentials
+        self.count_api_call = count_api_call
+        self.sleep = sleep
+        self.rand = rand
+        self.services: dict[str | None, Resources] = {}
+
+    @property
+    def batch_uri(self) -> str:
+        return self.settings.api_endpoint + "batch/calendar/v3"
+
+    def subject_for(self, calendar: str) -> str | None:
+        """Calendars with the same subject share one credential, one service and one batch."""
+        return self.credentials.subject_for(calendar)
+
+    def resources(self, calendar: str) -> Resources:
+        """The API resources for the credential that reads ``calendar`` (one per subject)."""
+        subject = self.credentials.subject_for(calendar)
+        if subject not in self.services:
+            raw = httplib2.Http(timeout=self.settings.timeout)
+            creds = self.credentials.credentials(subject, calendar)
+            http = raw if creds is None else AuthorizedHttp(creds, http=raw)
+            service = build(
+                "calendar",
+                "v3",
+                http=http,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": self.settings.api_endpoint + "calendar/v3/"},
+            )
+            # Building a resource re-reads the discovery document: do it once.
+            self.services[subject] = Resources(
+                service.events(), service.freebusy(), service.channels(), http
+            )
+        return self.services[subject]
+
+    def close(self) -> None:
+        """Persist refreshed OAuth tokens and close connections."""
+        self.credentials.save()
+        for client in self.services.values():
+            http = getattr(client.http, "http", client.http)  # AuthorizedHttp wraps one
+            for connection in list(getattr(http, "connections", {}).values()):
+                connection.close()
+        self.services.clear()
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        return backoff_delay(attempt, retry_after, self.rand)
+
+    def execute(self, request: HttpRequest, calendar: str, *, idempotent: bool = True) -> Json:
+        """Run one request with the provider's retry policy; map errors to domain errors."""
+        attempts = self.settings.max_retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = request.execute(num_retries=0)
+                self.count_api_call(self.name, "ok")
+                return response
+            except HttpError as exc:
+                status, reason, message = _error(exc)
+                if status == 410 and reason in CURSOR_REASONS:
+                    self.count_api_call(self.name, "ok")  # an answer, not a failure
+                    raise CursorExpired(calendar, "sync token no longer valid") from None
+                if not _retryable(status, reason) or last:
+                    self.count_api_call(self.name, "error")
+                    raise self._domain_error(calendar, status, reason, message) from None
+                self.count_api_call(self.name, "retry")
+                delay = self._delay(attempt, _retry_after(exc))
+                log.info("google %s: %s %s, retrying in %.1fs", calendar, status, reason, delay)
+            except RefreshError as exc:
+                raise self._reauth(calendar, exc) from None
+            except GoogleAuthError as exc:
+                raise ProviderError(calendar, f"Google credentials: {exc}") from None
+            except (OSError, httplib2.HttpLib2Error) as exc:
+                if not idempotent or last:
+                    raise ProviderError(calendar, f"cannot reach Google: {exc}") from None
+                delay = self._delay(attempt, None)
+            self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def batch(
+        self, calendars: Iterable[str], request_for: Callable[[Resources, str], HttpRequest]
+    ) -> dict[str, Json | ProviderError]:
+        """One batch HTTP request with ``request_for(resources, calendar)`` per calendar.
+
+        The calendars share one credential. Inner answers that are worth
+        retrying are sent again (in a smaller batch); each calendar ends with
+        its response or its domain error (an expired sync token is
+        CursorExpired).
+        """
+        pending = list(dict.fromkeys(calendars))
+        outcomes: dict[str, Json | ProviderError] = {}
+        attempts = self.settings.max_retries + 1
+        responses: dict[str, Json | HttpError] = {}
+
+        def collect(request_id: str, response: Json, exception: Exception | None) -> None:
+            responses[request_id] = exception if exception is not None else response
+
+        for attempt in range(attempts):
+            client = self.resources(pending[0])
+            responses.clear()
+            batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
+            for calendar in pending:
+                batch.add(request_for(client, calendar), request_id=calendar)
+            try:
+                batch.execute(http=client.http)
+            except HttpError as exc:
+                status, reason, message = _error(exc)
+                if not _retryable(status, reason) or attempt == attempts - 1:
+                    error = self._domain_error("batch", status, reason, message)
+                    return {**outcomes, **{c: error for c in pending}}
+                self.sleep(self._delay(attempt, _retry_after(exc)))
+                continue
+            except RefreshError as exc:
+                return {**outcomes, **{c: self._reauth(c, exc) for c in pending}}
+            except (OSError, httplib2.HttpLib2Error) as exc:
+                if attempt == attempts - 1:
+                    err = ProviderError("batch", f"cannot reach Google: {exc}")
+                    return {**outcomes, **{c: err for c in pending}}
+                self.sleep(self._delay(attempt, None))
+                continue
+            retry: list[str] = []
+            wait = 0.0
+            for calendar in pending:
+                response = responses.get(calendar)
+                if isinstance(response, HttpError):
+                    status, reason, _ = _error(response)
+                    if _retryable(status, reason) and attempt < attempts - 1:
+                        retry.append(calendar)
+                        wait = max(wait, self._delay(attempt, _retry_after(response)))
+                        continue
+                    outcomes[calendar] = self._answer_error(calendar, response)
+                else:
+                    outcomes[calendar] = (
+                        response if response is not None
+                        else ProviderError(calendar, "no response")
+                    )
+            if not retry:
+                return outcomes
+            pending = retry
+            self.sleep(wait)
+        return outcomes
+
+    def _answer_error(self, calendar: str, exc: HttpError) -> ProviderError:
+        """The domain error for one calendar's error answer inside a batch."""
+        status, reason, message = _error(exc)
+        if status == 410 and reason in CURSOR_REASONS:
+            return CursorExpired(calendar, "sync token no longer valid")
+        return self._domain_error(calendar, status, reason, message)
+
+    def _domain_error(self, calendar: str, status: int, reason: str, message: str) -> ProviderError:
+        if status == 401:
+            return ReauthorizationNeeded(
+                calendar,
+                f"Google refused the credentials ({reason or message}); "
+                f"run `calsync auth {self.name}` again",
+            )
+        if status == 404:
+            return ProviderError(calendar, "no such Google calendar, or no access to it (404)")
+        detail = f"{reason}: {message}" if reason else message
+        return HttpProblem(calendar, f"Google API error {status} ({detail})", status, reason)
+
+    def _reauth(self, calendar: str, exc: RefreshError) -> ReauthorizationNeeded:
+        # The exception text can echo parts of the token response: keep it out.
+        kind = "revoked or expired" if "invalid_grant" in str(exc) else "could not be refreshed"
+        return ReauthorizationNeeded(
+            calendar,
+            f"the Google grant was {kind}; run `calsync -c <config> auth {self.name}` again",
+        )
