@@ -2,7 +2,8 @@
 
 A provider object implements :class:`CalendarReader` and whichever of the
 other ports its service supports: :class:`BatchReader` (many calendars per
-HTTP request), :class:`CalendarWriter` (owned writes), :class:`ChannelWatcher`
+HTTP request), :class:`FreeBusyReader` (busy times of calendars calsync does
+not sync), :class:`CalendarWriter` (owned writes), :class:`ChannelWatcher`
 (Google-style push channels), :class:`Subscriber` (Graph-style subscriptions)
 and :class:`Closable` (tokens to persist, connections to drop). Callers check
 a capability explicitly (``isinstance(p, CalendarWriter)``); nothing wraps
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from calsync.model import AgendaBlock, ChangeSet
+from calsync.model import AgendaBlock, ChangeSet, Window
 
 
 class ProviderError(Exception):
@@ -113,6 +114,17 @@ class CalendarWriter(Protocol):
 
         Leaves the event alone when the block is already there.
         """
+        ...
+
+
+@runtime_checkable
+class FreeBusyReader(Protocol):
+    """Busy times without reading events (Google freeBusy, Graph getSchedule)."""
+
+    def free_busy(
+        self, calendars: Sequence[str], window: Window
+    ) -> dict[str, list[tuple[datetime, datetime]]]:
+        """Busy intervals per calendar inside ``window``: times only, no titles."""
         ...
 
 

@@ -17,7 +17,8 @@ MAX_BACKOFF = 32.0  # seconds: 0.5 s, 1 s, 2 s ... 32 s
 def backoff_delay(attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
     """Seconds to wait before attempt ``attempt + 1``; ``rand`` returns [0, 1)."""
     if retry_after is not None:
-        return min(retry_after, MAX_RETRY_AFTER)
+        # A negative or absurd Retry-After from a misbehaving server is clamped.
+        return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
     # Exponential backoff with jitter, capped.
     return min(MAX_BACKOFF, 0.5 * 2**attempt) * (0.5 + rand() / 2)
 

@@ -173,7 +173,9 @@ class GoogleClient:
                 raise ProviderError(calendar, f"Google credentials: {exc}") from None
             except (OSError, httplib2.HttpLib2Error) as exc:
                 if not idempotent or last:
+                    self.count_api_call(self.name, "error")
                     raise ProviderError(calendar, f"cannot reach Google: {exc}") from None
+                self.count_api_call(self.name, "retry")
                 delay = self._delay(attempt, None)
             self.sleep(delay)
         raise AssertionError("unreachable")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import urllib.parse
 from datetime import UTC, datetime
 
-from calsync.providers.base import ProviderError
-from calsync.providers.outlook.client import GraphClient, user_path
+from calsync.providers.outlook.client import GraphClient, HttpProblem, user_path
 from calsync.providers.outlook.mapping import Json
 
 
@@ -52,6 +51,6 @@ class GraphSubscriptions:
         path = "subscriptions/" + urllib.parse.quote(subscription_id, safe="")
         try:
             self.client.request("DELETE", self.client.url(path), calendar)
-        except ProviderError as exc:
-            if getattr(exc, "status", None) != 404:
+        except HttpProblem as exc:
+            if exc.status != 404:  # already gone is what we wanted
                 raise
