@@ -70,6 +70,8 @@ class Harness:
         self._settings: Settings | None = None
         self._store: Store | None = None
         self._stores = 0
+        #: Provider config on top of ``provider_config()`` (see ``reconfigure``).
+        self.extra: dict[str, Any] = {}
 
     # -- life -------------------------------------------------------------------
 
@@ -97,7 +99,7 @@ class Harness:
         if self._settings is None:
             self._settings = settings_from_dict(
                 {
-                    "providers": {PROVIDER: self.provider_config()},
+                    "providers": {PROVIDER: {**self.provider_config(), **self.extra}},
                     "people": [
                         {"email": MARIA, "provider": PROVIDER, "timezone": NY_NAME,
                          "calendar": self.calendar},
@@ -106,6 +108,13 @@ class Harness:
                 self.tmp / "calsync.toml",
             )  # fmt: skip
         return self._settings
+
+    def reconfigure(self, **provider: Any) -> None:
+        """Change the provider's config (e.g. ``past_days``); readers are built again."""
+        if self._readers is not None:
+            close_readers(self._readers)
+        self._readers = self._settings = None
+        self.extra = provider
 
     def reader(self) -> CalendarReader:
         """The reader ``calsync`` builds from config; its waits are recorded, not slept."""

@@ -179,6 +179,14 @@ def test_an_expired_cursor_resyncs_in_full_and_keeps_history(backend: Harness) -
     assert again() == backend.history.expected()
 
 
+def test_a_resync_over_a_shorter_past_keeps_what_it_no_longer_shows(backend: Harness) -> None:
+    again = synced(backend)
+    before = again()
+    backend.reconfigure(past_days=14)
+    backend.expire_cursor()
+    assert again() == before == backend.history.expected()
+
+
 @pytest.mark.requires("faults")
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_injected_failures_are_retried_with_backoff(backend: Harness, status: int) -> None:
