@@ -7,7 +7,8 @@ command ends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
@@ -22,9 +23,15 @@ from calsync.secrets import SecretBox
 
 
 def build_readers(
-    settings: Settings, *, count_api_call: ApiCallCounter = uncounted
+    settings: Settings,
+    *,
+    count_api_call: ApiCallCounter = uncounted,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, CalendarReader]:
-    """One reader per configured provider, by name; close them with :func:`close_readers`."""
+    """One reader per configured provider, by name; close them with :func:`close_readers`.
+
+    ``sleep`` is how retrying clients wait (tests pass a recorder instead).
+    """
     zones: dict[tuple[str, str], ZoneInfo] = {}
     owners: dict[str, dict[str, str]] = {}
     for person in settings.people:
@@ -49,12 +56,12 @@ def build_readers(
                 name, provider, settings.path, box, owners.get(name, {})
             )
             readers[name] = GoogleCalendar(
-                name, provider, credentials, zone_of, count_api_call=count_api_call
+                name, provider, credentials, zone_of, sleep=sleep, count_api_call=count_api_call
             )
         elif isinstance(provider, OutlookProvider):
             tokens = token_source(name, provider, settings.path, box)
             readers[name] = OutlookCalendar(
-                name, provider, tokens, zone_of, owners=owners.get(name, {}),
+                name, provider, tokens, zone_of, owners=owners.get(name, {}), sleep=sleep,
                 count_api_call=count_api_call,
             )
     return readers

@@ -66,9 +66,11 @@ def _vevent(item: Json, uid: str, master: Json | None) -> icalendar.Event:
     event = icalendar.Event()
     event.add("uid", uid)
     zone_hint = ((master or item).get("start") or {}).get("timeZone")
-    if item.get("status") == "cancelled" and "start" not in item:
-        # A cancelled instance: Google guarantees only its original start. It is
-        # still that series' occurrence, with the series' title and people.
+    if item.get("status") == "cancelled" and "originalStartTime" in item:
+        # A cancelled instance: Google guarantees only its original start, and
+        # sends the rest (a moved time, say) only on some paths (the organizer's
+        # calendar with showDeleted). Read it always as the series' occurrence at
+        # its original slot, so a full and an incremental sync agree.
         original = _when(item["originalStartTime"], zone_hint)
         event.add("dtstart", original)
         event.add("dtend", original + _length(master))
