@@ -118,11 +118,6 @@ class GoogleCalendar:
             calendar, event_id, change, owned_key=owned_key, attempts=attempts
         )
 
-    def delete_event(self, calendar: str, event_id: str, key: str) -> None:
-        self.writer.delete_event(calendar, event_id, key)
-
-    # -- ChannelWatcher -------------------------------------------------------------------
-
     def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> Json:
         return self.channels.watch(calendar, address, token, ttl)
 

@@ -120,14 +120,6 @@ class OutlookCalendar:
             calendar, event_id, change, owned_key=owned_key, attempts=attempts
         )
 
-    def delete_event(self, calendar: str, event_id: str, key: str, *, attempts: int = 3) -> None:
-        self.writer.delete_event(calendar, event_id, key, attempts=attempts)
-
-    def cancel_event(self, calendar: str, event_id: str, key: str, comment: str = "") -> None:
-        self.writer.cancel_event(calendar, event_id, key, comment)
-
-    # -- Subscriber -----------------------------------------------------------------------
-
     def subscribe(
         self, calendar: str, notification_url: str, client_state: str, expires: datetime
     ) -> Json:
