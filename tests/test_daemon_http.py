@@ -425,9 +425,6 @@ def reader(google: GoogleEmulator) -> Iterator[GoogleCalendar]:
         "work", settings, NoCredentials(), lambda _calendar: ZoneInfo("UTC"), sleep=lambda _: None
     )
     yield calendar
-    # GoogleCalendar.close() forgets its clients but leaves httplib2's sockets open.
-    for client in calendar._services.values():
-        client.http.close()
     calendar.close()
 
 

@@ -287,8 +287,8 @@ def test_create_is_exactly_once(emu):
     emu.add_calendar(MARIA)
     google = reader(emu)
     key = "rebook|maria@example.com|dev@example.com|20261123T140000Z"
-    first = google.create_event(MARIA, MAKEUP, key)
-    again = google.create_event(MARIA, MAKEUP, key)
+    first = google.writer.create_event(MARIA, MAKEUP, key)
+    again = google.writer.create_event(MARIA, MAKEUP, key)
     assert again["id"] == first["id"] == event_id_for(key)
     live = [e for e in emu.events(MARIA) if e.get("status") != "cancelled"]
     assert len(live) == 1
@@ -301,7 +301,7 @@ def test_create_after_a_lost_response_does_not_duplicate(emu):
     google = reader(emu)
     key = "rebook|lost-response"
     emu.insert_event(MARIA, {**MAKEUP, "id": event_id_for(key)})  # tagless earlier attempt
-    created = google.create_event(MARIA, MAKEUP, key)
+    created = google.writer.create_event(MARIA, MAKEUP, key)
     assert created["id"] == event_id_for(key)
     assert len([e for e in emu.events(MARIA) if e.get("status") != "cancelled"]) == 1
 
@@ -309,7 +309,7 @@ def test_create_after_a_lost_response_does_not_duplicate(emu):
 def test_patch_rereads_and_retries_after_412(emu):
     emu.add_calendar(MARIA)
     google = reader(emu)
-    created = google.create_event(MARIA, MAKEUP, "k1")
+    created = google.writer.create_event(MARIA, MAKEUP, "k1")
     calls = []
 
     def change(current):
@@ -318,7 +318,7 @@ def test_patch_rereads_and_retries_after_412(emu):
             emu.patch_event(MARIA, created["id"], {"location": "Room 4"})
         return {"description": current.get("description", "") + "\nagenda"}
 
-    result = google.patch_event(MARIA, created["id"], change, owned_key="k1")
+    result = google.writer.patch_event(MARIA, created["id"], change, owned_key="k1")
     assert len(calls) == 2 and calls[0] != calls[1]
     assert result["location"] == "Room 4" and result["description"].endswith("agenda")
 
@@ -328,7 +328,7 @@ def test_writes_refuse_events_calsync_does_not_own(emu):
     google = reader(emu)
     theirs = emu.insert_event(MARIA, MAKEUP)
     with pytest.raises(ProviderError, match="not calsync's"):
-        google.patch_event(MARIA, theirs["id"], lambda _c: {"summary": "x"}, owned_key="k")
+        google.writer.patch_event(MARIA, theirs["id"], lambda _c: {"summary": "x"}, owned_key="k")
     assert emu.get_event(MARIA, theirs["id"])["summary"] == MAKEUP["summary"]
 
 

@@ -569,12 +569,12 @@ def test_create_is_exactly_once_and_carries_the_key(emu):
     emu.add_mailbox(MARIA)
     outlook = reader(emu)
     tags = {"pair": "maria@example.com|dev@example.com", "for": "2026-11-23T14:00:00Z"}
-    first = outlook.create_event(MARIA, MAKEUP, KEY, tags)
-    again = outlook.create_event(MARIA, MAKEUP, KEY, tags)
+    first = outlook.writer.create_event(MARIA, MAKEUP, KEY, tags)
+    again = outlook.writer.create_event(MARIA, MAKEUP, KEY, tags)
     assert again["id"] == first["id"]
     assert first["transactionId"] == transaction_id_for(KEY)
     assert len(emu.events(MARIA)) == 1
-    assert outlook.find_owned(MARIA, KEY)["id"] == first["id"]
+    assert outlook.writer.find_owned(MARIA, KEY)["id"] == first["id"]
     # The key and tags come back through a sync, for the policies.
     changes = outlook.fetch_changes(MARIA, None, NOW)
     [made] = [e for e in changes.events if e.title.startswith("1:1 Maria")]
@@ -585,7 +585,7 @@ def test_create_after_a_lost_response_does_not_duplicate(emu):
     """The POST reached Graph but the answer was lost: the lookup misses, transactionId wins."""
     emu.add_mailbox(MARIA)
     earlier = emu.create_event(MARIA, {**MAKEUP, "transactionId": transaction_id_for(KEY)})
-    created = reader(emu).create_event(MARIA, MAKEUP, KEY)
+    created = reader(emu).writer.create_event(MARIA, MAKEUP, KEY)
     assert created["id"] == earlier["id"]
     assert len(emu.events(MARIA)) == 1
 
@@ -593,7 +593,7 @@ def test_create_after_a_lost_response_does_not_duplicate(emu):
 def test_patch_rereads_and_retries_after_412(emu):
     emu.add_mailbox(MARIA)
     outlook = reader(emu)
-    created = outlook.create_event(MARIA, MAKEUP, KEY)
+    created = outlook.writer.create_event(MARIA, MAKEUP, KEY)
     etags = []
 
     def change(current):
@@ -602,7 +602,7 @@ def test_patch_rereads_and_retries_after_412(emu):
             emu.patch_event(MARIA, created["id"], {"location": {"displayName": "Room 4"}})
         return {"subject": current["subject"] + " (agenda)"}
 
-    result = outlook.patch_event(MARIA, created["id"], change, owned_key=KEY)
+    result = outlook.writer.patch_event(MARIA, created["id"], change, owned_key=KEY)
     assert len(etags) == 2 and etags[0] != etags[1]
     assert result["location"]["displayName"] == "Room 4"
     assert result["subject"].endswith("(agenda)")
@@ -615,7 +615,7 @@ def test_writes_refuse_events_calsync_does_not_own(emu):
     theirs = emu.create_event(MARIA, {**MAKEUP, "singleValueExtendedProperties": [
         {"id": KEY_PROPERTY, "value": "someone-else"}]})
     with pytest.raises(ProviderError, match="not calsync's"):
-        outlook.patch_event(MARIA, theirs["id"], lambda _c: {"subject": "x"}, owned_key=KEY)
+        outlook.writer.patch_event(MARIA, theirs["id"], lambda _c: {"subject": "x"}, owned_key=KEY)
     assert emu.get_event(MARIA, theirs["id"])["subject"] == MAKEUP["subject"]
 
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from calsync.config import GoogleProvider
-from calsync.model import AgendaBlock, ChangeSet, Window
-from calsync.providers.base import ApiCallCounter, NewEvent, ProviderError, uncounted
+from calsync.providers.adapter import ComposedProvider
+from calsync.providers.base import ApiCallCounter, uncounted
 from calsync.providers.google.auth import CredentialSource
-from calsync.providers.google.client import GoogleClient, Resources
+from calsync.providers.google.client import GoogleClient
 from calsync.providers.google.mapping import Json
 from calsync.providers.google.push import GoogleChannels
 from calsync.providers.google.reader import BATCH_SIZE, PAGE_SIZE, GoogleReader
@@ -37,7 +37,7 @@ from calsync.providers.google.writer import GoogleWriter, event_id_for
 __all__ = ["BATCH_SIZE", "PAGE_SIZE", "GoogleCalendar", "event_id_for"]
 
 
-class GoogleCalendar:
+class GoogleCalendar(ComposedProvider):
     """Reader, batch reader, free/busy, owned writes and push channels for one Google provider.
 
     Implements CalendarReader, BatchReader, CalendarWriter, ChannelWatcher
@@ -63,60 +63,6 @@ class GoogleCalendar:
         self.reader = GoogleReader(self.client, zone_of)
         self.writer = GoogleWriter(self.client)
         self.channels = GoogleChannels(self.client)
-
-    @property
-    def _services(self) -> dict[str | None, Resources]:
-        """The client's API resources per credential subject (tests close their sockets)."""
-        return self.client.services
-
-    def close(self) -> None:
-        """Closable: persist refreshed OAuth tokens and close connections."""
-        self.client.close()
-
-    # -- CalendarReader, BatchReader, free/busy ----------------------------------------
-
-    def probe(self, calendar: str) -> str | None:
-        return self.reader.probe(calendar)
-
-    def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
-        return self.reader.fetch_changes(calendar, cursor, now)
-
-    def fetch_many(
-        self, requests: Sequence[tuple[str, str | None]], now: datetime
-    ) -> dict[str, ChangeSet | ProviderError]:
-        return self.reader.fetch_many(requests, now)
-
-    def free_busy(
-        self, calendars: Sequence[str], window: Window
-    ) -> dict[str, list[tuple[datetime, datetime]]]:
-        return self.reader.free_busy(calendars, window)
-
-    # -- CalendarWriter, and the owned writes beneath it --------------------------------
-
-    def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
-        return self.writer.create_owned(calendar, event, key)
-
-    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
-        self.writer.update_description(calendar, remote_id, block)
-
-    def find_owned(self, calendar: str, key: str) -> Json | None:
-        return self.writer.find_owned(calendar, key)
-
-    def create_event(self, calendar: str, body: Json, key: str) -> Json:
-        return self.writer.create_event(calendar, body, key)
-
-    def patch_event(
-        self,
-        calendar: str,
-        event_id: str,
-        change: Callable[[Json], Json | None],
-        *,
-        owned_key: str | None = None,
-        attempts: int = 3,
-    ) -> Json:
-        return self.writer.patch_event(
-            calendar, event_id, change, owned_key=owned_key, attempts=attempts
-        )
 
     def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> Json:
         return self.channels.watch(calendar, address, token, ttl)

@@ -139,9 +139,7 @@ class GoogleClient:
         """Persist refreshed OAuth tokens and close connections."""
         self.credentials.save()
         for client in self.services.values():
-            http = getattr(client.http, "http", client.http)  # AuthorizedHttp wraps one
-            for connection in list(getattr(http, "connections", {}).values()):
-                connection.close()
+            client.http.close()  # AuthorizedHttp closes the httplib2.Http it wraps
         self.services.clear()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:

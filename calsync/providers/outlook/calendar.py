@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from calsync.config import OutlookProvider
-from calsync.model import AgendaBlock, ChangeSet, Window
-from calsync.providers.base import ApiCallCounter, NewEvent, ProviderError, uncounted
+from calsync.providers.adapter import ComposedProvider
+from calsync.providers.base import ApiCallCounter, uncounted
 from calsync.providers.outlook.auth import TokenSource
 from calsync.providers.outlook.client import BATCH_SIZE, GraphClient
 from calsync.providers.outlook.mapping import Json
@@ -39,7 +39,7 @@ from calsync.providers.outlook.writer import OutlookWriter, transaction_id_for
 __all__ = ["BATCH_SIZE", "OutlookCalendar", "transaction_id_for"]
 
 
-class OutlookCalendar:
+class OutlookCalendar(ComposedProvider):
     """Reader, batch reader, free/busy, owned writes and subscriptions for one M365 provider.
 
     Implements CalendarReader, BatchReader, CalendarWriter, Subscriber and
@@ -68,57 +68,6 @@ class OutlookCalendar:
         self.reader = OutlookReader(self.client, zone_of, dict(owners or {}))
         self.writer = OutlookWriter(self.client)
         self.subscriptions = GraphSubscriptions(self.client)
-
-    def close(self) -> None:
-        """Closable: persist msal's token cache and drop connections."""
-        self.client.close()
-
-    # -- CalendarReader, BatchReader, free/busy ----------------------------------------
-
-    def probe(self, calendar: str) -> str | None:
-        return self.reader.probe(calendar)
-
-    def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
-        return self.reader.fetch_changes(calendar, cursor, now)
-
-    def fetch_many(
-        self, requests: Sequence[tuple[str, str | None]], now: datetime
-    ) -> dict[str, ChangeSet | ProviderError]:
-        return self.reader.fetch_many(requests, now)
-
-    def free_busy(
-        self, calendars: Sequence[str], window: Window
-    ) -> dict[str, list[tuple[datetime, datetime]]]:
-        return self.reader.free_busy(calendars, window)
-
-    # -- CalendarWriter, and the owned writes beneath it --------------------------------
-
-    def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
-        return self.writer.create_owned(calendar, event, key)
-
-    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
-        self.writer.update_description(calendar, remote_id, block)
-
-    def find_owned(self, calendar: str, key: str) -> Json | None:
-        return self.writer.find_owned(calendar, key)
-
-    def create_event(
-        self, calendar: str, body: Json, key: str, tags: Mapping[str, str] | None = None
-    ) -> Json:
-        return self.writer.create_event(calendar, body, key, tags)
-
-    def patch_event(
-        self,
-        calendar: str,
-        event_id: str,
-        change: Callable[[Json], Json | None],
-        *,
-        owned_key: str | None = None,
-        attempts: int = 3,
-    ) -> Json:
-        return self.writer.patch_event(
-            calendar, event_id, change, owned_key=owned_key, attempts=attempts
-        )
 
     def subscribe(
         self, calendar: str, notification_url: str, client_state: str, expires: datetime
