@@ -1,10 +1,10 @@
 """The ``backend`` fixture: every contract test runs once per backend.
 
 A test that needs a capability says so with ``@pytest.mark.requires("write")``;
-the fixture skips it only for a backend that lacks that capability by design
-(ICS cannot write, has no expiring cursor and no HTTP to fail), naming why.
-That is a capability flag, not a way to make a failing test pass: a backend
-that claims a capability runs every test that needs it.
+it is then generated only for the backends that have the capability (ICS
+cannot write, has no expiring cursor and no HTTP to fail: see each harness's
+``lacks``). Nothing is skipped: a backend that claims a capability runs every
+test that needs it, and one that lacks it never pretends to.
 """
 
 from __future__ import annotations
@@ -23,14 +23,19 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("requires")
+    needed = set(marker.args) if marker else set()
+    names = [name for name in BACKENDS if needed <= HARNESSES[name].capabilities]
+    metafunc.parametrize("backend", names, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """A started backend with an empty calendar; ``backend.seed()`` puts the history on it."""
     harness = HARNESSES[request.param](tmp_path)
-    marker = request.node.get_closest_marker("requires")
-    for capability in marker.args if marker else ():
-        if capability not in harness.capabilities:
-            pytest.skip(f"{harness.name}: {harness.lacks[capability]}")
     harness.start()
     try:
         yield harness
