@@ -169,7 +169,9 @@ class ChangeSet:
     upcoming rows that it does not contain are gone. ``cursor`` is committed in
     the same transaction as the changes.
     ``unchanged`` means the provider saw nothing new and nothing is written but
-    the cursor.
+    the cursor. ``unread_uids`` are series or events that were there but could
+    not be read (a broken component): their stored rows are never swept, so a
+    partial read cannot delete.
     """
 
     events: tuple[Event, ...] = ()
@@ -181,6 +183,7 @@ class ChangeSet:
     cursor: str | None = None
     unchanged: bool = False
     warnings: tuple[str, ...] = ()
+    unread_uids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,9 +86,21 @@ Time = date | datetime
 # public API
 
 
+class ParseWarnings(list[str]):
+    """The warnings of one parse, one line each, and the UIDs of the skipped components.
+
+    A skipped component was there but could not be read: its series must keep
+    what the store knows rather than be swept as deleted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped_uids: set[str] = set()
+
+
 def parse_calendar(
     data: bytes, source: str, window: Window, default_zone: ZoneInfo
-) -> tuple[list[Event], list[str]]:
+) -> tuple[list[Event], ParseWarnings]:
     """Map one iCalendar file to neutral events (all times aware UTC) and warnings.
 
     Raises ProviderError(source, ...) when ``data`` is not iCalendar at all.
@@ -98,7 +110,7 @@ def parse_calendar(
 
 def parse_calendars(
     files: Iterable[tuple[str, bytes]], window: Window, default_zone: ZoneInfo
-) -> tuple[list[Event], list[str]]:
+) -> tuple[list[Event], ParseWarnings]:
     """Like ``parse_calendar`` for several files read as one calendar (a folder).
 
     Components are merged by UID across files, so a series and its overrides
@@ -120,7 +132,7 @@ def parse_calendars(
 
 class _Warnings:
     def __init__(self) -> None:
-        self.items: list[str] = []
+        self.items = ParseWarnings()
         self._seen: set[str] = set()
 
     def add(self, text: str) -> None:
@@ -129,6 +141,7 @@ class _Warnings:
             self.items.append(text)
 
     def skipped(self, source: str, uid: str, reason: str) -> None:
+        self.items.skipped_uids.add(uid)
         self.add(f"{source}: event UID {uid} skipped: {reason}")
 
 
@@ -242,6 +255,13 @@ class _Zones:
             return _Zone(iana, iana.key)
         component = self._vtimezones.get(tzid)
         if component is not None:
+            problem = _vtimezone_problem(component)
+            if problem is not None:
+                self._warnings.add(
+                    f"{self._source}: VTIMEZONE {_short(tzid, 60)!r} refused ({problem}); "
+                    f"its times are read as {self.floating.name}"
+                )
+                return self.floating
             try:
                 # A fresh tzinfo from this file's definition: not the global cache.
                 return _Zone(tzp.create_timezone(component), None)
@@ -256,6 +276,47 @@ class _Zones:
             f"its times are read as {self.floating.name}"
         )
         return self.floating
+
+
+# A time zone changes its offset a few times a year: its rules are yearly, with
+# a handful of BY values. Anything else is not a time zone but a way to make
+# the expansion below run for hours (FREQ=MINUTELY from year 1 took 500 MB).
+MAX_ZONE_PARTS = 200
+# RDATE or EXDATE values of one event: years of a weekly series' exceptions fit.
+MAX_DATES_PER_LIST = 5_000
+MAX_ZONE_RDATES = 1000
+MAX_ZONE_RULE_SPREAD = 64  # product of a rule's BY-list lengths
+_ZONE_RULE_LISTS = ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYHOUR", "BYMINUTE", "BYSECOND",
+                    "BYYEARDAY", "BYWEEKNO", "BYSETPOS")
+
+
+def _vtimezone_problem(component: icalendar.Timezone) -> str | None:
+    """Why a custom VTIMEZONE is too costly to expand, or None when it is a time zone."""
+    parts = [c for c in component.subcomponents if c.name in ("STANDARD", "DAYLIGHT")]
+    if len(parts) > MAX_ZONE_PARTS:
+        return f"{len(parts)} STANDARD/DAYLIGHT parts, more than {MAX_ZONE_PARTS}"
+    rdates = 0
+    for part in parts:
+        for prop in _as_list(part.get("RDATE")):
+            rdates += len(getattr(prop, "dts", ())) or 1
+        for rule in _as_list(part.get("RRULE")):
+            freq = [str(f).upper() for f in rule.get("FREQ", [])]
+            if freq != ["YEARLY"]:
+                return f"a rule repeats {'/'.join(freq) or 'without FREQ'}, not yearly"
+            spread = 1
+            for name in _ZONE_RULE_LISTS:
+                spread *= max(1, len(rule.get(name, [])))
+            if spread > MAX_ZONE_RULE_SPREAD:
+                return f"a yearly rule with {spread} instances a year"
+    if rdates > MAX_ZONE_RDATES:
+        return f"{rdates} RDATEs, more than {MAX_ZONE_RDATES}"
+    return None
+
+
+def _as_list(value: object) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 # ---------------------------------------------------------------------------
@@ -395,12 +456,17 @@ def _fix_list(component: icalendar.Event, name: str, zones: _Zones) -> list[Time
         return []
     values: list[Time] = []
     kept = []
+    count = 0
     for prop in props if isinstance(props, list) else [props]:
         if isinstance(prop, vBroken) and not str(prop).strip():
             continue  # an empty EXDATE: nothing to exclude (reported with the errors)
         if isinstance(prop, vBroken) or not isinstance(prop, vDDDLists):
             raise _Broken(f"{name} is not a list of dates or times")
         kept.append(prop)
+        count += len(prop.dts)
+        if count > MAX_DATES_PER_LIST:
+            # Thousands of explicit dates are a generated attack, not a meeting.
+            raise _Broken(f"{name} lists more than {MAX_DATES_PER_LIST} dates")
         tzid = prop.params.get("TZID")
         for item in prop.dts:
             value = item.dt

@@ -227,7 +227,10 @@ def _apply_events(
             incoming[values["key"]] = values  # the last copy of a key wins
 
     doomed = [stored[key].id for key in tombstones if key in stored]
-    scope = set(changes.series_scope)
+    # What could not be read stays as it was: a broken master must not read as
+    # a deleted series (its upcoming rows gone, a false no_upcoming).
+    unread = set(changes.unread_uids)
+    scope = set(changes.series_scope) - unread
     if scope:
         low = now if changes.window is None else max(changes.window.start, now)
         high = None if changes.window is None else changes.window.end
@@ -247,6 +250,7 @@ def _apply_events(
             for key, row in stored.items()
             if key not in incoming
             and key not in tombstones
+            and row.uid not in unread
             and _in_range(row.original_start or row.start, low, high)
         ]
         if swept and not changes.events:

@@ -159,6 +159,7 @@ class IcsReader:
             window=window,
             cursor=new_cursor,
             warnings=tuple(warnings),
+            unread_uids=tuple(sorted(warnings.skipped_uids)),
         )
 
     def probe(self, calendar: str) -> str | None:
