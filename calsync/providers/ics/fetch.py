@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -124,6 +125,9 @@ class FeedFetcher:
             headers["If-None-Match"] = previous.etag
         if previous is not None and previous.modified:
             headers["If-Modified-Since"] = previous.modified
+        # httpx's timeout bounds each read; a feed that drips a byte at a time
+        # passes every read, so the whole download has a deadline of its own.
+        deadline = time.monotonic() + self.timeout
         try:
             with self._http().stream("GET", url, headers=headers) as response:
                 status = response.status_code
@@ -133,6 +137,10 @@ class FeedFetcher:
                     raise ProviderError(shown, _status_message(status))
                 chunks, size = [], 0
                 for chunk in response.iter_bytes():
+                    if time.monotonic() > deadline:
+                        raise ProviderError(
+                            shown, f"the feed took longer than {self.timeout:g} s to download"
+                        )
                     size += len(chunk)
                     if size > MAX_FEED_BYTES:
                         raise ProviderError(
