@@ -1,8 +1,14 @@
-"""Secrets at rest: OAuth tokens and token caches, encrypted, in 0600 files.
+"""Secrets at rest, and what may be shown of them.
 
-The key comes from ``$CALSYNC_SECRET_KEY`` (a Fernet key) or from a key file
-that calsync creates with mode 0600 the first time it needs one. A token file
-copied off the machine without the key is useless.
+OAuth tokens and token caches are encrypted in 0600 files. The key comes from
+``$CALSYNC_SECRET_KEY`` (a Fernet key) or from a key file that calsync creates
+with mode 0600 the first time it needs one. A token file copied off the
+machine without the key is useless.
+
+A calendar id can itself be a secret: Google's "secret address in iCal
+format" and most feed URLs carry their credential in the path or query.
+:func:`shown_calendar` is what every output (tables, JSON, emails, logs) shows
+of a calendar id.
 """
 
 from __future__ import annotations
@@ -11,10 +17,35 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 
 KEY_ENV = "CALSYNC_SECRET_KEY"
+URL_SCHEMES = ("http://", "https://", "webcal://", "webcals://")
+
+
+def is_url(text: str) -> bool:
+    return text.strip().lower().startswith(URL_SCHEMES)
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host only: the user, path and query of a URL may be a secret."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid URL>"
+    if not host:
+        return "<invalid URL>"
+    scheme = {"webcal": "https", "webcals": "https"}.get(parts.scheme.lower(), parts.scheme)
+    return f"{scheme.lower()}://{host}{port}/…"
+
+
+def shown_calendar(calendar: str) -> str:
+    """A calendar id as it may be shown: a URL redacted, anything else as it is."""
+    return redact_url(calendar) if is_url(calendar) else calendar
 
 
 class SecretError(Exception):

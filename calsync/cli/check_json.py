@@ -10,6 +10,7 @@ from calsync.config import Settings
 from calsync.engine.plan import PairPlan
 from calsync.engine.sync import CalendarResult
 from calsync.policies import Occurrence, PairHealth, fairness
+from calsync.secrets import shown_calendar
 from calsync.timeutil import iso
 
 FORMAT_VERSION = 1
@@ -103,7 +104,7 @@ def check_document(
         "calendars": [
             {
                 "provider": c.provider,
-                "calendar": c.calendar,
+                "calendar": shown_calendar(c.calendar),
                 "owner": c.owner,
                 "ok": c.ok,
                 "error": c.message or None,

@@ -49,6 +49,10 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
         handler = logging.StreamHandler()
         style = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, format=style, handlers=[handler], force=True)
+    # HTTP libraries log each request line with its full URL at INFO, and a feed
+    # URL can be a secret: they speak only of warnings, whatever -v says.
+    for library in ("httpx", "httpcore", "urllib3", "googleapiclient.discovery"):
+        logging.getLogger(library).setLevel(max(level, logging.WARNING))
     ctx.obj = Context(config_path)
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from calsync.config import Settings
 from calsync.model import ChangeSet
 from calsync.providers.base import BatchReader, CalendarReader, CursorExpired, ProviderError
+from calsync.secrets import shown_calendar
 from calsync.store import Store, SuspiciousSnapshot
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ def sync_calendar(
         try:
             outcome = reader.fetch_changes(calendar, cursor, now)
         except CursorExpired:
-            log.info("cursor expired for %s/%s; fetching it in full", reader.name, calendar)
+            log.info("cursor expired for %s/%s; fetching it in full", reader.name,
+                     shown_calendar(calendar))
             resynced = True
             outcome = reader.fetch_changes(calendar, None, now)
     except ProviderError as exc:

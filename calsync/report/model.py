@@ -28,6 +28,7 @@ from calsync.config import PairSettings, Person
 from calsync.policies import Occurrence, PairHealth, PolicyParams, Status
 from calsync.policies.health import missed, settled
 from calsync.report.schedule import IsoWeek
+from calsync.secrets import shown_calendar
 from calsync.timeutil import format_duration, iso
 
 FORMAT_VERSION = 1
@@ -578,7 +579,7 @@ def _calendar_problems(
                     owner=status.owner,
                     name=person.display,
                     provider=status.provider,
-                    calendar=status.calendar,
+                    calendar=shown_calendar(status.calendar),
                     error=status.last_error,
                     failing_since=status.last_error_at,
                     last_synced_at=status.last_synced_at,
@@ -588,14 +589,14 @@ def _calendar_problems(
             ok += 1
         else:
             problems.append(
-                CalendarProblem(status.owner, person.display, status.provider, status.calendar,
-                                _NEVER_SYNCED, None, None)
+                CalendarProblem(status.owner, person.display, status.provider,
+                                shown_calendar(status.calendar), _NEVER_SYNCED, None, None)
             )
     for (provider, calendar), person in configured.items():
         if (provider, calendar) not in seen:
             problems.append(
-                CalendarProblem(person.email, person.display, provider, calendar,
-                                _NEVER_SYNCED, None, None)
+                CalendarProblem(person.email, person.display, provider,
+                                shown_calendar(calendar), _NEVER_SYNCED, None, None)
             )
     problems.sort(key=lambda p: (p.name.lower(), p.calendar))
     return tuple(problems), ok

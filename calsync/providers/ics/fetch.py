@@ -28,11 +28,6 @@ from calsync.providers.base import ApiCallCounter, ProviderError, uncounted
 # A feed bigger than this is refused rather than read into memory.
 MAX_FEED_BYTES = 64 * 1024 * 1024
 _USER_AGENT = "calsync/0.1 (+ics reader)"
-_URL_SCHEMES = ("http://", "https://", "webcal://", "webcals://")
-
-
-def is_url(text: str) -> bool:
-    return text.strip().lower().startswith(_URL_SCHEMES)
 
 
 def http_url(url: str) -> str:
@@ -44,20 +39,6 @@ def http_url(url: str) -> str:
     if lower.startswith("webcal://"):
         return "https://" + url[len("webcal://") :]
     return url
-
-
-def redact_url(url: str) -> str:
-    """Scheme and host only: the path and query of a feed URL may be a secret."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid URL>"
-    if not host:
-        return "<invalid URL>"
-    scheme = {"webcal": "https", "webcals": "https"}.get(parts.scheme.lower(), parts.scheme)
-    return f"{scheme.lower()}://{host}{port}/…"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,9 @@ from calsync.providers.ics.fetch import (
     FeedFetcher,
     Validators,
     http_url,
-    is_url,
     read_path,
-    redact_url,
 )
+from calsync.secrets import is_url, redact_url
 
 
 @dataclass(frozen=True, slots=True)
