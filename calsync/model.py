@@ -117,6 +117,16 @@ class Event:
         return None
 
 
+# C0 controls but tab, newline and carriage return; DEL; C1 controls. A feed is
+# written by anyone: ESC[2J or an OSC title must not reach a terminal or a log.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters replaced by U+FFFD (line breaks and tabs kept)."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def occurrence_key(uid: str, original_start: datetime | None) -> str:
     if original_start is None:
         return uid

@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from calsync.model import AgendaBlock, ChangeSet, Window
+from calsync.model import AgendaBlock, ChangeSet, Window, printable
 
 
 class ProviderError(Exception):
     """A calendar could not be read or written; the message names the calendar."""
 
     def __init__(self, calendar: str, message: str) -> None:
+        # Both can carry text from a feed or a server: never a terminal escape.
+        calendar, message = printable(calendar), printable(message)
         super().__init__(f"{calendar}: {message}")
         self.calendar = calendar
         self.message = message

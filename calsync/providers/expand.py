@@ -45,7 +45,7 @@ from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from recurring_ical_events import EventAdapter, Occurrence, Series
 
-from calsync.model import Attendee, Event, EventStatus, Response, Window
+from calsync.model import Attendee, Event, EventStatus, Response, Window, printable
 from calsync.providers.base import ProviderError
 
 # Occurrences of one series inside one window; more means a runaway rule.
@@ -136,6 +136,7 @@ class _Warnings:
         self._seen: set[str] = set()
 
     def add(self, text: str) -> None:
+        text = printable(text)  # warnings quote the feed, and are printed and logged
         if text not in self._seen:
             self._seen.add(text)
             self.items.append(text)
@@ -146,7 +147,7 @@ class _Warnings:
 
 
 def _short(text: object, limit: int = 120) -> str:
-    text = " ".join(str(text).split())
+    text = printable(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -12,19 +12,19 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from calsync.model import Attendee, Event, EventStatus, Response
+from calsync.model import Attendee, Event, EventStatus, Response, printable
 
 # Bump when the hashed fields change: every stored event is then rewritten once.
 _HASH_VERSION = "v1"
 
-# PostgreSQL text cannot hold NUL; replacing it on both backends keeps them alike
-# and keeps one bad character in a feed from failing the whole calendar's sync.
-_NUL = "\x00"
-_REPLACEMENT = "\ufffd"
-
-
 def clean(text: str) -> str:
-    return text.replace(_NUL, _REPLACEMENT) if _NUL in text else text
+    """Text as stored: control characters replaced (model.printable).
+
+    PostgreSQL text cannot hold NUL, and a terminal escape from a feed must not
+    come back out of the database into someone's terminal; replacing them on
+    both backends keeps them alike.
+    """
+    return printable(text)
 
 
 def clean_opt(text: str | None) -> str | None:
