@@ -19,6 +19,7 @@ from calsync.cli.demo import demo
 from calsync.cli.doctor import doctor
 from calsync.cli.report import report
 from calsync.cli.run import run
+from calsync.cli.serve import serve
 from calsync.cli.sync import sync
 
 
@@ -52,7 +53,7 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
     ctx.obj = Context(config_path)
 
 
-for command in (doctor, sync, check, run, report, auth, demo):
+for command in (doctor, sync, check, run, report, auth, demo, serve):
     main.add_command(command)
 
 
