@@ -86,9 +86,12 @@ def test_with_nothing_on_the_books_topics_wait_for_whatever_comes_next() -> None
     assert new_topic_key(record, now) == now
 
 
-def test_discussion_is_recorded_on_the_current_else_the_last_held() -> None:
+def test_discussion_is_filed_under_the_one_just_over_else_current_else_last_held() -> None:
     record = weeks(Status.HELD, Status.UPCOMING)
     assert discussion_key(record, MON + WEEK + timedelta(minutes=5), MON) == occ(1).original_start
+    # Ticked off the evening after the 1:1: filed under that 1:1, not the next.
+    assert discussion_key(record, MON + timedelta(hours=6), MON) == occ(0).original_start
+    assert discussion_key(record, MON + timedelta(days=2), MON) == occ(1).original_start
     late = MON + 2 * WEEK
     assert discussion_key(record, late, MON) == occ(1).original_start
     assert discussion_key([], late, MON) == MON

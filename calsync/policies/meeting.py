@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from calsync.policies.types import NOT_HELD, Occurrence
 
@@ -93,19 +93,27 @@ def place_topics(
     return out
 
 
+#: Ticking a topic off this long after a 1:1 ended still files it under that 1:1.
+DISCUSSION_GRACE = timedelta(hours=12)
+
+
 def discussion_key(occurrences: Sequence[Occurrence], now: datetime,
                    raised_for: datetime) -> datetime:
     """Which 1:1 a topic marked discussed now was discussed in.
 
-    The current 1:1 (marking during or just before it), else the last one
-    held, else the one it was raised for.
+    The 1:1 that ended less than ``DISCUSSION_GRACE`` ago (people tick topics
+    off right after the meeting), else the current one (during or before it),
+    else the last one held, else the one it was raised for.
     """
+    held = [o for o in occurrences if going_ahead(o) and o.end <= now]
+    last = max(held, key=lambda o: o.start, default=None)
+    if last is not None and now - last.end < DISCUSSION_GRACE:
+        return last.original_start
     current = current_occurrence(occurrences, now)
     if current is not None:
         return current.original_start
-    held = [o for o in occurrences if going_ahead(o) and o.end <= now]
-    if held:
-        return max(held, key=lambda o: o.start).original_start
+    if last is not None:
+        return last.original_start
     return raised_for
 
 

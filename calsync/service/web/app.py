@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -84,7 +85,9 @@ class _Headers:
                       (time.monotonic() - started) * 1000)
 
 
-def create_app(hooks: Hooks, site: Site | None = None) -> ASGIApp:
+def create_app(
+    hooks: Hooks, site: Site | None = None, middleware: Sequence[Middleware] = ()
+) -> ASGIApp:
     routes: list[BaseRoute] = list(hook_routes(hooks))
     if site is not None:
         routes += site.routes()
@@ -103,4 +106,5 @@ def create_app(hooks: Hooks, site: Site | None = None) -> ASGIApp:
         return error(500)
 
     handlers: MutableMapping[Any, Any] = {HTTPException: on_http_error, Exception: on_crash}
-    return _Headers(Starlette(routes=routes, exception_handlers=handlers))
+    return _Headers(Starlette(routes=routes, exception_handlers=handlers,
+                              middleware=list(middleware)))

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import text
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp
 
 from calsync.config import Settings
 from calsync.secrets import SecretBox
+from calsync.service.web import auth
 from calsync.service.web.app import create_app
 from calsync.service.web.hooks import Hooks
+from calsync.service.web.site import TeamSite
 from calsync.store import Store
 
 
@@ -40,7 +45,21 @@ def web_app(
     hooks: Hooks,
     box: SecretBox,
     clock: Callable[[], datetime] = _now,
+    *,
+    send_mail: Callable[[EmailMessage], None] | None = None,
 ) -> ASGIApp:
     """The machine endpoints plus the 1:1 pages, sign-in and API for ``settings``' team."""
-    del settings, store, box, clock  # the pages arrive with the site module
-    return create_app(hooks)
+    site = TeamSite(settings, store, clock, send_mail=send_mail)
+    return create_app(hooks, site, [session_middleware(settings, box)])
+
+
+def session_middleware(settings: Settings, box: SecretBox) -> Middleware:
+    web = settings.web
+    return Middleware(
+        SessionMiddleware,
+        secret_key=auth.session_key(box.fingerprint()),
+        session_cookie=auth.SESSION_COOKIE,
+        max_age=int(web.session_lifetime.total_seconds()),
+        same_site="lax",
+        https_only=bool(web.public_url and web.public_url.startswith("https://")),
+    )
