@@ -482,39 +482,6 @@ class DaemonSettings(_Strict):
         return value
 
 
-class OidcProvider(_Strict):
-    """``[web.google]`` / ``[web.microsoft]``: sign-in with OpenID Connect.
-
-    Uses the tenant's existing OAuth client (Google) or app registration
-    (Microsoft); the client secret comes from an environment variable.
-    """
-
-    client_id: str
-    client_secret_env: str = Field(description="environment variable holding the client secret")
-    tenant: str = Field(
-        default="organizations", description="Microsoft: the directory (tenant) id or domain"
-    )
-    metadata_url: str | None = Field(
-        default=None, description="the OpenID discovery document (default: the provider's own)"
-    )
-
-    @field_validator("client_secret_env")
-    @classmethod
-    def _env(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
-
-    @field_validator("metadata_url")
-    @classmethod
-    def _metadata(cls, value: str | None) -> str | None:
-        if value is not None and not (
-            value.startswith("https://") or (value.startswith("http://") and is_loopback_url(value))
-        ):
-            raise ValueError(f"{value!r} must be an https URL (http only on loopback)")
-        return value
-
-
 class WebSettings(_Strict):
     """``[web]``: the 1:1 pages, sign-in and the JSON API (``calsync run`` / ``serve``)."""
 
@@ -526,8 +493,6 @@ class WebSettings(_Strict):
     email_signin: bool = Field(default=True, description="one-time sign-in links by email")
     session_lifetime: PositiveDuration = Field(default=timedelta(days=14), description="how long a "
                                        "sign-in lasts")
-    google: OidcProvider | None = None
-    microsoft: OidcProvider | None = None
 
     @field_validator("public_url")
     @classmethod

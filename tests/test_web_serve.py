@@ -82,12 +82,42 @@ def test_web_settings_have_safe_defaults_and_normalise() -> None:
         ({"public_url": "calsync.example.com"}, "web.public_url"),
         ({"listen": "8080"}, "web.listen"),
         ({"admins": ["boss"]}, "web.admins"),
-        ({"google": {"client_id": "x", "client_secret_env": "not a name"}}, "client_secret_env"),
-        ({"microsoft": {"client_id": "x", "client_secret_env": "S",
-                        "metadata_url": "http://login.example.com/x"}}, "metadata_url"),
+        ({"session_lifetime": "0m"}, "web.session_lifetime"),
         ({"colour": "blue"}, "web.colour"),
     ],
 )
 def test_bad_web_settings_name_the_key(web: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         settings_from_dict({**BASE, "web": web}, source=Path("/tmp/c.toml"))
+
+
+def test_the_demo_prints_the_serve_line_and_working_sign_in_links(team: Path) -> None:
+    import re
+
+    from calsync.config import load_settings
+    from calsync.secrets import SecretBox
+    from calsync.service.web.factory import web_app
+    from calsync.service.web.hooks import Hooks
+    from calsync.service.web.server import WebServer
+    from calsync.store import open_store
+    from tests.support import cli
+
+    code, out, err = cli(team, "demo", "--now", "2026-11-20T21:00:00Z")
+    assert code == 0, err
+    assert f"calsync -c {team} serve" in out
+    links = dict(re.findall(r"(Maria Chen|Dev Patel): (http://\S+)", out))
+    assert set(links) == {"Maria Chen", "Dev Patel"}
+    settings = load_settings(team)
+    with open_store(settings.database_url()) as store:
+        box = SecretBox.load(settings.path(settings.secret_key_file))
+        app = web_app(settings, store, Hooks(b"x", lambda: (True, {})), box)
+        with (WebServer("127.0.0.1:0", app) as server,
+              httpx.Client(follow_redirects=True) as browser):
+            path = links["Dev Patel"].split("8787", 1)[1]
+            page = browser.get(server.url + path)
+            token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert token, page.text[:300]
+            answer = browser.post(server.url + path.split("?")[0],
+                                  data={"csrf": token.group(1), "next": path.split("next=")[1]})
+            assert answer.status_code == 200  # followed to the pair page
+            assert "Maria Chen / Dev Patel" in answer.text and "History" in answer.text
