@@ -482,6 +482,41 @@ class DaemonSettings(_Strict):
         return value
 
 
+class WebSettings(_Strict):
+    """``[web]``: the 1:1 pages, sign-in and the JSON API (``calsync run`` / ``serve``)."""
+
+    public_url: str | None = Field(
+        default=None, description="where people reach calsync, e.g. https://calsync.example.com"
+    )
+    listen: str | None = Field(default=None, description="host:port (default: [daemon] listen)")
+    admins: list[str] = Field(default_factory=list, description="emails that see every pair")
+    email_signin: bool = Field(default=True, description="one-time sign-in links by email")
+    session_lifetime: PositiveDuration = Field(default=timedelta(days=14), description="how long a "
+                                       "sign-in lasts")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not re.match(r"^https?://[^/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        return None if value is None else DaemonSettings._listen(value)
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, value: list[str]) -> list[str]:
+        for email in value:
+            if "@" not in email:
+                raise ValueError(f"{email!r} is not an email address")
+        return [normalize_email(email) for email in value]
+
+
 class Settings(_Strict):
     database: str = "sqlite:///calsync.db"
     secret_key_file: str = Field(
@@ -496,6 +531,7 @@ class Settings(_Strict):
     smtp: SmtpSettings | None = None
     agenda: AgendaSettings = Field(default_factory=AgendaSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     # Where the file was read from: relative paths resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)

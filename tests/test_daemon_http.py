@@ -8,6 +8,7 @@ subscriptions against the running server and deliver real notifications.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import socket
 import threading
@@ -26,7 +27,6 @@ from calsync.config import GoogleProvider
 from calsync.providers.google.auth import NoCredentials
 from calsync.providers.google.calendar import GoogleCalendar
 from calsync.service import metrics
-from calsync.service.http import DaemonServer
 from calsync.service.push import GoogleChannels, push_address
 from calsync.service.push_tokens import (
     MAC_CHARS,
@@ -36,6 +36,7 @@ from calsync.service.push_tokens import (
     push_secret,
     verify_token,
 )
+from calsync.service.web.server import DaemonServer
 from tests.support import Clock
 
 SECRET = push_secret(b"test key, not a real one")
@@ -384,7 +385,23 @@ def test_oversize_announced_length_is_413_without_reading_the_body(
         )
         sock.shutdown(socket.SHUT_WR)
         answer = sock.recv(4096)
-    assert answer.startswith(b"HTTP/1.0 413 ")
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def test_oversize_chunked_body_is_413(client: httpx.Client, changes: Changes) -> None:
+    """No Content-Length to refuse up front: the body is counted as it arrives."""
+    state = mint_token(SECRET, "outlook", MARIA)
+    head = b'{"value": [' + json.dumps(graph_item(state)).encode() + b'], "pad": "'
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = client.post("/push/graph", content=chunks())
+    assert response.status_code == 413
+    assert changes.calls == []
 
 
 def test_tokens_never_reach_the_logs(

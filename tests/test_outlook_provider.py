@@ -697,8 +697,8 @@ def test_change_notifications_subscribe_notify_renew_and_delete(emu):
     """Graph subscriptions through the daemon's /push/graph: handshake, notify, renew, delete."""
     import threading
 
-    from calsync.service.http import DaemonServer
     from calsync.service.push import GraphSubscriptions
+    from calsync.service.web.server import DaemonServer
 
     weekly_one_on_one(emu)
     changed: list[tuple[str, str]] = []

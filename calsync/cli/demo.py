@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -18,12 +18,15 @@ from calsync.cli.common import (
 )
 from calsync.cli.params import InstantParam
 from calsync.cli.report import write_previews
+from calsync.config import Settings
 from calsync.demo.sample import DEMO_NOW
 from calsync.engine.evaluate import evaluate_all, load_calendars
 from calsync.engine.plan import plan_all
 from calsync.engine.sync import sync_all
 from calsync.providers.factory import open_readers
 from calsync.report import IsoWeek, build_message, build_reports
+from calsync.service.web.auth import LINK_LIFETIME, new_link_token
+from calsync.store import Store
 
 
 @click.command()
@@ -71,5 +74,28 @@ def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
             messages = [build_message(r, sender) for r in reports]
             write_previews(reports, messages, emails_dir,
                            lambda line: console.print(line, highlight=False))
+        console.print()
+        for line in page_lines(obj.settings, store, obj.config_path):
+            console.print(line, highlight=False)
     if any(not r.ok for r in results):
         sys.exit(EXIT_FAILED)
+
+
+def page_lines(settings: Settings, store: Store, config: Path) -> list[str]:
+    """How to open the 1:1 pages: the serve command and one-time links for Maria and Dev.
+
+    The links are minted on the real clock (they expire 15 minutes from now,
+    whatever instant the demo pretends it is).
+    """
+    listen = settings.web.listen or settings.daemon.listen
+    base = settings.web.public_url or f"http://{listen}"
+    wall = datetime.now(UTC)
+    lines = ["[bold]The 1:1 pages[/]: start the web app, then open a link (each works once, "
+             "for 15 minutes):", f"  calsync -c {config} serve"]
+    for email in ("maria@example.com", "dev@example.com"):
+        page = store.page_id("maria@example.com", "dev@example.com", wall)
+        token, digest = new_link_token()
+        store.add_signin_token(email, digest, wall, LINK_LIFETIME)
+        name = settings.person(email).display
+        lines.append(f"  {name}: {base}/signin/link/{token}?next=/1on1/{page}")
+    return lines

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from rich.logging import RichHandler
 
+from calsync.cli.agenda import agenda
 from calsync.cli.auth import auth
 from calsync.cli.check import check
 from calsync.cli.common import Context, err_console
@@ -19,6 +20,7 @@ from calsync.cli.demo import demo
 from calsync.cli.doctor import doctor
 from calsync.cli.report import report
 from calsync.cli.run import run
+from calsync.cli.serve import serve
 from calsync.cli.sync import sync
 
 
@@ -56,7 +58,7 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
     ctx.obj = Context(config_path)
 
 
-for command in (doctor, sync, check, run, report, auth, demo):
+for command in (doctor, sync, check, run, report, auth, demo, serve, agenda):
     main.add_command(command)
 
 

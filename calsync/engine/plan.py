@@ -20,7 +20,7 @@ from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, encode
 from calsync.engine.evaluate import pair_params
 from calsync.model import AgendaBlock, Event, EventStatus, Response
 from calsync.policies import Finding, PairHealth
-from calsync.policies.agenda import agenda_block
+from calsync.policies.agenda import agenda_block, page_url
 from calsync.policies.bumps import (
     MAX_MAKEUP_ATTEMPTS,
     Bump,
@@ -92,6 +92,8 @@ def plan_pair(
     health: PairHealth,
     events_by_owner: Mapping[str, Sequence[Event]],
     now: datetime,
+    *,
+    page: str | None = None,
 ) -> tuple[PairPlan, list[Queued]]:
     """What to do for one pair: the plan, and the make-up to queue if there is one."""
     plan = PairPlan(pair.manager, pair.report, pair.rebook)
@@ -132,7 +134,7 @@ def plan_pair(
     slot = result.slots[0]
     original_local = bump.original_start.astimezone(person.zone)
     key = makeup_key(params.key, bump.original_start, bump.attempt)
-    block = _agenda_block(settings, params)
+    block = _agenda_block(settings, params, page)
     event = NewEvent(
         title=(
             f"1:1 {params.manager_name} / {params.report_name} "
@@ -188,10 +190,24 @@ def _slot_request(
     )
 
 
-def _agenda_block(settings: Settings, params: PairParams) -> AgendaBlock | None:
+def pair_page_url(settings: Settings, store: Store, manager: str, report: str,
+                  now: datetime) -> str | None:
+    """The pair's calsync page, when the agenda lives there.
+
+    That is with ``[web] public_url`` and no ``[agenda] url_template`` (the
+    template wins: a team that keeps agendas in its own documents keeps them).
+    """
+    public = settings.web.public_url
+    if not public or settings.agenda.url_template:
+        return None
+    return page_url(public, store.page_id(manager, report, now))
+
+
+def _agenda_block(settings: Settings, params: PairParams,
+                  page: str | None = None) -> AgendaBlock | None:
     template = settings.agenda.url_template
     if not template:
-        return None
+        return AgendaBlock(page) if page else None
     return agenda_block(
         template, params.manager, params.report, params.manager_name, params.report_name
     )
@@ -203,13 +219,15 @@ def agenda_rows(
     health: PairHealth,
     events_by_owner: Mapping[str, Sequence[Event]],
     now: datetime,
+    *,
+    page: str | None = None,
 ) -> list[Queued]:
     """Agenda-block writes for the pair's series masters, upcoming exceptions and make-ups.
 
     Only the organizer's copy is written: attendees see the organizer's description.
     """
     params = pair_params(settings, pair)
-    block = _agenda_block(settings, params)
+    block = _agenda_block(settings, params, page)
     if block is None:
         return []
     rows = []
@@ -253,8 +271,9 @@ def plan_all(
             continue
         events = {pair.manager: calendars.get(pair.manager, []),
                   pair.report: calendars.get(pair.report, [])}
-        plan, rows = plan_pair(settings, pair, health, events, now)
-        rows += agenda_rows(settings, pair, health, events, now)
+        page = pair_page_url(settings, store, pair.manager, pair.report, now)
+        plan, rows = plan_pair(settings, pair, health, events, now, page=page)
+        rows += agenda_rows(settings, pair, health, events, now, page=page)
         plans.append(plan)
         pair_id = store.pair_id(pair.manager, pair.report) if enqueue else None
         for queued in rows:

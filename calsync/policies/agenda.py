@@ -27,3 +27,8 @@ def agenda_block(template: str, manager: str, report: str, manager_name: str,
                  report_name: str) -> AgendaBlock:
     """The block every occurrence of the pair's 1:1 carries."""
     return AgendaBlock(agenda_url(template, manager, report, manager_name, report_name))
+
+
+def page_url(public_url: str, page_id: str) -> str:
+    """The pair's own page on calsync (``[web] public_url``): it follows the pair."""
+    return f"{public_url.rstrip('/')}/1on1/{page_id}"

@@ -120,6 +120,11 @@ class ReportRow:
     # Make-ups booked for this period and the last; slots proposed (rebook = "suggest").
     made_up: tuple[Slot, ...] = ()
     suggested: tuple[Slot, ...] = ()
+    # The pair's calsync page ([web] public_url) and what waits there.
+    page_url: str | None = None
+    topics_waiting: int = 0
+    actions_open: int = 0
+    oldest_action_days: int | None = None  # how long the oldest open action item is open
 
     @property
     def first_name(self) -> str:

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
 from calsync.config import PairSettings, Person, Settings
+from calsync.engine.agenda import agenda_counts
 from calsync.engine.evaluate import pair_params, policy_params
 from calsync.model import Event
 from calsync.policies import PairHealth, evaluate_pair
+from calsync.policies.agenda import page_url
 from calsync.report.mailer import SendFailed, SmtpMailer
 from calsync.report.model import ManagerReport, build_manager_report
 from calsync.report.render import build_message, message_id
@@ -138,8 +140,7 @@ def _build(
             (finding.report, finding.kind): finding.first_seen
             for finding in store.open_findings(manager.email, at=as_of)
         }
-        reports.append(
-            build_manager_report(
+        report = build_manager_report(
                 manager,
                 people,
                 pairs,
@@ -152,8 +153,28 @@ def _build(
                 suggestions=suggestions,
                 since=since,
             )
-        )
+        reports.append(_with_agendas(settings, store, report, now))
     return reports
+
+
+def _with_agendas(settings: Settings, store: Store, report: ManagerReport,
+                  now: datetime) -> ManagerReport:
+    """Each row links to its pair's page and says what waits there (with ``[web] public_url``)."""
+    public = settings.web.public_url
+    if not public:
+        return report
+    rows = []
+    for row in report.rows:
+        counts = agenda_counts(store, report.manager, row.report, now)
+        oldest = None if counts.oldest_open is None else (now - counts.oldest_open).days
+        rows.append(replace(
+            row,
+            page_url=page_url(public, store.page_id(report.manager, row.report, now)),
+            topics_waiting=counts.waiting_topics,
+            actions_open=counts.open_actions,
+            oldest_action_days=oldest,
+        ))
+    return replace(report, rows=tuple(rows))
 
 
 def _suggestions(

@@ -30,9 +30,11 @@ from calsync.providers.base import CalendarReader, ChannelWatcher, Subscriber
 from calsync.report import send_due_reports
 from calsync.secrets import SecretBox
 from calsync.service import metrics
-from calsync.service.http import DaemonServer
 from calsync.service.push import GoogleChannels, GraphSubscriptions
 from calsync.service.push_tokens import push_secret
+from calsync.service.web.factory import web_app
+from calsync.service.web.hooks import Hooks
+from calsync.service.web.server import WebServer
 from calsync.store import Store
 
 log = logging.getLogger(__name__)
@@ -214,8 +216,8 @@ class Daemon:
     def _calendars_of(self, provider: str) -> list[str]:
         return [p.calendar_id for p in self.settings.people if p.provider == provider]
 
-    def _start_push(self) -> tuple[DaemonServer, dict[str, GoogleChannels | GraphSubscriptions]]:
-        """The HTTP server (healthz, metrics, push) and, with a public URL, push channels.
+    def _start_push(self) -> tuple[WebServer, dict[str, GoogleChannels | GraphSubscriptions]]:
+        """The web app (pages, healthz, metrics, push) and, with a public URL, push channels.
 
         Push is chosen by capability: a provider that can watch gets Google-style
         channels, one that can subscribe gets Graph-style subscriptions.
@@ -223,9 +225,12 @@ class Daemon:
         daemon = self.settings.daemon
         box = SecretBox.load(self.settings.path(self.settings.secret_key_file))
         secret = push_secret(box.fingerprint())
-        server = DaemonServer(daemon.listen, secret, self.notify, self.health)
+        hooks = Hooks(secret, self.health, self.notify)
+        listen = self.settings.web.listen or daemon.listen
+        server = WebServer(listen, web_app(self.settings, self.store, hooks, box, self.clock))
         server.start()
-        log.info("listening on %s (/healthz, /metrics, /push/google, /push/graph)", server.url)
+        log.info("listening on %s (the 1:1 pages, /healthz, /metrics, /push/google, "
+                 "/push/graph)", server.url)
         channels: dict[str, GoogleChannels | GraphSubscriptions] = {}
         if not daemon.public_url:
             log.info("no [daemon] public_url: polling only, no push channels")

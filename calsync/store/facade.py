@@ -11,12 +11,13 @@ kept, hold the queries and their documentation:
 - ``events``: reading the stored events back;
 - ``health``: each pair's last evaluated occurrences and its findings over time;
 - ``outbox``: calendar writes to perform once each;
-- ``report_sends``: which weekly emails went out (functions only, not methods).
+- ``report_sends``: which weekly emails went out (functions only, not methods);
+- ``agenda``: the 1:1 pages' topics, notes, action items and sign-in links.
 """
 
 from __future__ import annotations
 
-from calsync.store import calendars, events, health, outbox, pairs
+from calsync.store import agenda, calendars, events, health, outbox, pairs
 from calsync.store.base import Database
 from calsync.store.db import open_engine
 
@@ -62,3 +63,22 @@ class Store(Database):
     claim = outbox.claim
     mark_done = outbox.mark_done
     mark_failed = outbox.mark_failed
+
+    # -- the 1:1 pages (agenda.py)
+    page_id = agenda.page_id
+    pair_of_page = agenda.pair_of_page
+    topics_of = agenda.topics_of
+    add_topic = agenda.add_topic
+    edit_topic = agenda.edit_topic
+    remove_topic = agenda.remove_topic
+    set_discussed = agenda.set_discussed
+    move_topic = agenda.move_topic
+    notes_of = agenda.notes_of
+    save_note = agenda.save_note
+    actions_of = agenda.actions_of
+    add_action = agenda.add_action
+    set_action_done = agenda.set_action_done
+    remove_action = agenda.remove_action
+    add_signin_token = agenda.add_signin_token
+    signin_requests_since = agenda.signin_requests_since
+    use_signin_token = agenda.use_signin_token

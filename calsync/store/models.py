@@ -257,3 +257,94 @@ class ReportSendRow(Base):
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# -- the 1:1 pages (migration 0004; queries in ``agenda``) ----------------------------
+# Everything is keyed to the pair and the record's occurrence (its regular start,
+# ``occurrences.original_start``), never to a provider's event id, so moving the
+# team to another provider, a series split or a rebook orphans nothing.
+
+
+class PairPageRow(Base):
+    """The opaque id in a pair's page address (``/1on1/<page_id>``); it never changes."""
+
+    __tablename__ = "pair_pages"
+
+    pair_id: Mapped[int] = mapped_column(
+        ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True
+    )
+    page_id: Mapped[str] = mapped_column(String, unique=True)
+    created_at: Mapped[datetime]
+
+
+class TopicRow(Base):
+    """A topic either person raised for the pair's 1:1.
+
+    ``occurrence`` is the 1:1 it was raised for; until ``discussed_in`` is set
+    it shows on every next 1:1 (carried over, see ``calsync.policies.meeting``).
+    """
+
+    __tablename__ = "topics"
+    __table_args__ = (Index("ix_topics_pair_id_discussed_in", "pair_id", "discussed_in"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    occurrence: Mapped[datetime]
+    title: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    discussed_in: Mapped[datetime | None]
+    discussed_by: Mapped[str | None] = mapped_column(String)
+    discussed_at: Mapped[datetime | None]
+
+
+class NoteRow(Base):
+    """Notes of one occurrence: shared (``owner`` is '') or private to ``owner``."""
+
+    __tablename__ = "notes"
+    __table_args__ = (UniqueConstraint("pair_id", "occurrence", "owner"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    occurrence: Mapped[datetime]
+    owner: Mapped[str] = mapped_column(String)
+    body: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String)
+    updated_by: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ActionItemRow(Base):
+    """A follow-up agreed in a 1:1: who does it, by when, and whether it is done."""
+
+    __tablename__ = "action_items"
+    __table_args__ = (Index("ix_action_items_pair_id_done_at", "pair_id", "done_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    occurrence: Mapped[datetime]
+    title: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String)
+    due: Mapped[str | None] = mapped_column(String)  # an ISO date, in the reader's calendar
+    author: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String)
+
+
+class SignInTokenRow(Base):
+    """A one-time sign-in link: only its SHA-256 is kept; used once, within its expiry."""
+
+    __tablename__ = "signin_tokens"
+    __table_args__ = (Index("ix_signin_tokens_email_created_at", "email", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String, unique=True)
+    email: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
