@@ -85,9 +85,14 @@ class SecretBox:
         """The key from the environment, else from ``key_file`` (created when missing)."""
         from_env = os.environ.get(KEY_ENV)
         if from_env:
-            return cls(from_env.strip().encode())
+            try:
+                return cls(from_env.strip().encode())
+            except SecretError as exc:
+                raise SecretError(f"${KEY_ENV}: {exc}") from None
         try:
             return cls(key_file.read_bytes().strip())
+        except SecretError as exc:
+            raise SecretError(f"{key_file}: {exc}") from None
         except FileNotFoundError:
             key = Fernet.generate_key()
             _write_private(key_file, key + b"\n")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 
 import click
 
 from calsync.cli.check_json import check_document
 from calsync.cli.check_table import render_check
-from calsync.cli.common import Context, opened_store, out_console
+from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console
 from calsync.cli.params import InstantParam
 from calsync.engine.evaluate import evaluate_all, load_calendars
 from calsync.engine.plan import plan_all
@@ -27,7 +28,11 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
     settings = obj.settings
     now = now or datetime.now(UTC)
     with opened_store(settings, obj.config_path) as store, open_readers(settings) as readers:
-        results = [] if no_sync else sync_all(settings, store, readers, now)
+        if no_sync:
+            store.sync_config(settings)  # a new database knows the pairs without a sync
+            results = []
+        else:
+            results = sync_all(settings, store, readers, now)
         calendars = load_calendars(store, settings.pairs)
         healths = evaluate_all(settings, store, now, calendars=calendars)
         # The readers tell which calendars calsync could write (cannot_book otherwise).
@@ -36,5 +41,7 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
     if as_json:
         document = check_document(settings, healths, results, now, plans)
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
-        return
-    render_check(out_console(), settings, healths, results, now, plans)
+    else:
+        render_check(out_console(), settings, healths, results, now, plans)
+    if any(not r.ok for r in results):
+        sys.exit(EXIT_FAILED)  # the health shown may miss what that calendar holds

@@ -83,7 +83,9 @@ def report(
             bad_input(f"--manager {email}: not the manager of any pair (managers: {listed})")
 
     with opened_store(settings, obj.config_path) as store:
-        if not no_sync:
+        if no_sync:
+            store.sync_config(settings)  # a new database knows the pairs without a sync
+        else:
             sync_now(settings, store, now)
         try:
             reports = build_reports(
