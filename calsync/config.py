@@ -457,6 +457,9 @@ class AgendaSettings(_Strict):
         return value
 
 
+MIN_POLL_INTERVAL = timedelta(seconds=10)
+
+
 class DaemonSettings(_Strict):
     poll_interval: Duration = Field(default=timedelta(minutes=5), description="between cycles")
     jitter: float = Field(default=0.1, ge=0, le=0.5, description="+/- share of poll_interval")
@@ -472,6 +475,16 @@ class DaemonSettings(_Strict):
     buffer: Duration = Field(
         default=timedelta(minutes=10), description="free time kept around other meetings"
     )
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _not_a_busy_loop(cls, value: timedelta) -> timedelta:
+        if value < MIN_POLL_INTERVAL:
+            raise ValueError(
+                f"{format_duration(value)} would poll every calendar in a tight loop; "
+                f"at least {format_duration(MIN_POLL_INTERVAL)} (push makes changes fast)"
+            )
+        return value
 
     @field_validator("listen")
     @classmethod

@@ -32,7 +32,9 @@ def parse_duration(text: str) -> timedelta:
 def format_duration(value: timedelta) -> str:
     """A duration as people read it ('45m', '1h', '1h30m'; '2d', '30s' where whole)."""
     seconds = int(value.total_seconds())
-    if seconds and seconds % 86400 == 0:
+    if seconds == 0:
+        return "0s"
+    if seconds % 86400 == 0:
         return f"{seconds // 86400}d"
     if 0 < seconds < 60:
         return f"{seconds}s"

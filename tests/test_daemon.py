@@ -312,3 +312,13 @@ def test_signals_end_the_daemon_cleanly(google, tmp_path, sig):
         if process.poll() is None:
             process.kill()
 
+
+
+def test_each_cycle_logs_one_summary_line(google, tmp_path, caplog):
+    seed(google)
+    config = write_config(tmp_path, google)
+    with caplog.at_level("INFO", logger="calsync.service.daemon"):
+        one_cycle(config)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cycle: ")]
+    assert len(lines) == 1
+    assert "2 calendars (2 changed, 0 failed)" in lines[0]

@@ -458,8 +458,11 @@ def test_push_address_needs_https_except_on_loopback() -> None:
         "https://calsync.example.com/hooks/push/google"
     )
     assert push_address("http://127.0.0.1:8787") == "http://127.0.0.1:8787/push/google"
-    with pytest.raises(ValueError, match="only over HTTPS"):
+    with pytest.raises(ValueError, match="Google delivers push notifications only over HTTPS"):
         push_address("http://calsync.example.com")
+    assert push_address("http://[::1]:8787", "graph") == "http://[::1]:8787/push/graph"
+    with pytest.raises(ValueError, match="Microsoft Graph delivers push notifications only"):
+        push_address("http://calsync.example.com", "graph")
     with pytest.raises(ValueError, match="not an http"):
         push_address("calsync.example.com")
 

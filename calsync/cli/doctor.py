@@ -19,8 +19,12 @@ def doctor(obj: Context) -> None:
     settings = obj.settings
     console = out_console()
     problems: list[str] = []
-    console.print(f"[green]✓[/] config {obj.config_path}: {len(settings.people)} people, "
-                  f"{len(settings.pairs)} pairs, {len(settings.providers)} providers")
+    if not settings.pairs:
+        # An empty or mistyped file is valid TOML, and would watch nobody.
+        problems.append(f"{obj.config_path}: no [[pairs]] configured: calsync watches nothing")
+    else:
+        console.print(f"[green]✓[/] config {obj.config_path}: {len(settings.people)} people, "
+                      f"{len(settings.pairs)} pairs, {len(settings.providers)} providers")
     with opened_store(settings, obj.config_path) as store:
         database = redact_database_url(settings.database_url())
         console.print(f"[green]✓[/] database {database} (schema current)")

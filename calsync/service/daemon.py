@@ -91,7 +91,16 @@ class Daemon:
                 result.stopped = True
                 break
             step()
-        metrics.observe_cycle(time.monotonic() - started, datetime.now(UTC))
+        seconds = time.monotonic() - started
+        metrics.observe_cycle(seconds, datetime.now(UTC))
+        changed = sum(1 for c in result.calendars if c.ok and not c.unchanged)
+        failed = sum(1 for c in result.calendars if not c.ok)
+        done = sum(1 for w in result.writes if w.outcome == "done")
+        log.info(
+            "cycle: %d calendars (%d changed, %d failed), %d writes, %d emails in %.1f s%s",
+            len(result.calendars), changed, failed, done, result.emails, seconds,
+            " (stopped early)" if result.stopped else "",
+        )
         with self._lock:
             self.last = result
         return result

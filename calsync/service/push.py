@@ -49,11 +49,16 @@ class Channel:
     expiration: datetime
 
 
-def push_address(public_url: str) -> str:
-    """``<public_url>/push/google``; https required except plain http on loopback.
+_PUSH_SENDERS = {"google": "Google", "graph": "Microsoft Graph"}
 
-    Raises ValueError with a message meant for the user.
+
+def push_address(public_url: str, kind: str = "google") -> str:
+    """``<public_url>/push/<kind>``; https required except plain http on loopback.
+
+    ``kind`` is ``google`` or ``graph``. Raises ValueError with a message meant
+    for the user, naming the service that needs HTTPS.
     """
+    sender = _PUSH_SENDERS[kind]
     parts = urlsplit(public_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"public_url {public_url!r} is not an http(s) URL")
@@ -61,11 +66,11 @@ def push_address(public_url: str) -> str:
         raise ValueError(f"public_url {public_url!r} must not have a query or fragment")
     if parts.scheme == "http" and not is_loopback_url(public_url):
         raise ValueError(
-            f"public_url {public_url!r}: Google delivers push notifications only over HTTPS "
+            f"public_url {public_url!r}: {sender} delivers push notifications only over HTTPS "
             "(with a certificate from a trusted CA); put calsync behind a TLS reverse proxy "
             "and use its https:// URL (plain http is only for a local emulator)"
         )
-    return public_url.rstrip("/") + "/push/google"
+    return public_url.rstrip("/") + f"/push/{kind}"
 
 
 class GoogleChannels:
@@ -199,7 +204,7 @@ class GraphSubscriptions:
         if not secret:
             raise ValueError("the push secret is empty")
         self.reader = reader
-        self.address = push_address(public_url).rsplit("/", 1)[0] + "/graph"
+        self.address = push_address(public_url, "graph")
         self.secret = secret
         self.lifetime = lifetime
         self.renew_before = renew_before

@@ -86,3 +86,19 @@ def test_an_unreadable_database_is_a_message(team: Path) -> None:
     assert code == 1
     assert "database" in err
     assert_no_traceback(out + err)
+
+
+def test_doctor_on_an_empty_config_is_a_problem(tmp_path: Path) -> None:
+    config = tmp_path / "calsync.toml"
+    config.write_text("")
+    code, out, _err = cli(config, "doctor")
+    assert code == 1
+    assert "no [[pairs]] configured" in out
+
+
+def test_a_zero_poll_interval_is_refused(team: Path) -> None:
+    with team.open("a") as config:
+        config.write('\n[daemon]\npoll_interval = "0s"\n')
+    code, _out, err = cli(team, "check")
+    assert code == 2
+    assert "daemon.poll_interval" in err and "at least 10s" in err
