@@ -9,8 +9,10 @@ never logged or put into an error message.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -94,6 +96,17 @@ class SmtpMailer:
             raise SendFailed("the message has no recipient", transient=False)
         password = self._password() if self.settings.user else None
         try:
+            self._send(message, sender, recipients, password)
+        except SendFailed as exc:
+            # A relay may echo the AUTH line (the base64 password) in its error:
+            # the message is logged, printed and stored, so it is scrubbed first.
+            raise SendFailed(_scrub(str(exc), self.settings.user, password),
+                             transient=exc.transient) from None
+
+    def _send(
+        self, message: EmailMessage, sender: str, recipients: list[str], password: str | None
+    ) -> None:
+        try:
             client = self._connect()
         except (smtplib.SMTPException, OSError) as exc:
             raise _classify(exc, self.where) from None
@@ -117,6 +130,21 @@ class SmtpMailer:
             except (smtplib.SMTPException, OSError):
                 # The message was already accepted (or the error above is what matters).
                 client.close()
+
+
+_AUTH_LINE = re.compile(r"(?i)\b(AUTH\s+[A-Z0-9_-]+)(\s+\S+)+")
+
+
+def _scrub(text: str, user: str | None, password: str | None) -> str:
+    """``text`` without the password in any form an SMTP dialogue carries it."""
+    text = _AUTH_LINE.sub(r"\1 [redacted]", text)
+    if password:
+        # AUTH PLAIN sends base64("\0user\0password"); AUTH LOGIN base64(password).
+        plain = base64.b64encode(f"\0{user or ''}\0{password}".encode()).decode()
+        login = base64.b64encode(password.encode()).decode()
+        for secret in sorted({password, plain, login}, key=len, reverse=True):
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 def _text(raw: bytes | str) -> str:
