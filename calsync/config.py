@@ -475,6 +475,10 @@ class DaemonSettings(_Strict):
     buffer: Duration = Field(
         default=timedelta(minutes=10), description="free time kept around other meetings"
     )
+    push_coalesce: Duration = Field(
+        default=timedelta(seconds=5),
+        description="after a push, wait this long so a burst of them is one sync",
+    )
 
     @field_validator("poll_interval")
     @classmethod

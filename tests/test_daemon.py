@@ -322,3 +322,41 @@ def test_each_cycle_logs_one_summary_line(google, tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cycle: ")]
     assert len(lines) == 1
     assert "2 calendars (2 changed, 0 failed)" in lines[0]
+
+
+def test_a_flood_of_pushes_is_one_sync_of_the_calendar_they_name(google, tmp_path):
+    """2,000 replays of one valid notification used to run a full cycle per push."""
+    seed(google)
+    config = write_config(tmp_path, google, daemon_extra='push_coalesce = "1s"')
+    settings = load_settings(config)
+    store = open_store(settings.database_url())
+    readers = build_readers(settings)
+    daemon = Daemon(settings, store, readers, clock=lambda: NOW)
+    cycles: list[object] = []
+    real_cycle = daemon.cycle
+
+    def counted(only=None):
+        cycles.append(only)
+        return real_cycle(only)
+
+    daemon.cycle = counted  # type: ignore[method-assign]
+    thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not cycles and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first, full cycle
+        for _ in range(2000):
+            daemon.notify("google", MARIA)
+        while len(cycles) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)  # the push cycle
+    finally:
+        daemon.stop.set()
+        daemon.wake.set()
+        thread.join(timeout=60)
+        close_readers(readers)
+        store.close()
+    assert cycles[0] is None  # the regular cycle syncs everyone
+    pushed = cycles[1:]
+    assert pushed and all(only == {MARIA} for only in pushed)  # only the named calendar
+    assert len(pushed) <= 2  # the burst was coalesced, not replayed 2,000 times

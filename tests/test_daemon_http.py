@@ -619,3 +619,15 @@ def test_graph_subscription_with_a_foreign_client_state_never_syncs(
     (delivery,) = graph.wait_for_deliveries(1)
     assert delivery.status == 403
     assert changes.calls == []
+
+
+def test_a_deeply_nested_push_body_is_a_400_not_a_crash(
+    client: httpx.Client, changes: Changes, caplog: pytest.LogCaptureFixture
+) -> None:
+    depth = 200_000
+    body = b"[" * depth + b"]" * depth
+    response = client.post("/push/graph", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert changes.calls == []
+    assert not [r for r in caplog.records if r.exc_info]

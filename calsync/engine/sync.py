@@ -8,7 +8,7 @@ sweep keeps past history.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,13 +41,20 @@ def sync_all(
     store: Store,
     readers: Mapping[str, CalendarReader],
     now: datetime,
+    *,
+    only: Collection[str] | None = None,
 ) -> list[CalendarResult]:
-    """Every person's calendar, grouped by provider; batch-capable providers fetch at once."""
+    """Every person's calendar, grouped by provider; batch-capable providers fetch at once.
+
+    ``only``: just these calendar ids (what push notifications named).
+    """
     store.sync_config(settings)
     results = []
     by_provider: dict[str, list[tuple[str, str]]] = {}
     for person in settings.people:
         calendar = person.calendar_id
+        if only is not None and calendar not in only:
+            continue
         by_provider.setdefault(person.provider, []).append((calendar, person.email))
     known = store.calendar_ids()
     ids = {

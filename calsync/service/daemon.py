@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from calsync.engine.plan import plan_all
 from calsync.engine.sync import CalendarResult, sync_all
 from calsync.providers.base import CalendarReader, ChannelWatcher, Subscriber
 from calsync.report import send_due_reports
-from calsync.secrets import SecretBox
+from calsync.secrets import SecretBox, shown_calendar
 from calsync.service import metrics
 from calsync.service.push import GoogleChannels, GraphSubscriptions
 from calsync.service.push_tokens import push_secret
@@ -73,16 +73,18 @@ class Daemon:
         self.wake = threading.Event()
         self.last: CycleResult | None = None
         self._lock = threading.Lock()
+        self._pushed: set[str] = set()
         self._full_at: datetime | None = None
 
     # -- one cycle -------------------------------------------------------------------
 
-    def cycle(self) -> CycleResult:
+    def cycle(self, only: Collection[str] | None = None) -> CycleResult:
+        """One cycle; ``only``: sync just these calendars (what pushes named)."""
         now = self.clock()
         result = CycleResult(started=now)
         started = time.monotonic()
         steps: list[Callable[[], None]] = [
-            lambda: self._sync(now, result),
+            lambda: self._sync(now, result, only),
             lambda: self._evaluate_plan_act(now, result),
             lambda: self._emails(now, result),
         ]
@@ -105,8 +107,8 @@ class Daemon:
             self.last = result
         return result
 
-    def _sync(self, now: datetime, result: CycleResult) -> None:
-        result.calendars = sync_all(self.settings, self.store, self.readers, now)
+    def _sync(self, now: datetime, result: CycleResult, only: Collection[str] | None) -> None:
+        result.calendars = sync_all(self.settings, self.store, self.readers, now, only=only)
         for calendar in result.calendars:
             outcome = "error" if not calendar.ok else "unchanged" if calendar.unchanged else "ok"
             metrics.record_sync(calendar.provider, outcome)
@@ -180,9 +182,21 @@ class Daemon:
         }
 
     def notify(self, provider: str, calendar: str) -> None:
-        """A push notification: run a cycle now (polling stays the fallback)."""
-        log.info("push from %s for %s: syncing now", provider, calendar)
+        """A push notification: sync that calendar soon (polling stays the fallback).
+
+        Only the calendar it names is synced, and a burst of notifications is
+        gathered for ``push_coalesce`` into one sync: replaying a valid
+        notification cannot be turned into load.
+        """
+        log.info("push from %s for %s: syncing it shortly", provider, shown_calendar(calendar))
+        with self._lock:
+            self._pushed.add(calendar)
         self.wake.set()
+
+    def _take_pushed(self) -> set[str]:
+        with self._lock:
+            pushed, self._pushed = self._pushed, set()
+        return pushed
 
     def run(self, *, once: bool = False, install_signals: bool = True) -> int:
         """Cycle until stopped; ``once``: one cycle, no HTTP server (for cron)."""
@@ -192,20 +206,30 @@ class Daemon:
         if once:
             return 0 if self.cycle().ok else 1
         server, channels = self._start_push()
+        coalesce = self.settings.daemon.push_coalesce.total_seconds()
+        next_full = time.monotonic()
         try:
             while not self.stop.is_set():
                 for provider, manager in channels.items():
                     calendars = self._calendars_of(provider)
                     for problem in manager.ensure(calendars, self.clock()):
                         log.warning("push channel: %s", problem)
+                pushed = self._take_pushed()
                 try:
-                    self.cycle()
+                    if time.monotonic() >= next_full:
+                        next_full = time.monotonic() + self._interval()
+                        self.cycle()
+                    elif pushed:
+                        self.cycle(only=pushed)
                 except Exception:
                     # A bug or an outage in one cycle must not end the daemon: the
                     # next cycle starts from the stored cursors and outbox anyway.
                     log.exception("the cycle failed; retrying after the poll interval")
-                self.wake.wait(self._interval())
+                woken = self.wake.wait(max(0.0, next_full - time.monotonic()))
                 self.wake.clear()
+                if woken and not self.stop.is_set():
+                    # Let the burst arrive: every push in it becomes one sync.
+                    self.stop.wait(coalesce)
             return 0
         finally:
             for manager in channels.values():

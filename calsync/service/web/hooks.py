@@ -196,8 +196,8 @@ def hook_routes(hooks: Hooks) -> list[Route]:
             return Response(token.encode("utf-8"), 200, media_type="text/plain; charset=utf-8")
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            payload = None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            payload = None  # deep nesting is an attack, not a notification
         items = payload.get("value") if isinstance(payload, dict) else None
         if not isinstance(items, list):
             metrics.record_push(OUTLOOK, "rejected")
