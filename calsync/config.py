@@ -213,10 +213,67 @@ class OutlookProvider(_Strict):
         return self
 
 
+class CaldavProvider(_Strict):
+    """``kind = "caldav"``: any RFC 4791 server (Nextcloud, Fastmail, iCloud, Radicale...).
+
+    The password comes from the environment variable named by ``password_env``
+    (an app-specific password for iCloud and Fastmail), never from the file.
+    A person's ``calendar`` is a calendar URL or a display name under the
+    principal; without one, the principal's default calendar is read.
+    """
+
+    kind: Literal["caldav"]
+    url: str = Field(description="the server's CalDAV root or the principal URL")
+    username: str | None = Field(default=None, description="the login (often the email)")
+    password_env: str | None = Field(
+        default=None, description="environment variable holding the (app-specific) password"
+    )
+    past_days: int = Field(default=400, ge=1, le=3650)
+    future_days: int = Field(default=120, ge=1, le=3650)
+    max_retries: int = Field(default=5, ge=0, le=10)
+    timeout: float = Field(default=30.0, gt=0)
+    multiget_size: int = Field(
+        default=200, ge=1, le=5000, description="objects per calendar-multiget REPORT"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "passwords do not go in the config file: put it in an environment variable "
+                "and name that variable in password_env"
+            )
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("password_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _plain_http(self) -> CaldavProvider:
+        if self.url.startswith("http://") and self.password_env and not is_loopback_url(self.url):
+            raise ValueError(
+                f"{self.url} is plain http: the password would cross the network in clear "
+                "text (use https://)"
+            )
+        return self
+
+
 ProviderSettings = Annotated[
-    IcsProvider | GoogleProvider | OutlookProvider, Field(discriminator="kind")
+    IcsProvider | GoogleProvider | OutlookProvider | CaldavProvider, Field(discriminator="kind")
 ]
-PROVIDER_KINDS = "ics, google, outlook"
+PROVIDER_KINDS = "ics, google, outlook, caldav"
 
 
 def _zone(value: str) -> str:
@@ -691,6 +748,7 @@ def settings_from_dict(data: dict[str, Any], source: Path) -> Settings:
 
 
 __all__ = [
+    "CaldavProvider",
     "ConfigError",
     "GoogleProvider",
     "IcsProvider",

@@ -28,6 +28,7 @@ from calsync_emulators.graph import GraphEmulator
 from hypothesis import settings
 
 from calsync.store import Store, open_store
+from tests.caldav_support import RadicaleServer, shared_radicale
 from tests.report_support import Catcher
 from tests.support import ROOT, Clock, free_port, missing
 
@@ -247,6 +248,13 @@ def graph(clock: Clock) -> Iterator[GraphEmulator]:
     """The Microsoft Graph emulator on loopback, on ``clock``, with no mailboxes yet."""
     with GraphEmulator(port=0, clock=clock) as emulator:
         yield emulator
+
+
+@pytest.fixture(scope="session")
+def radicale() -> RadicaleServer:
+    """A real Radicale on loopback, started once per test process (the contract harness
+    shares it); each test makes its own calendars on it."""
+    return shared_radicale()
 
 
 # -- SMTP -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import click
 from rich.markup import escape
 
 from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console, redact_database_url
+from calsync.providers.base import DoctorNotes
 from calsync.providers.factory import open_readers
 from calsync.report import report_problems
 
@@ -42,6 +43,10 @@ def doctor(obj: Context) -> None:
                 problems.append(f"{person.email} ({person.provider}): {problem}")
             else:
                 console.print(f"[green]✓[/] {person.email}: {person.provider} calendar readable")
+                reader = readers[person.provider]
+                if isinstance(reader, DoctorNotes):
+                    for note in reader.doctor_notes(person.calendar_id):
+                        console.print(f"  {escape(note)}", highlight=False)
     if problems:
         for problem in problems:
             console.print(f"[red]✗[/] {escape(problem)}", highlight=False)

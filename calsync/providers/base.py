@@ -131,6 +131,13 @@ class FreeBusyReader(Protocol):
 
 
 @runtime_checkable
+class DoctorNotes(Protocol):
+    """A provider with more to say in ``doctor`` than "readable" (how it invites, say)."""
+
+    def doctor_notes(self, calendar: str) -> list[str]: ...
+
+
+@runtime_checkable
 class Closable(Protocol):
     """A provider that holds connections or refreshed tokens to save when done."""
 

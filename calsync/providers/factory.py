@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
-from calsync.config import GoogleProvider, IcsProvider, OutlookProvider, Settings
+from calsync.config import CaldavProvider, GoogleProvider, IcsProvider, OutlookProvider, Settings
 from calsync.providers.base import ApiCallCounter, CalendarReader, Closable, uncounted
+from calsync.providers.caldav.calendar import CaldavCalendar
 from calsync.providers.google.auth import credential_source
 from calsync.providers.google.calendar import GoogleCalendar
 from calsync.providers.ics.reader import IcsReader
@@ -62,6 +63,11 @@ def build_readers(
             tokens = token_source(name, provider, settings.path, box)
             readers[name] = OutlookCalendar(
                 name, provider, tokens, zone_of, owners=owners.get(name, {}), sleep=sleep,
+                count_api_call=count_api_call,
+            )
+        elif isinstance(provider, CaldavProvider):
+            readers[name] = CaldavCalendar(
+                name, provider, zone_of, owners=owners.get(name, {}), sleep=sleep,
                 count_api_call=count_api_call,
             )
     return readers

@@ -20,11 +20,14 @@ move to ``calsync.providers.factory`` is a one-line change.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
@@ -35,6 +38,14 @@ from calsync.model import Event
 from calsync.providers.base import BatchReader, CalendarReader, CalendarWriter
 from calsync.providers.factory import build_readers, close_readers
 from calsync.store import Store, open_store
+from tests.caldav_support import (
+    DavProxy,
+    RadicaleServer,
+    delete,
+    put,
+    shared_radicale,
+    split_objects,
+)
 from tests.contract.history import (
     DEV,
     LENGTH,
@@ -468,5 +479,92 @@ class GraphHarness(Harness):
             self.emu.fail_5xx(times, status)
 
 
-HARNESSES: dict[str, type[Harness]] = {h.name: h for h in (IcsHarness, GoogleHarness, GraphHarness)}
+# -- CalDAV ---------------------------------------------------------------------------------
+
+_CALENDARS = itertools.count(1)
+
+
+class CaldavHarness(Harness):
+    """A real Radicale (one per test process, a user per harness) behind a fault proxy.
+
+    Maria's calendar app PUTs one object per UID (the series with its
+    overrides, the one-off) and DELETEs what is gone, as CalDAV clients do;
+    Radicale does not schedule, so Dev's answer reaches Maria's copy the way
+    an iTIP REPLY processed by her app would: her object is rewritten.
+    """
+
+    name = "caldav"
+    capabilities = frozenset({"incremental", "faults", "write"})
+    lacks: ClassVar[dict[str, str]] = {
+        "batch": "CalDAV has no multi-calendar request: one REPORT per calendar",
+    }
+
+    #: The Radicale to use; None: the one shared by the test process.
+    server: RadicaleServer | None = None
+
+    def start(self) -> None:
+        self.radicale = self.server or shared_radicale()
+        self.proxy = DavProxy(self.radicale.url).start()
+        self.user = f"maria-{os.getpid()}"
+        self.cal_id = f"work-{next(_CALENDARS)}"
+        self.radicale.calendar(self.user, self.cal_id, "Maria")
+        self.written: dict[str, bytes] = {}
+
+    def stop(self) -> None:
+        super().stop()
+        self.proxy.stop()
+
+    @property
+    def calendar(self) -> str:
+        return f"{self.proxy.url}/{self.user}/{self.cal_id}/"
+
+    def provider_config(self) -> dict[str, Any]:
+        return {"kind": "caldav", "url": self.proxy.url + "/", "username": self.user,
+                "max_retries": 3}  # fmt: skip
+
+    def object_url(self, uid: str) -> str:
+        return f"{self.radicale.url}/{self.user}/{self.cal_id}/{quote(uid, safe='@')}.ics"
+
+    def _write(self) -> None:
+        objects = split_objects(self.history.to_ics())
+        for uid, data in objects.items():
+            if self.written.get(uid) != data:
+                put(self.object_url(uid), data)
+        for uid in set(self.written) - set(objects):
+            delete(self.object_url(uid))
+        self.written = objects
+
+    def _seed(self, ics: str) -> None:
+        self._write()
+
+    def _cancel(self, index: int) -> None:
+        self._write()
+
+    def _patch_times(self, index: int, start: datetime, end: datetime) -> None:
+        self._write()
+
+    def _decline(self, index: int) -> None:
+        self._write()
+
+    def _split(self, index: int, new: NewSeries) -> None:
+        self._write()
+
+    def _delete(self, uid: str) -> None:
+        self._write()
+
+    @property
+    def server_calendar(self) -> str:
+        """Maria's calendar on Radicale itself (not through the proxy)."""
+        return f"{self.radicale.url}/{self.user}/{self.cal_id}/"
+
+    def expire_cursor(self) -> None:
+        self.radicale.forget_sync_tokens(self.server_calendar)
+
+    def inject(self, status: int, times: int) -> None:
+        self.proxy.fail(status, times, retry_after="1" if status == 429 else None)
+
+
+HARNESSES: dict[str, type[Harness]] = {
+    h.name: h for h in (IcsHarness, GoogleHarness, GraphHarness, CaldavHarness)
+}
 BACKENDS = list(HARNESSES)

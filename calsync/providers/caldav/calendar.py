@@ -1,0 +1,84 @@
+"""CalDAV through the ``caldav`` library: the adapter that implements the ports.
+
+One ``CaldavCalendar`` per configured provider. It holds one
+``client.CaldavClient`` (the library's DAVClient, retries, counting, errors,
+discovery) and hands it to the parts that do the work:
+
+- ``reader``: ``sync-collection`` or getctag/getetag rounds, multigets,
+  ``free-busy-query`` (or busy times from the events), and the probe;
+- ``writer``: make-ups created once under their key, agenda blocks under
+  ``If-Match``, attendee copies where the server does not schedule.
+
+``mapping`` turns objects into neutral events through ``providers.expand``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from calsync.config import CaldavProvider
+from calsync.model import AgendaBlock, ChangeSet, Window
+from calsync.providers.base import ApiCallCounter, NewEvent, ProviderError, uncounted
+from calsync.providers.caldav.client import CaldavClient
+from calsync.providers.caldav.reader import CaldavReader
+from calsync.providers.caldav.writer import CaldavWriter
+
+
+class CaldavCalendar:
+    """Reader, free/busy and owned writes for one CalDAV account.
+
+    Implements CalendarReader, FreeBusyReader, CalendarWriter, Closable and
+    DoctorNotes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        settings: CaldavProvider,
+        zone_of: Callable[[str], ZoneInfo],
+        *,
+        owners: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        count_api_call: ApiCallCounter = uncounted,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.client = CaldavClient(name, settings, sleep=sleep, rand=rand,
+                                   count_api_call=count_api_call)  # fmt: skip
+        self.reader = CaldavReader(self.client, zone_of)
+        self.writer = CaldavWriter(self.client, zone_of, dict(owners or {}))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def probe(self, calendar: str) -> str | None:
+        return self.reader.probe(calendar)
+
+    def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
+        return self.reader.fetch_changes(calendar, cursor, now)
+
+    def free_busy(
+        self, calendars: Sequence[str], window: Window
+    ) -> dict[str, list[tuple[datetime, datetime]]]:
+        return self.reader.free_busy(calendars, window)
+
+    def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
+        return self.writer.create_owned(calendar, event, key)
+
+    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
+        self.writer.update_description(calendar, remote_id, block)
+
+    def doctor_notes(self, calendar: str) -> list[str]:
+        """What ``doctor`` says about this calendar besides "readable"."""
+        try:
+            if self.writer.server_schedules(calendar):
+                return ["the server schedules (RFC 6638): it invites the attendees of make-ups"]
+        except ProviderError as exc:
+            return [f"could not ask the server about scheduling: {exc.message}"]
+        return ["the server does not schedule: calsync writes make-ups into the attendees' "
+                "calendars it reads on this server too; others get no invitation"]
