@@ -532,6 +532,10 @@ class DaemonSettings(_Strict):
     buffer: Duration = Field(
         default=timedelta(minutes=10), description="free time kept around other meetings"
     )
+    dry_run: bool = Field(
+        default=False,
+        description="plan and record every write in the audit log without writing",
+    )
     push_coalesce: Duration = Field(
         default=timedelta(seconds=5),
         description="after a push, wait this long so a burst of them is one sync",

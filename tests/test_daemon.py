@@ -360,3 +360,49 @@ def test_a_flood_of_pushes_is_one_sync_of_the_calendar_they_name(google, tmp_pat
     pushed = cycles[1:]
     assert pushed and all(only == {MARIA} for only in pushed)  # only the named calendar
     assert len(pushed) <= 2  # the burst was coalesced, not replayed 2,000 times
+
+
+# -- the audit log and the dry run ------------------------------------------------------
+
+
+def test_every_write_is_in_the_audit_log_with_why_and_the_text_before_and_after(
+    google, tmp_path
+):
+    master = seed(google)
+    config = write_config(tmp_path, google)
+    one_cycle(config)
+    cancel(google, master, TODAY)
+    one_cycle(config)
+    code, out, err = cli(config, "writes", "--json")
+    assert code == 0, err
+    records = json.loads(out)["writes"]
+    [makeup] = [r for r in records if r["kind"] == "create_makeup"]
+    assert makeup["dry_run"] is False and makeup["remote_id"]
+    assert makeup["why"].startswith("make-up for the 1:1 of Mon 23 Nov (cancelled")
+    assert makeup["manager"] == MARIA and makeup["report"] == DEV
+    agenda = [r for r in records if r["kind"] == "agenda_block"]
+    series = next(r for r in agenda if "series" in r["why"])
+    assert series["before"] == "Our notes live in the agenda doc."
+    assert series["after"].startswith(series["before"] + "\n\n--- calsync")
+    # A second cycle writes nothing, so records nothing.
+    one_cycle(config, NOW + timedelta(minutes=5))
+    _, again, _ = cli(config, "writes", "--json")
+    assert len(json.loads(again)["writes"]) == len(records)
+    _, table, _ = cli(config, "writes", "--pair", MARIA, DEV)
+    assert "create makeup" in table and "make-up for the 1:1" in table
+
+
+def test_a_dry_run_writes_nothing_and_records_what_it_would_write(google, tmp_path):
+    master = seed(google)
+    config = write_config(tmp_path, google, daemon_extra="dry_run = true")
+    one_cycle(config)
+    cancel(google, master, TODAY)
+    before = {e["id"]: e["etag"] for e in google.events(MARIA)}
+    one_cycle(config)
+    one_cycle(config, NOW + timedelta(minutes=5))
+    assert {e["id"]: e["etag"] for e in google.events(MARIA)} == before  # nothing written
+    assert makeups(google, DEV) == []
+    _, out, _ = cli(config, "writes", "--json")
+    records = json.loads(out)["writes"]
+    assert records and all(r["dry_run"] for r in records)
+    assert sum(r["kind"] == "create_makeup" for r in records) == 1  # recorded once

@@ -31,6 +31,7 @@ class CreateMakeUp:
     provider: str
     calendar: str
     event: NewEvent
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,9 @@ class UpdateAgenda:
     calendar: str
     remote_id: str
     block: AgendaBlock
+    why: str = ""
+    #: The description as last synced: the audit log's "before".
+    before: str = ""
 
 
 Action = CreateMakeUp | UpdateAgenda
@@ -54,6 +58,17 @@ class Queued:
 
     key: str
     action: Action
+
+
+def audit_texts(action: Action) -> tuple[str, str]:
+    """(before, after) of the write, as the audit log shows them."""
+    if isinstance(action, CreateMakeUp):
+        event = action.event
+        after = (f"{event.title}\n{event.start.isoformat()} to {event.end.isoformat()}\n"
+                 f"{event.description}").rstrip()
+        return "", after
+    after = action.block.applied_to(action.before)
+    return action.before, action.before if after is None else after
 
 
 def encode(action: Action) -> tuple[str, dict[str, Any]]:
@@ -71,12 +86,15 @@ def encode(action: Action) -> tuple[str, dict[str, Any]]:
             "description": event.description,
             "timezone": event.timezone,
             "tags": dict(event.tags),
+            "why": action.why,
         }
     return action.KIND, {
         "provider": action.provider,
         "calendar": action.calendar,
         "remote_id": action.remote_id,
         "url": action.block.url,
+        "why": action.why,
+        "before": action.before,
     }
 
 
@@ -97,6 +115,7 @@ def decode(kind: str, payload: Mapping[str, Any]) -> Action:
                     timezone=str(payload.get("timezone") or "UTC"),
                     tags=_tags(payload),
                 ),
+                why=str(payload.get("why") or ""),
             )
         if kind == UpdateAgenda.KIND:
             # Rows queued before this codec carry the rendered block, not the URL.
@@ -110,6 +129,8 @@ def decode(kind: str, payload: Mapping[str, Any]) -> Action:
                 calendar=_text(payload, "calendar"),
                 remote_id=_text(payload, "remote_id"),
                 block=block,
+                why=str(payload.get("why") or ""),
+                before=str(payload.get("before") or ""),
             )
     except (ValueError, TypeError) as exc:
         raise BadAction(f"{kind}: {exc}") from None

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from calsync.engine.actions import Action, BadAction, CreateMakeUp, decode
+from calsync.engine.actions import Action, BadAction, CreateMakeUp, audit_texts, decode
 from calsync.faults import crash_point
 from calsync.providers.base import CalendarReader, CalendarWriter, ProviderError
+from calsync.secrets import shown_calendar
 from calsync.store import Store
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,14 @@ def _perform(
         try:
             remote_id = _write(item.key, action, readers.get(action.provider))
             crash_point("after-write")
+            before, after = audit_texts(action)
+            # Recorded before mark_done: a crash in between re-runs the write,
+            # which finds its event, and the record is idempotent on the key.
+            store.record_write(
+                key=item.key, kind=item.action, pair_id=item.pair_id, provider=action.provider,
+                calendar=shown_calendar(action.calendar), remote_id=remote_id, why=action.why,
+                before=before, after=after, dry_run=False, now=now,
+            )
             store.mark_done(item.key, remote_id, now=now)
             outcomes.append(WriteOutcome(item.key, item.action, "done"))
         except ProviderError as exc:

@@ -16,7 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from calsync.config import DaemonSettings, PairSettings, Settings
-from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, encode
+from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, audit_texts, encode
 from calsync.engine.evaluate import pair_params
 from calsync.model import AgendaBlock, Event, EventStatus, Response
 from calsync.policies import Finding, PairHealth
@@ -32,6 +32,7 @@ from calsync.policies.bumps import (
 from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
 from calsync.policies.types import PairParams
 from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent
+from calsync.secrets import shown_calendar
 from calsync.store import Store
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,10 @@ def plan_pair(
             "attempt": str(bump.attempt),
         },
     )
-    rows.append(Queued(key, CreateMakeUp(person.provider, person.calendar_id, event)))
+    who = f" by {bump.by}" if bump.by else ""
+    why = (f"make-up for the 1:1 of {original_local:%a} {original_local.day} "
+           f"{original_local:%b} ({bump.reason.replace('_', ' ')}{who}), attempt {bump.attempt}")
+    rows.append(Queued(key, CreateMakeUp(person.provider, person.calendar_id, event, why)))
     return plan, rows
 
 
@@ -243,7 +247,10 @@ def agenda_rows(
             if not event.is_series and event.end < now:
                 continue  # past occurrences keep what they had
             key = agenda_key(calendar, event.remote_id, block.digest)
-            action = UpdateAgenda(person.provider, calendar, event.remote_id, block)
+            what = "series" if event.is_series else "occurrence"
+            action = UpdateAgenda(person.provider, calendar, event.remote_id, block,
+                                  why=f"the pair's agenda link on the 1:1 {what}",
+                                  before=event.description)
             rows.append(Queued(key, action))
     return rows
 
@@ -290,6 +297,15 @@ def plan_all(
             if pair_id is None:
                 continue
             kind, payload = encode(action)
-            if store.enqueue(queued.key, kind, payload, pair_id, now=now):
+            if settings.daemon.dry_run:
+                # Planned and recorded as it would be written; nothing is queued.
+                before, after = audit_texts(action)
+                if store.record_write(
+                    key=queued.key, kind=kind, pair_id=pair_id, provider=action.provider,
+                    calendar=shown_calendar(action.calendar), remote_id=None, why=action.why,
+                    before=before, after=after, dry_run=True, now=now,
+                ):
+                    log.info("dry run: would write %s", queued.key)
+            elif store.enqueue(queued.key, kind, payload, pair_id, now=now):
                 log.info("queued %s", queued.key)
     return plans

@@ -2,7 +2,8 @@
 
 Use ``open_store(url)``; everything else goes through the returned ``Store``
 (and ``report_sends``' functions, which take it). One module per thing kept:
-``pairs``, ``calendars``, ``events``, ``health``, ``outbox``, ``report_sends``;
+``pairs``, ``calendars``, ``events``, ``health``, ``outbox``, ``writes``,
+``report_sends``, ``agenda``;
 ``models`` holds every table, ``db`` the engines and migrations.
 """
 
@@ -12,6 +13,7 @@ from calsync.store.db import StoreError
 from calsync.store.facade import Store, open_store
 from calsync.store.health import FindingRecord, OpenFinding, StoredOccurrence
 from calsync.store.outbox import OutboxItem
+from calsync.store.writes import WriteRecord
 
 __all__ = [
     "ApplyStats",
@@ -23,6 +25,7 @@ __all__ = [
     "StoreError",
     "StoredOccurrence",
     "SuspiciousSnapshot",
+    "WriteRecord",
     "open_store",
     "report_sends",
 ]

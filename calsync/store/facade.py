@@ -11,13 +11,14 @@ kept, hold the queries and their documentation:
 - ``events``: reading the stored events back;
 - ``health``: each pair's last evaluated occurrences and its findings over time;
 - ``outbox``: calendar writes to perform once each;
+- ``writes``: the audit log of the writes made (or a dry run would make);
 - ``report_sends``: which weekly emails went out (functions only, not methods);
 - ``agenda``: the 1:1 pages' topics, notes, action items and sign-in links.
 """
 
 from __future__ import annotations
 
-from calsync.store import agenda, calendars, events, health, outbox, pairs
+from calsync.store import agenda, calendars, events, health, outbox, pairs, writes
 from calsync.store.base import Database
 from calsync.store.db import open_engine
 
@@ -63,6 +64,10 @@ class Store(Database):
     claim = outbox.claim
     mark_done = outbox.mark_done
     mark_failed = outbox.mark_failed
+
+    # -- the audit log (writes.py)
+    record_write = writes.record_write
+    writes = writes.writes
 
     # -- the 1:1 pages (agenda.py)
     page_id = agenda.page_id

@@ -348,3 +348,24 @@ class SignInTokenRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class WriteRow(Base):
+    """The audit log: every calendar write calsync made, or would have made in a dry run."""
+
+    __tablename__ = "writes"
+    __table_args__ = (UniqueConstraint("key", "dry_run", name="uq_writes_key_dry_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    pair_id: Mapped[int | None] = mapped_column(ForeignKey("pairs.id", ondelete="SET NULL"))
+    provider: Mapped[str] = mapped_column(String)
+    # As shown (a secret feed URL redacted): the outbox keeps what the write needs.
+    calendar: Mapped[str] = mapped_column(String)
+    remote_id: Mapped[str | None] = mapped_column(String)
+    why: Mapped[str] = mapped_column(Text)
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime]
