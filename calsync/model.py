@@ -208,6 +208,8 @@ class AgendaBlock:
     """
 
     url: str
+    #: Take calsync's block out instead (undo): people's text is left byte for byte.
+    remove: bool = False
 
     BEGIN: ClassVar[str] = "--- calsync: shared 1:1 agenda ---"
     END: ClassVar[str] = "--- end of calsync agenda ---"
@@ -240,8 +242,14 @@ class AgendaBlock:
         return cls._PATTERN.sub("", description)
 
     def applied_to(self, description: str) -> str | None:
-        """The description carrying this block once, or None when it already does."""
+        """The description carrying this block once, or None when it already does.
+
+        With ``remove``: the description without calsync's block, or None when it
+        has none.
+        """
         people = self.strip(description)
+        if self.remove:
+            return None if people == description else people
         wanted = f"{people}\n\n{self.text}" if people else self.text
         return None if wanted == description else wanted
 

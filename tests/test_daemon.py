@@ -406,3 +406,38 @@ def test_a_dry_run_writes_nothing_and_records_what_it_would_write(google, tmp_pa
     records = json.loads(out)["writes"]
     assert records and all(r["dry_run"] for r in records)
     assert sum(r["kind"] == "create_makeup" for r in records) == 1  # recorded once
+
+
+def test_undo_all_takes_back_the_make_up_and_the_agenda_blocks_exactly(google, tmp_path):
+    master = seed(google)
+    config = write_config(tmp_path, google)
+    one_cycle(config)
+    cancel(google, master, TODAY)
+    one_cycle(config)
+    assert len(makeups(google, MARIA)) == 1 and len(makeups(google, DEV)) == 1
+    assert "--- calsync" in google.get_event(MARIA, master)["description"]
+
+    code, out, err = cli(config, "undo", "--all", "--now", NOW.isoformat())
+    assert code == 0, err + out
+    assert makeups(google, MARIA) == [] and makeups(google, DEV) == []
+    assert google.get_event(MARIA, master)["description"] == "Our notes live in the agenda doc."
+
+    # Undone stays undone: the daemon does not book or write it again, and a
+    # second undo has nothing left to do.
+    etags = {e["id"]: e["etag"] for e in google.events(MARIA)}
+    one_cycle(config, NOW + timedelta(minutes=5))
+    assert {e["id"]: e["etag"] for e in google.events(MARIA)} == etags
+    code, _, err = cli(config, "undo", "--all", "--now", NOW.isoformat())
+    assert code == 0, err
+    assert {e["id"]: e["etag"] for e in google.events(MARIA)} == etags
+    _, out, _ = cli(config, "writes", "--json")
+    undos = [r for r in json.loads(out)["writes"] if r["key"].startswith("undo|")]
+    assert {r["kind"] for r in undos} == {"delete_makeup", "agenda_block"}
+
+
+def test_undo_refuses_unknown_ids_and_needs_a_choice(google, tmp_path):
+    seed(google)
+    config = write_config(tmp_path, google)
+    assert cli(config, "undo")[0] == 2
+    code, _, err = cli(config, "undo", "999")
+    assert code == 2 and "no write #999" in err

@@ -27,6 +27,7 @@ from calsync.cli.report import report
 from calsync.cli.run import run
 from calsync.cli.serve import serve
 from calsync.cli.sync import sync
+from calsync.cli.undo import undo
 from calsync.cli.writes import writes
 from calsync.model import printable
 from calsync.secrets import SecretError
@@ -104,7 +105,7 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
     ctx.obj = Context(config_path)
 
 
-for command in (doctor, sync, check, run, report, auth, demo, serve, agenda, writes):
+for command in (doctor, sync, check, run, report, auth, demo, serve, agenda, writes, undo):
     main.add_command(command)
 
 

@@ -49,7 +49,20 @@ class UpdateAgenda:
     before: str = ""
 
 
-Action = CreateMakeUp | UpdateAgenda
+@dataclass(frozen=True, slots=True)
+class DeleteMakeUp:
+    """Undo: delete a make-up calsync booked (only an event that carries ``made_key``)."""
+
+    KIND: ClassVar[str] = "delete_makeup"
+
+    provider: str
+    calendar: str
+    remote_id: str
+    made_key: str
+    why: str = ""
+
+
+Action = CreateMakeUp | UpdateAgenda | DeleteMakeUp
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +80,8 @@ def audit_texts(action: Action) -> tuple[str, str]:
         after = (f"{event.title}\n{event.start.isoformat()} to {event.end.isoformat()}\n"
                  f"{event.description}").rstrip()
         return "", after
+    if isinstance(action, DeleteMakeUp):
+        return f"the make-up booked under {action.made_key}", ""
     after = action.block.applied_to(action.before)
     return action.before, action.before if after is None else after
 
@@ -88,11 +103,20 @@ def encode(action: Action) -> tuple[str, dict[str, Any]]:
             "tags": dict(event.tags),
             "why": action.why,
         }
+    if isinstance(action, DeleteMakeUp):
+        return action.KIND, {
+            "provider": action.provider,
+            "calendar": action.calendar,
+            "remote_id": action.remote_id,
+            "made_key": action.made_key,
+            "why": action.why,
+        }
     return action.KIND, {
         "provider": action.provider,
         "calendar": action.calendar,
         "remote_id": action.remote_id,
         "url": action.block.url,
+        "remove": action.block.remove,
         "why": action.why,
         "before": action.before,
     }
@@ -121,7 +145,8 @@ def decode(kind: str, payload: Mapping[str, Any]) -> Action:
             # Rows queued before this codec carry the rendered block, not the URL.
             url = payload.get("url")
             block = (
-                AgendaBlock(_text(payload, "url")) if url is not None
+                AgendaBlock(_text(payload, "url"), remove=bool(payload.get("remove")))
+                if url is not None
                 else AgendaBlock.from_text(_text(payload, "block"))
             )
             return UpdateAgenda(
@@ -131,6 +156,14 @@ def decode(kind: str, payload: Mapping[str, Any]) -> Action:
                 block=block,
                 why=str(payload.get("why") or ""),
                 before=str(payload.get("before") or ""),
+            )
+        if kind == DeleteMakeUp.KIND:
+            return DeleteMakeUp(
+                provider=_text(payload, "provider"),
+                calendar=_text(payload, "calendar"),
+                remote_id=_text(payload, "remote_id"),
+                made_key=_text(payload, "made_key"),
+                why=str(payload.get("why") or ""),
             )
     except (ValueError, TypeError) as exc:
         raise BadAction(f"{kind}: {exc}") from None

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from calsync.engine.actions import Action, BadAction, CreateMakeUp, audit_texts, decode
+from calsync.engine.actions import (
+    Action,
+    BadAction,
+    CreateMakeUp,
+    DeleteMakeUp,
+    audit_texts,
+    decode,
+)
 from calsync.faults import crash_point
 from calsync.providers.base import CalendarReader, CalendarWriter, ProviderError
 from calsync.secrets import shown_calendar
@@ -107,5 +114,8 @@ def _write(key: str, action: Action, writer: CalendarReader | None) -> str:
     crash_point("before-write")
     if isinstance(action, CreateMakeUp):
         return writer.create_owned(action.calendar, action.event, key)
+    if isinstance(action, DeleteMakeUp):
+        writer.delete_owned(action.calendar, action.remote_id, action.made_key)
+        return action.remote_id
     writer.update_description(action.calendar, action.remote_id, action.block)
     return action.remote_id

@@ -39,6 +39,8 @@ class _Writer(Protocol):
 
     def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None: ...
 
+    def delete_owned(self, calendar: str, remote_id: str, key: str) -> None: ...
+
 
 class ComposedProvider:
     """CalendarReader, BatchReader, FreeBusyReader, CalendarWriter and Closable, delegated.
@@ -77,3 +79,6 @@ class ComposedProvider:
 
     def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
         self.writer.update_description(calendar, remote_id, block)
+
+    def delete_owned(self, calendar: str, remote_id: str, key: str) -> None:
+        self.writer.delete_owned(calendar, remote_id, key)

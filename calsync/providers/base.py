@@ -114,7 +114,15 @@ class CalendarWriter(Protocol):
     def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
         """Put ``block`` into a 1:1's description (nothing else), conditionally on the etag.
 
-        Leaves the event alone when the block is already there.
+        Leaves the event alone when the block is already there; a ``block`` with
+        ``remove`` takes calsync's block out, leaving people's text as it was.
+        """
+        ...
+
+    def delete_owned(self, calendar: str, remote_id: str, key: str) -> None:
+        """Delete an event calsync created under ``key`` (undo); already gone is fine.
+
+        Refuses an event that does not carry ``key``: calsync deletes only its own.
         """
         ...
 

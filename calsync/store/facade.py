@@ -61,6 +61,7 @@ class Store(Database):
     # -- calendar writes (outbox.py)
     enqueue = outbox.enqueue
     pending = outbox.pending
+    outbox_item = outbox.item
     claim = outbox.claim
     mark_done = outbox.mark_done
     mark_failed = outbox.mark_failed

@@ -72,6 +72,13 @@ def pending(store: Database, limit: int = 100) -> list[OutboxItem]:
         return [_item(r) for r in rows]
 
 
+def item(store: Database, key: str) -> OutboxItem | None:
+    """The write queued under ``key`` (undo reads what it wrote and where)."""
+    with store.transaction() as session:
+        row = session.scalar(select(OutboxRow).where(OutboxRow.key == key))
+        return None if row is None else _item(row)
+
+
 def claim(store: Database, now: datetime, lease: timedelta, limit: int = 50) -> list[OutboxItem]:
     """Pending writes for this worker alone, leased until ``now + lease``.
 

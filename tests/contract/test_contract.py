@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from calsync.model import AgendaBlock, EventStatus, Response
-from calsync.providers.base import NewEvent
+from calsync.providers.base import NewEvent, ProviderError
 from tests.contract.harness import Harness
 from tests.contract.history import (
     DEV,
@@ -270,3 +270,34 @@ def test_the_agenda_block_is_written_once_into_the_series(backend: Harness) -> N
                 if e.is_series and e.uid == SERIES_UID]  # fmt: skip
     assert master.description.count(url) == 1 and block.is_in(master.description)
     assert rows == backend.history.expected()  # only the description changed
+
+
+@pytest.mark.requires("write")
+def test_undo_deletes_only_calsyncs_event_and_restores_the_description(
+    backend: Harness,
+) -> None:
+    again = synced(backend)
+    writer = backend.writer()
+    assert writer is not None
+    [master] = [e for e in backend.events(backend.store)
+                if e.is_series and e.uid == SERIES_UID]  # fmt: skip
+    original = master.description
+    remote_id = writer.create_owned(backend.calendar, makeup(), MAKEUP_KEY)
+    block = AgendaBlock("https://docs.example.com/1on1/maria-dev")
+    writer.update_description(backend.calendar, master.remote_id, block)
+    again()
+
+    with pytest.raises(ProviderError):  # another key: not calsync's event to delete
+        writer.delete_owned(backend.calendar, remote_id, MAKEUP_KEY + "|other")
+    writer.delete_owned(backend.calendar, remote_id, MAKEUP_KEY)
+    writer.delete_owned(backend.calendar, remote_id, MAKEUP_KEY)  # already gone is fine
+    removal = AgendaBlock(block.url, remove=True)
+    writer.update_description(backend.calendar, master.remote_id, removal)
+    writer.update_description(backend.calendar, master.remote_id, removal)
+    rows = again()
+    events = backend.events(backend.store)
+    assert not [e for e in events if e.tags.get("key") == MAKEUP_KEY
+                and e.status is not EventStatus.CANCELLED]  # fmt: skip
+    [master] = [e for e in events if e.is_series and e.uid == SERIES_UID]
+    assert master.description == original  # people's text, byte for byte
+    assert rows == backend.history.expected()

@@ -73,6 +73,9 @@ class CaldavCalendar:
     def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
         self.writer.update_description(calendar, remote_id, block)
 
+    def delete_owned(self, calendar: str, remote_id: str, key: str) -> None:
+        self.writer.delete_owned(calendar, remote_id, key)
+
     def doctor_notes(self, calendar: str) -> list[str]:
         """What ``doctor`` says about this calendar besides "readable"."""
         try:

@@ -98,6 +98,36 @@ class CaldavWriter:
             log.info("caldav %s: %s was already created", calendar, key)
         return path_of(target)
 
+    def delete_owned(self, calendar: str, remote_id: str, key: str) -> None:
+        """Delete an object calsync created (it carries ``key``); already gone is fine.
+
+        Where calsync wrote attendee copies itself (no server scheduling), those
+        go too; a scheduling server cancels for the attendees on its own.
+        """
+        path, _ = split_remote_id(remote_id)
+        self._delete(calendar, urljoin(self.client.calendar_url(calendar), path), key)
+        if not self.server_schedules(calendar):
+            for other in set(self.calendars_by_email.values()) - {calendar}:
+                target = urljoin(self.client.calendar_url(other), owned_name(key))
+                self._delete(other, target, key)
+
+    def _delete(self, calendar: str, target: str, key: str) -> None:
+        for _ in range(ATTEMPTS):
+            current = self.client.request("GET", target, calendar, expected=(404,))
+            if current.status == 404:
+                return
+            if key_of(current.body) != key:
+                raise ProviderError(calendar, f"{path_of(target)} is not calsync's to delete")
+            headers = {}
+            etag = current.header("ETag")
+            if etag:
+                headers["If-Match"] = etag
+            reply = self.client.request("DELETE", target, calendar, b"", headers,
+                                        expected=(404, 412))  # fmt: skip
+            if reply.status != 412:
+                return
+        raise ProviderError(calendar, f"{path_of(target)} kept changing; not deleted")
+
     # -- agenda blocks ------------------------------------------------------------------------
 
     def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:

@@ -122,6 +122,33 @@ class GoogleWriter:
                 log.info("google %s: %s changed underneath; re-reading", calendar, event_id)
         raise ProviderError(calendar, f"event {event_id} kept changing; gave up after {attempts}")
 
+    def delete_owned(self, calendar: str, event_id: str, key: str) -> None:
+        """Delete an event calsync created (tagged with ``key``); already gone is fine."""
+        resources = self.client.resources(calendar)
+        try:
+            current = self.client.execute(
+                resources.events.get(calendarId=calendar, eventId=event_id), calendar
+            )
+        except HttpProblem as exc:
+            if exc.status in (404, 410):
+                return
+            raise
+        if tags_of(current).get("key") != key:
+            raise ProviderError(calendar, f"event {event_id} is not calsync's to delete")
+        if current.get("status") == "cancelled":
+            return
+        request = resources.events.delete(
+            calendarId=calendar, eventId=event_id, sendUpdates=self.settings.send_updates
+        )
+        request.headers["If-Match"] = current["etag"]
+        try:
+            self.client.execute(request, calendar)
+        except HttpProblem as exc:
+            if exc.status not in (404, 410):
+                raise
+
+    # -- the neutral writer port ------------------------------------------------------
+
     def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
         """CalendarWriter: a make-up on the organizer's calendar, both people invited."""
         private = {tag_key(name): value for name, value in event.tags.items()}

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from calsync.model import AgendaBlock
 from calsync.providers.base import NewEvent, ProviderError
-from calsync.providers.outlook.client import GraphClient, HttpProblem, user_path
+from calsync.providers.outlook.client import GraphClient, HttpProblem, json_of, user_path
 from calsync.providers.outlook.mapping import (
     KEY_PROPERTY,
     TAGS_PROPERTY,
@@ -187,6 +187,36 @@ class OutlookWriter:
                 if exc.status != 412:
                     raise
                 log.info("graph %s: %s changed underneath; re-reading", calendar, event_id)
+        raise ProviderError(calendar, f"event {event_id} kept changing; gave up after {attempts}")
+
+    def _owned(self, calendar: str, event_id: str, key: str) -> Json | None:
+        current = self._read(calendar, event_id)
+        if current is not None and tags_of(current).get("key") != key:
+            raise ProviderError(calendar, f"event {event_id} is not calsync's to delete")
+        return current
+
+    def delete_owned(self, calendar: str, event_id: str, key: str, *, attempts: int = 3) -> None:
+        """Delete an event calsync created (tagged with ``key``); already gone is fine.
+
+        Deleting a meeting from the organizer's calendar also cancels it for
+        the attendees.
+        """
+        for _ in range(attempts):
+            current = self._owned(calendar, event_id, key)
+            if current is None:
+                return
+            response = self.client.send(
+                "DELETE",
+                self._item_url(calendar, event_id),
+                calendar,
+                headers={"If-Match": str(current.get("@odata.etag") or "*")},
+            )
+            if response.status_code in (204, 200, 404, 410):
+                return
+            if response.status_code != 412:
+                raise self.client.problem(
+                    calendar, response.status_code, json_of(response), delta=False
+                )
         raise ProviderError(calendar, f"event {event_id} kept changing; gave up after {attempts}")
 
     def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
