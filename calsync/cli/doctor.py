@@ -29,6 +29,9 @@ def doctor(obj: Context) -> None:
     with opened_store(settings, obj.config_path) as store:
         database = redact_database_url(settings.database_url())
         console.print(f"[green]✓[/] database {database} (schema current)")
+        write_problem = store.write_problem()
+        if write_problem:
+            problems.append(f"database {database}: {write_problem}")
         problems += report_problems(store)
         for status in store.calendar_status():
             if status.last_error:

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.store.models import Base
@@ -51,6 +52,26 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self._sessions() as session, session.begin():
             yield session
+
+
+    def write_problem(self) -> str | None:
+        """Why nothing can be written here (a read-only database or user), or None.
+
+        Writes the schema version onto itself and rolls back: nothing changes.
+        """
+        try:
+            with self.engine.connect() as connection:
+                transaction = connection.begin()
+                try:
+                    connection.execute(
+                        text("UPDATE alembic_version SET version_num = version_num")
+                    )
+                finally:
+                    transaction.rollback()
+        except SQLAlchemyError as exc:
+            detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            return f"the database cannot be written: {detail[:200]}"
+        return None
 
 
 def utc(value: datetime) -> datetime:

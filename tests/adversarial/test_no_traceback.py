@@ -102,3 +102,21 @@ def test_a_zero_poll_interval_is_refused(team: Path) -> None:
     code, _out, err = cli(team, "check")
     assert code == 2
     assert "daemon.poll_interval" in err and "at least 10s" in err
+
+
+@pytest.mark.postgres
+def test_doctor_finds_a_read_only_database(team: Path, postgres) -> None:
+    url = postgres.create_database()
+    text = team.read_text().replace('database = "sqlite:///state/calsync.db"',
+                                    f'database = "{url}"')
+    team.write_text(text)
+    assert cli(team, "sync", "--now", FRIDAY)[0] == 0  # migrated and filled
+    read_only = url + "?options=-c%20default_transaction_read_only%3Don"
+    team.write_text(text.replace(f'database = "{url}"', f'database = "{read_only}"'))
+    code, out, err = cli(team, "doctor")
+    assert code == 1
+    assert "cannot be written" in out and "read-only transaction" in out
+    code, out, err = cli(team, "sync", "--now", FRIDAY)
+    assert code == 1
+    assert "read-only transaction" in out + err
+    assert_no_traceback(out + err)
