@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_outlook.py
 	$(BIN)/python bench/bench_slots.py
 	$(BIN)/python bench/bench_daemon.py --pairs 1000
+	$(BIN)/python bench/bench_web.py --pairs 1000
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

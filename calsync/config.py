@@ -560,6 +560,79 @@ class DaemonSettings(_Strict):
         return value
 
 
+_MS_SHARED_TENANTS = {"common", "organizations", "consumers"}
+
+
+class OidcSettings(_Strict):
+    """``[web.oidc]``: sign in with Google or Microsoft (OpenID Connect). No secret in the file."""
+
+    kind: Literal["google", "microsoft", "oidc"]
+    client_id: str = Field(min_length=1)
+    client_secret_env: str = Field(
+        default="CALSYNC_OIDC_CLIENT_SECRET",
+        description="the environment variable holding the client secret",
+    )
+    tenant: str | None = Field(
+        default=None, description="microsoft: the directory (tenant) id or a verified domain"
+    )
+    discovery_url: str | None = Field(
+        default=None, description="kind 'oidc': the provider's .well-known/openid-configuration"
+    )
+    label: str | None = Field(default=None, description="the button says 'Sign in with LABEL'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "client_secret" in data:
+            raise _KeyedError(
+                ("web", "oidc", "client_secret"),
+                "secrets do not go in the config file: put the client secret in an environment "
+                "variable and name it in client_secret_env (default CALSYNC_OIDC_CLIENT_SECRET)",
+            )
+        return data
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @field_validator("discovery_url")
+    @classmethod
+    def _discovery(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _kind(self) -> OidcSettings:
+        if self.kind == "microsoft":
+            if not self.tenant:
+                raise ValueError("kind 'microsoft' needs tenant: your directory (tenant) id "
+                                 "or a verified domain such as contoso.com")
+            if self.tenant.lower() in _MS_SHARED_TENANTS:
+                raise ValueError(f"tenant {self.tenant!r} accepts accounts of any organisation: "
+                                 "use your own directory (tenant) id or domain")
+        if self.kind == "oidc" and not self.discovery_url:
+            raise ValueError("kind 'oidc' needs discovery_url "
+                             "(https://…/.well-known/openid-configuration)")
+        return self
+
+    def metadata_url(self) -> str:
+        """Where the provider's OpenID configuration is read from."""
+        if self.discovery_url:
+            return self.discovery_url
+        if self.kind == "google":
+            return "https://accounts.google.com/.well-known/openid-configuration"
+        return (f"https://login.microsoftonline.com/{self.tenant}"
+                "/v2.0/.well-known/openid-configuration")
+
+    def display(self) -> str:
+        return self.label or {"google": "Google", "microsoft": "Microsoft"}.get(
+            self.kind, "single sign-on")
+
+
 class WebSettings(_Strict):
     """``[web]``: the 1:1 pages, sign-in and the JSON API (``calsync run`` / ``serve``)."""
 
@@ -571,6 +644,7 @@ class WebSettings(_Strict):
     email_signin: bool = Field(default=True, description="one-time sign-in links by email")
     session_lifetime: PositiveDuration = Field(default=timedelta(days=14), description="how long a "
                                        "sign-in lasts")
+    oidc: OidcSettings | None = Field(default=None, description="sign in with Google or Microsoft")
 
     @field_validator("public_url")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -121,3 +122,17 @@ def test_the_demo_prints_the_serve_line_and_working_sign_in_links(team: Path) ->
                                   data={"csrf": token.group(1), "next": path.split("next=")[1]})
             assert answer.status_code == 200  # followed to the pair page
             assert "Maria Chen / Dev Patel" in answer.text and "History" in answer.text
+
+
+@pytest.mark.parametrize("verb", [["serve", "--listen", "127.0.0.1:0"], ["run"]])
+def test_serve_and_run_stop_at_once_without_the_sign_in_secret(team: Path, verb: list[str]) -> None:
+    with team.open("a") as config:
+        config.write('\n[web.oidc]\nkind = "google"\nclient_id = "app"\n'
+                     'client_secret_env = "CALSYNC_TEST_ABSENT_SECRET"\n')
+    env = {k: v for k, v in os.environ.items() if k != "CALSYNC_TEST_ABSENT_SECRET"}
+    done = subprocess.run([sys.executable, "-m", "calsync.cli", "-c", str(team), *verb],
+                          capture_output=True, timeout=60, check=False, env=env)
+    assert done.returncode == 2, done.stderr.decode()
+    said = " ".join(done.stderr.decode().split())
+    assert "environment variable CALSYNC_TEST_ABSENT_SECRET, which is not set" in said
+    assert "Warning" not in said

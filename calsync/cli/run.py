@@ -7,11 +7,12 @@ from datetime import datetime
 
 import click
 
-from calsync.cli.common import Context, opened_store
+from calsync.cli.common import Context, bad_input, opened_store
 from calsync.cli.params import InstantParam
 from calsync.providers.factory import open_readers
 from calsync.service import metrics
 from calsync.service.daemon import Daemon
+from calsync.service.web.oidc import OidcSecretMissing, oidc_sign_in
 
 
 @click.command()
@@ -24,6 +25,11 @@ def run(obj: Context, once: bool, now: datetime | None) -> None:
     if now is not None and not once:
         raise click.BadParameter("--now only makes sense with --once", param_hint="--now")
     settings = obj.settings
+    if not once:
+        try:
+            oidc_sign_in(settings.web.oidc)  # fail now, not when the web app starts
+        except OidcSecretMissing as exc:
+            bad_input(str(exc))
     with (
         opened_store(settings, obj.config_path) as store,
         open_readers(settings, count_api_call=metrics.record_api_call) as readers,

@@ -14,6 +14,7 @@ from calsync.secrets import SecretBox, SecretError
 from calsync.service.push_tokens import push_secret
 from calsync.service.web.factory import database_health, web_app
 from calsync.service.web.hooks import Hooks
+from calsync.service.web.oidc import OidcSecretMissing
 from calsync.service.web.server import parse_listen, serve_forever
 
 
@@ -37,4 +38,8 @@ def serve(obj: Context, listen: str | None) -> None:
         store.sync_config(settings)
         hooks = Hooks(push_secret(box.fingerprint()), database_health(store))
         click.echo(f"calsync: serving the 1:1 pages on http://{listen}", err=True)
-        serve_forever(listen, web_app(settings, store, hooks, box))
+        try:
+            app = web_app(settings, store, hooks, box)
+        except OidcSecretMissing as exc:
+            bad_input(str(exc))
+        serve_forever(listen, app)

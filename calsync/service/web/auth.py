@@ -22,6 +22,7 @@ import hmac
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -83,3 +84,11 @@ def sign_in(request: Request, email: str) -> None:
 def signed_in(request: Request) -> str | None:
     email = request.session.get("email")
     return email if isinstance(email, str) else None
+
+
+def safe_next(value: str) -> str:
+    """Where to go after signing in: only a path on this site, never an open redirect."""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    return value

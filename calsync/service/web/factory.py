@@ -17,6 +17,7 @@ from calsync.secrets import SecretBox
 from calsync.service.web import auth
 from calsync.service.web.app import create_app
 from calsync.service.web.hooks import Hooks
+from calsync.service.web.oidc import oidc_sign_in
 from calsync.service.web.site import TeamSite
 from calsync.store import Store
 
@@ -48,8 +49,13 @@ def web_app(
     *,
     send_mail: Callable[[EmailMessage], None] | None = None,
 ) -> ASGIApp:
-    """The machine endpoints plus the 1:1 pages, sign-in and API for ``settings``' team."""
-    site = TeamSite(settings, store, clock, send_mail=send_mail)
+    """The machine endpoints plus the 1:1 pages, sign-in and API for ``settings``' team.
+
+    Raises :class:`~calsync.service.web.oidc.OidcSecretMissing` when ``[web.oidc]``
+    is set and its client secret is not in the environment.
+    """
+    site = TeamSite(settings, store, clock, send_mail=send_mail,
+                    oidc=oidc_sign_in(settings.web.oidc))
     return create_app(hooks, site, [session_middleware(settings, box)])
 
 

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -41,6 +41,7 @@ from calsync.policies.meeting import discussion_key, new_topic_key
 from calsync.report.mailer import SendFailed, SmtpMailer
 from calsync.service.web import auth
 from calsync.service.web.export import agenda_json
+from calsync.service.web.oidc import OidcSignIn
 from calsync.store import Store
 from calsync.store.agenda import SHARED, PairRef
 
@@ -82,7 +83,7 @@ class TeamSite:
         clock: Callable[[], datetime],
         *,
         send_mail: Callable[[EmailMessage], None] | None = None,
-        oidc: Any = None,
+        oidc: OidcSignIn | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -223,6 +224,13 @@ class TeamSite:
                            providers=self.oidc.names() if self.oidc else [],
                            sent=False)
 
+    def refuse(self, request: Request, status: int, problem: str) -> Response:
+        """The sign-in page again, saying why signing in did not work."""
+        return self.render(request, "signin.html.j2", status=status, next="/",
+                           email_signin=self._email_signin(),
+                           providers=self.oidc.names() if self.oidc else [],
+                           sent=False, problem=problem)
+
     def _email_signin(self) -> bool:
         return self.settings.web.email_signin and self.settings.smtp is not None
 
@@ -235,7 +243,7 @@ class TeamSite:
         if not self._email_signin():
             raise HTTPException(404)
         raw = str(form.get("email") or "").strip()
-        target = _safe_next_value(str(form.get("next") or "/"))
+        target = auth.safe_next(str(form.get("next") or "/"))
         email = normalize_email(raw) if "@" in raw and len(raw) < 320 else ""
         now = self.clock()
         if email and self.may_sign_in(email):
@@ -288,7 +296,7 @@ class TeamSite:
                                "Ask for a new one below.")
         auth.sign_in(request, email)
         log.info("web: %s signed in by email link", email)
-        return RedirectResponse(_safe_next_value(str(form.get("next") or target)), 303)
+        return RedirectResponse(auth.safe_next(str(form.get("next") or target)), 303)
 
     async def signout(self, request: Request) -> Response:
         await auth.checked_form(request)
@@ -453,12 +461,4 @@ def _text(form: FormData, name: str, limit: int) -> str:
 
 
 def _safe_next(request: Request) -> str:
-    return _safe_next_value(request.query_params.get("next", "/"))
-
-
-def _safe_next_value(value: str) -> str:
-    """Only a path on this site: never an open redirect."""
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
-        return "/"
-    return value
+    return auth.safe_next(request.query_params.get("next", "/"))

@@ -1,0 +1,316 @@
+"""The 1:1 pages in a real browser, end to end on the Google emulator.
+
+Playwright drives Debian's Chromium (``executable_path``: Playwright's own
+browser download is not used). The web app is a real uvicorn server on
+loopback; the sign-in links go through a real SMTP server (aiosmtpd) on
+loopback; the calendars live in the Google emulator and the record comes from
+real daemon cycles on an injected clock shared by the daemon and the pages.
+
+One story, in order: Maria signs in by email link with the keyboard only and
+adds topics; Dev, in a second browser context, sees them and marks one
+discussed; the 1:1 passes and the rest carries over; Maria cancels the next
+one in her calendar, a daemon cycle books the make-up and the agenda follows
+it; Dev completes an action item; Lena, in the team but not in the pair, gets
+403; a form without its CSRF token is refused.
+
+Each page is also photographed. ``CALSYNC_SCREENSHOTS=docs`` (a directory)
+keeps the pictures there, which is how the README's ``docs/web-*.png`` are
+made; otherwise they go to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from calsync_emulators.google import GoogleEmulator
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from calsync.config import load_settings
+from calsync.providers.factory import build_readers, close_readers
+from calsync.secrets import SecretBox
+from calsync.service.daemon import Daemon
+from calsync.service.web.factory import web_app
+from calsync.service.web.hooks import Hooks
+from calsync.service.web.server import WebServer
+from calsync.store import Store, open_store
+from tests.report_support import Catcher, colours, decode_png, find_chromium, smtp_server
+from tests.support import ROOT, Clock, free_port
+from tests.test_daemon import CONFIG, MARIA, cancel, makeups, seed
+from tests.web_support import KEY
+
+DEV, LENA = "dev@example.com", "lena@example.com"
+# Thursday 19 Nov 2026, 12:00 UTC; the 1:1 is Mondays 10:00 New York (15:00 UTC).
+START = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
+MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+NEXT_MONDAY = MONDAY + timedelta(days=7)
+LAUNCH_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+EXTRA = """
+[[people]]
+email = "lena@example.com"
+name = "Lena"
+timezone = "Europe/Berlin"
+provider = "work"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+starttls = false
+
+[report]
+from_address = "calsync <calsync@example.org>"
+
+[web]
+public_url = "{public}"
+listen = "127.0.0.1:{web_port}"
+"""
+
+
+class Stage:
+    """The team: emulator, SMTP catcher, store, clock, daemon, and the web app on loopback."""
+
+    def __init__(self, tmp_path: Path, google: GoogleEmulator, smtp_port: int,
+                 catcher: Catcher) -> None:
+        self.google, self.catcher = google, catcher
+        self.master = seed(google)
+        google.add_calendar(LENA)
+        web_port = free_port()
+        self.url = f"http://127.0.0.1:{web_port}"
+        text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}",
+                             endpoint=google.url, daemon_extra="")
+        # No [agenda] url_template: every occurrence links to the pair's page.
+        text = re.sub(r"\[agenda\]\nurl_template = .*\n", "", text)
+        config = tmp_path / "calsync.toml"
+        config.write_text(text + EXTRA.format(smtp_port=smtp_port, public=self.url,
+                                              web_port=web_port))
+        self.settings = load_settings(config)
+        self.clock = Clock(START)
+        self.store: Store = open_store(self.settings.database_url())
+        self.store.sync_config(self.settings)
+        self.readers = build_readers(self.settings)
+        self.daemon = Daemon(self.settings, self.store, self.readers, clock=self.clock)
+        app = web_app(self.settings, self.store, Hooks(b"push secret", lambda: (True, {})),
+                      SecretBox(KEY), self.clock)
+        assert self.settings.web.listen is not None
+        self.server = WebServer(self.settings.web.listen, app).start()
+        assert self.server.url == self.url
+
+    def cycle(self, now: datetime) -> None:
+        self.clock.now = now
+        result = self.daemon.cycle()
+        assert result.ok, result
+
+    def page(self) -> str:
+        return f"{self.url}/1on1/{self.store.page_id(MARIA, DEV, START)}"
+
+    def link_for(self, email: str) -> str:
+        for received in reversed(self.catcher.received):
+            if email in received.rcpt_tos:
+                found = re.search(r"https?://\S+/signin/link/\S+",
+                                  received.message.get_content())
+                assert found
+                return found.group(0)
+        raise AssertionError(f"no sign-in mail reached {email}")
+
+    def close(self) -> None:
+        self.server.stop()
+        close_readers(self.readers)
+        self.store.close()
+
+
+@pytest.fixture
+def stage(tmp_path: Path, google: GoogleEmulator, catcher: Catcher) -> Iterator[Stage]:
+    with smtp_server(catcher) as port:
+        running = Stage(tmp_path, google, port, catcher)
+        try:
+            yield running
+        finally:
+            running.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    chromium = find_chromium()
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    wanted = os.environ.get("CALSYNC_SCREENSHOTS")
+    folder = (ROOT / wanted) if wanted else tmp_path / "shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def photograph(target: Page | Locator, png: Path) -> None:
+    """A screenshot of a page or an element, checked to be a picture with something on it."""
+    if isinstance(target, Page):
+        target.screenshot(path=str(png), full_page=True)
+    else:
+        target.screenshot(path=str(png))
+    width, height, rows, bpp = decode_png(png.read_bytes())
+    assert width > 300 and height > 100
+    assert len(colours(rows, bpp)) > 20, f"{png.name} looks blank"
+
+
+def tab_to(page: Page, target: Locator, limit: int = 40) -> None:
+    """Press Tab until ``target`` has the focus: it is reachable from the keyboard."""
+    for _ in range(limit):
+        if target.evaluate("node => node === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{target} is not reachable with Tab within {limit} presses")
+
+
+def sign_in_by_mouse(stage: Stage, page: Page, email: str) -> None:
+    page.goto(f"{stage.url}/signin")
+    page.get_by_label("Work email").fill(email)
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.get_by_text("a sign-in link is on its way").wait_for()
+    page.goto(stage.link_for(email))
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(f"{stage.url}/")
+
+
+def test_the_one_on_one_page_end_to_end_in_chromium(
+    stage: Stage, browser: Browser, tmp_path: Path
+) -> None:
+    shots = shots_dir(tmp_path)
+    stage.cycle(START)  # the series is read, the record written, the agenda block linked
+    series = stage.google.get_event(MARIA, stage.master)
+    assert stage.page() in series["description"]
+
+    # -- Maria signs in by email link and adds a topic, with the keyboard only ----------
+    maria_context = browser.new_context(viewport={"width": 1000, "height": 900})
+    maria = maria_context.new_page()
+    maria.goto(stage.url + "/")  # no session: off to sign-in
+    assert maria.url.startswith(f"{stage.url}/signin?next=")
+    photograph(maria, shots / "web-signin.png")
+    email = maria.get_by_label("Work email")
+    tab_to(maria, email)
+    maria.keyboard.type(MARIA)
+    tab_to(maria, maria.get_by_role("button", name="Email me a sign-in link"))
+    maria.keyboard.press("Enter")
+    expect(maria.get_by_role("status")).to_contain_text("a sign-in link is on its way")
+    [mail] = [r for r in stage.catcher.received if MARIA in r.rcpt_tos]
+    assert mail.message["Subject"] == "Your calsync sign-in link"
+    maria.goto(stage.link_for(MARIA))
+    tab_to(maria, maria.get_by_role("button", name="Continue"))
+    maria.keyboard.press("Enter")
+    maria.wait_for_url(f"{stage.url}/")
+    pair_link = maria.get_by_role("link", name="Maria / Dev")
+    tab_to(maria, pair_link)
+    maria.keyboard.press("Enter")
+    maria.wait_for_url(stage.page())
+    expect(maria.get_by_role("heading", level=2).first).to_have_text(
+        "Next 1:1 · Mon 23 Nov 2026, 10:00")
+    for title in ("Promotion path", "Hiring plan"):
+        tab_to(maria, maria.get_by_label("New topic"))
+        maria.keyboard.type(title)
+        maria.keyboard.press("Enter")
+        expect(maria.locator(".topics .topic-title").last).to_have_text(title)
+    # An action item for Dev, by label.
+    maria.get_by_label("New action item").fill("Send the budget")
+    maria.get_by_label("Owner").select_option(DEV)
+    maria.get_by_label("Due").fill("2026-11-25")
+    maria.get_by_role("button", name="Add", exact=True).click()
+    expect(maria.locator("#actions .topic-title")).to_have_text(["Send the budget"])
+
+    # -- Dev, in a second browser context, sees them and marks one discussed ------------
+    dev_context = browser.new_context(viewport={"width": 420, "height": 900})  # a phone
+    dev = dev_context.new_page()
+    sign_in_by_mouse(stage, dev, DEV)
+    dev.goto(stage.page())
+    expect(dev.locator("#agenda .topic-title")).to_have_text(["Promotion path", "Hiring plan"])
+    expect(dev.get_by_role("heading", level=2).first).to_have_text(
+        "Next 1:1 · Mon 23 Nov 2026, 16:00")  # in Dev's own zone (Berlin)
+    stage.clock.now = MONDAY + timedelta(minutes=10)  # during the 1:1
+    dev.get_by_role("button", name="Mark “Promotion path” discussed").click()
+    promotion = dev.locator("#agenda li.topic", has_text="Promotion path")
+    expect(promotion.locator(".chip")).to_have_text("discussed · marked by Dev")
+    maria.reload()
+    expect(maria.get_by_role("button", name="Mark “Promotion path” not discussed")).to_be_visible()
+
+    # -- The 1:1 is over: what was not discussed carries over to the next one ----------
+    stage.cycle(MONDAY + timedelta(hours=6))
+    maria.reload()
+    expect(maria.get_by_role("heading", level=2).first).to_have_text(
+        "Next 1:1 · Mon 30 Nov 2026, 10:00")
+    agenda = maria.locator("#agenda")
+    expect(agenda.locator(".topic-title")).to_have_text(["Hiring plan"])
+    expect(agenda.locator(".carried")).to_have_text("carried over since Mon 23 Nov 2026")
+    past = maria.locator("#history article").first
+    expect(past.locator("h3")).to_contain_text("Mon 23 Nov 2026, 10:00")
+    expect(past.locator("h3 .chip")).to_have_text("held")
+    expect(past.locator(".topics .topic-title")).to_have_text(["Promotion path"])
+    expect(past.locator(".actions .topic-title")).to_have_text(["Send the budget"])
+    maria.get_by_label("Shared notes").first.fill("Agreed: Q1 goals by Friday.")
+    maria.get_by_role("button", name="Save shared notes").first.click()
+
+    # -- Maria cancels the next one in her calendar; the daemon books the make-up -------
+    cancel(stage.google, stage.master, NEXT_MONDAY)
+    stage.cycle(NEXT_MONDAY - timedelta(hours=2))
+    [made] = makeups(stage.google, MARIA)
+    assert stage.page() in made["description"]
+    start = datetime.fromisoformat(made["start"]["dateTime"]).astimezone(UTC)
+    assert NEXT_MONDAY < start < NEXT_MONDAY + timedelta(days=7)
+    maria.goto(stage.page())
+    heading = maria.get_by_role("heading", level=2).first
+    expect(heading).not_to_have_text("Next 1:1 · Mon 30 Nov 2026, 10:00")
+    expect(heading).to_have_text(re.compile(r"Next 1:1 · \w{3} \d+ \w{3} 2026, \d\d:\d\d"))
+    expect(maria.locator("#agenda .status-line .chip")).to_have_text(
+        "make-up for the 1:1 of Mon 30 Nov 2026")
+    expect(maria.locator("#agenda .topic-title")).to_have_text(["Hiring plan"])
+    # The shared notes written for the 30th stay with it: the make-up is the same 1:1.
+    expect(maria.get_by_label("Shared notes").first).to_have_value("Agreed: Q1 goals by Friday.")
+    photograph(maria, shots / "web-pair.png")
+
+    # -- Dev completes the action item; Maria sees it done -------------------------------
+    dev.reload()
+    item = dev.locator("#actions li.action").first
+    expect(item).to_have_class(re.compile(r"\boverdue\b"))  # due Wednesday 25th
+    dev.get_by_role("region", name="Action items").get_by_role(
+        "button", name="Mark “Send the budget” done").click()
+    expect(dev.get_by_text("Nothing open.")).to_be_visible()
+    maria.reload()
+    maria.get_by_text("Done (1)").click()
+    expect(maria.locator(".done-list .meta")).to_contain_text("by Dev")
+    photograph(maria.locator("#history"), shots / "web-history.png")
+
+    # -- Lena is in the team, not in the pair: 403 -----------------------------------------
+    lena_context = browser.new_context(viewport={"width": 1000, "height": 700})
+    lena = lena_context.new_page()
+    sign_in_by_mouse(stage, lena, LENA)
+    answer = lena.goto(stage.page())
+    assert answer is not None and answer.status == 403
+    expect(lena.get_by_role("heading", level=1)).to_have_text(
+        "This page belongs to a 1:1 you are not part of.")
+    assert "Hiring plan" not in lena.content()
+    photograph(lena, shots / "web-403.png")
+
+    # -- A form posted without its CSRF token is refused, and nothing changes -----------
+    maria.goto(stage.page())
+    form = maria.locator("form.add").first
+    form.locator("input[name=csrf]").evaluate("node => node.remove()")
+    maria.get_by_label("New topic").fill("Forged topic")
+    with maria.expect_response(re.compile(r"/topics$")) as posted:
+        maria.get_by_role("button", name="Add topic").click()
+    assert posted.value.status == 403
+    maria.goto(stage.page())
+    expect(maria.locator("#agenda .topic-title")).to_have_text(["Hiring plan"])
+    assert [t.title for t in stage.store.topics_of(MARIA, DEV)] == [
+        "Promotion path", "Hiring plan"]
+    for context in (maria_context, dev_context, lena_context):
+        context.close()
