@@ -40,6 +40,9 @@ from calsync.service.web.server import DaemonServer
 from tests.support import Clock
 
 SECRET = push_secret(b"test key, not a real one")
+# Tokens minted for a channel that ends LATER; notifications checked SOON.
+LATER = datetime(2027, 1, 1, tzinfo=UTC)
+SOON = datetime(2026, 12, 1, tzinfo=UTC)
 MARIA, DEV = "maria@example.com", "dev@example.com"
 VALIDATION = (
     "Validation: Testing client application reachability for subscription "
@@ -121,32 +124,41 @@ def graph_item(client_state: str | None) -> dict[str, Any]:
 
 # ------------------------------------------------------------------- tokens ----
 def test_token_round_trip_names_the_calendar_and_proves_calsync_minted_it() -> None:
-    token = mint_token(SECRET, "google", MARIA)
-    assert verify_token(SECRET, "google", token) == MARIA
-    assert verify_token(SECRET, "outlook", token) is None  # bound to the provider
-    assert verify_token(push_secret(b"another key"), "google", token) is None
-    _, mac = token.split(".")
+    token = mint_token(SECRET, "google", MARIA, expires=LATER)
+    assert verify_token(SECRET, "google", token, now=SOON) == MARIA
+    assert verify_token(SECRET, "outlook", token, now=SOON) is None  # bound to the provider
+    assert verify_token(push_secret(b"another key"), "google", token, now=SOON) is None
+    _, expiry, mac = token.split(".")
     assert len(mac) == MAC_CHARS
     forged_head = base64.urlsafe_b64encode(DEV.encode()).rstrip(b"=").decode()
-    assert verify_token(SECRET, "google", f"{forged_head}.{mac}") is None
-    assert verify_token(SECRET, "google", None) is None
-    assert verify_token(SECRET, "google", "") is None
-    assert verify_token(SECRET, "google", "not a token") is None
-    assert verify_token(SECRET, "google", "!!!." + mac) is None
+    assert verify_token(SECRET, "google", f"{forged_head}.{expiry}.{mac}", now=SOON) is None
+    assert verify_token(SECRET, "google", None, now=SOON) is None
+    assert verify_token(SECRET, "google", "", now=SOON) is None
+    assert verify_token(SECRET, "google", "not a token", now=SOON) is None
+    assert verify_token(SECRET, "google", "!!!." + mac, now=SOON) is None
 
 
 def test_token_flip_of_the_mac_is_refused() -> None:
-    token = mint_token(SECRET, "outlook", MARIA)
-    head, mac = token.split(".")
+    token = mint_token(SECRET, "outlook", MARIA, expires=LATER)
+    head, expiry, mac = token.split(".")
     flipped = mac[:-1] + ("A" if mac[-1] != "A" else "B")
-    assert verify_token(SECRET, "outlook", f"{head}.{flipped}") is None
+    assert verify_token(SECRET, "outlook", f"{head}.{expiry}.{flipped}", now=SOON) is None
+
+
+def test_a_token_expires_with_its_channel_and_its_expiry_cannot_be_stretched() -> None:
+    token = mint_token(SECRET, "google", MARIA, expires=SOON)
+    assert verify_token(SECRET, "google", token, now=SOON - timedelta(seconds=1)) == MARIA
+    assert verify_token(SECRET, "google", token, now=SOON + timedelta(seconds=1)) is None
+    head, _, mac = token.split(".")
+    stretched = f"{head}.{int(LATER.timestamp()):x}.{mac}"  # a later expiry, the old MAC
+    assert verify_token(SECRET, "google", stretched, now=SOON + timedelta(seconds=1)) is None
 
 
 def test_token_longer_than_graph_client_state_is_refused_with_a_clear_error() -> None:
-    fits = "a" * 59 + "@example.com"  # 71 bytes
-    assert len(mint_token(SECRET, "outlook", fits)) == TOKEN_MAX
+    fits = "a" * 54 + "@example.com"  # 66 bytes
+    assert len(mint_token(SECRET, "outlook", fits, expires=LATER)) == TOKEN_MAX
     with pytest.raises(TokenTooLong, match=r"at most 128 in clientState"):
-        mint_token(SECRET, "outlook", "a" + fits)
+        mint_token(SECRET, "outlook", "a" + fits, expires=LATER)
 
 
 # ----------------------------------------------------------- health, metrics ----
@@ -229,7 +241,7 @@ def test_google_change_with_a_valid_token_syncs_that_calendar_once(
     client: httpx.Client, changes: Changes
 ) -> None:
     before = push_count("google", "accepted")
-    token = mint_token(SECRET, "google", MARIA)
+    token = mint_token(SECRET, "google", MARIA, expires=LATER)
     response = client.post("/push/google", headers=google_headers(token, "exists"))
     assert response.status_code == 200
     assert changes.calls == [("google", MARIA)]
@@ -242,7 +254,7 @@ def test_google_change_with_a_valid_token_syncs_that_calendar_once(
 def test_google_sync_message_is_acknowledged_without_a_sync(
     client: httpx.Client, changes: Changes
 ) -> None:
-    token = mint_token(SECRET, "google", MARIA)
+    token = mint_token(SECRET, "google", MARIA, expires=LATER)
     response = client.post("/push/google", headers=google_headers(token, "sync", 1))
     assert response.status_code == 200
     assert changes.calls == []
@@ -253,8 +265,9 @@ def test_google_sync_message_is_acknowledged_without_a_sync(
     [
         None,
         "",
-        mint_token(push_secret(b"someone else"), "google", MARIA),
-        mint_token(SECRET, "outlook", MARIA),  # a Graph clientState is not a Google token
+        mint_token(push_secret(b"someone else"), "google", MARIA, expires=LATER),
+        # A Graph clientState is not a Google token.
+        mint_token(SECRET, "outlook", MARIA, expires=LATER),
         "bWFyaWFAZXhhbXBsZS5jb20.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     ],
     ids=["missing", "empty", "other-secret", "other-provider", "forged-mac"],
@@ -270,7 +283,7 @@ def test_google_push_without_a_valid_token_is_403_and_does_nothing(
 
 
 def test_google_push_ignores_the_body(client: httpx.Client, changes: Changes) -> None:
-    token = mint_token(SECRET, "google", MARIA)
+    token = mint_token(SECRET, "google", MARIA, expires=LATER)
     response = client.post(
         "/push/google",
         headers=google_headers(token, "sync"),
@@ -281,7 +294,7 @@ def test_google_push_ignores_the_body(client: httpx.Client, changes: Changes) ->
 
 
 def test_google_unknown_resource_state_is_refused(client: httpx.Client, changes: Changes) -> None:
-    token = mint_token(SECRET, "google", MARIA)
+    token = mint_token(SECRET, "google", MARIA, expires=LATER)
     assert client.post("/push/google", headers=google_headers(token, "gone")).status_code == 400
     assert changes.calls == []
 
@@ -290,7 +303,7 @@ def test_a_failing_on_change_is_a_500_so_the_provider_retries(health: Health) ->
     def broken(provider: str, calendar: str) -> None:
         raise RuntimeError("queue is full")
 
-    token = mint_token(SECRET, "google", MARIA)
+    token = mint_token(SECRET, "google", MARIA, expires=LATER)
     with DaemonServer("127.0.0.1:0", SECRET, broken, health) as server:
         response = httpx.post(server.url + "/push/google", headers=google_headers(token))
     assert response.status_code == 500
@@ -312,7 +325,7 @@ def test_graph_validation_echoes_the_decoded_token_exactly(
 def test_graph_notification_with_a_valid_client_state_is_202_and_syncs(
     client: httpx.Client, changes: Changes
 ) -> None:
-    state = mint_token(SECRET, "outlook", MARIA)
+    state = mint_token(SECRET, "outlook", MARIA, expires=LATER)
     body = {"value": [graph_item(state), graph_item(state)]}  # one sync per calendar
     response = client.post("/push/graph", json=body)
     assert response.status_code == 202
@@ -322,8 +335,8 @@ def test_graph_notification_with_a_valid_client_state_is_202_and_syncs(
 def test_graph_items_with_a_bad_client_state_are_rejected_one_by_one(
     client: httpx.Client, changes: Changes
 ) -> None:
-    good = mint_token(SECRET, "outlook", DEV)
-    forged = mint_token(push_secret(b"attacker"), "outlook", MARIA)
+    good = mint_token(SECRET, "outlook", DEV, expires=LATER)
+    forged = mint_token(push_secret(b"attacker"), "outlook", MARIA, expires=LATER)
     before = push_count("outlook", "rejected")
     body = {"value": [graph_item(forged), graph_item(good), graph_item(None), "junk"]}
     response = client.post("/push/graph", json=body)
@@ -334,7 +347,7 @@ def test_graph_items_with_a_bad_client_state_are_rejected_one_by_one(
 
 @pytest.mark.parametrize(
     "state",
-    [None, "calsync-secret", mint_token(SECRET, "google", MARIA)],
+    [None, "calsync-secret", mint_token(SECRET, "google", MARIA, expires=LATER)],
     ids=["missing", "foreign", "google-token"],
 )
 def test_graph_notification_without_a_valid_client_state_is_403(
@@ -368,7 +381,7 @@ def test_unknown_paths_are_404_and_wrong_methods_405(client: httpx.Client) -> No
 
 
 def test_oversize_body_is_413(client: httpx.Client, changes: Changes) -> None:
-    state = mint_token(SECRET, "outlook", MARIA)
+    state = mint_token(SECRET, "outlook", MARIA, expires=LATER)
     padding = "x" * (1024 * 1024)
     response = client.post("/push/graph", json={"value": [graph_item(state)], "pad": padding})
     assert response.status_code == 413
@@ -390,7 +403,7 @@ def test_oversize_announced_length_is_413_without_reading_the_body(
 
 def test_oversize_chunked_body_is_413(client: httpx.Client, changes: Changes) -> None:
     """No Content-Length to refuse up front: the body is counted as it arrives."""
-    state = mint_token(SECRET, "outlook", MARIA)
+    state = mint_token(SECRET, "outlook", MARIA, expires=LATER)
     head = b'{"value": [' + json.dumps(graph_item(state)).encode() + b'], "pad": "'
 
     def chunks() -> Iterator[bytes]:
@@ -408,11 +421,12 @@ def test_tokens_never_reach_the_logs(
     client: httpx.Client, server: DaemonServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="calsync")
-    token = mint_token(SECRET, "google", MARIA)
+    token = mint_token(SECRET, "google", MARIA, expires=LATER)
     forged = token[:-4] + "AAAA"
     client.post("/push/google", headers=google_headers(token))
     client.post("/push/google", headers=google_headers(forged))
-    client.post("/push/graph", json={"value": [graph_item(mint_token(SECRET, "outlook", DEV))]})
+    state = mint_token(SECRET, "outlook", DEV, expires=LATER)
+    client.post("/push/graph", json={"value": [graph_item(state)]})
     encoded = urllib.parse.quote(VALIDATION, safe="")
     client.post(f"/push/graph?validationToken={encoded}")
     assert caplog.records, "the server logs what it does"
@@ -475,7 +489,7 @@ def test_google_channel_delivers_a_change_to_the_daemon(
     assert channels.ensure([MARIA], now) == []
     (opened,) = google.channels()
     assert opened["address"] == server.url + "/push/google"
-    assert verify_token(SECRET, "google", opened["token"]) == MARIA
+    assert verify_token(SECRET, "google", opened["token"], now=SOON) == MARIA
     (sync,) = google.wait_for_deliveries(1)
     assert (sync.state, sync.status) == ("sync", 200)
     assert changes.calls == []  # the sync message opens the channel, nothing changed
@@ -574,7 +588,7 @@ def test_graph_subscription_validates_against_the_daemon_and_delivers_changes(
                 "notificationUrl": server.url + "/push/graph",
                 "resource": f"/users/{MARIA}/events",
                 "expirationDateTime": (GRAPH_NOW + timedelta(days=2)).isoformat(),
-                "clientState": mint_token(SECRET, "outlook", MARIA),
+                "clientState": mint_token(SECRET, "outlook", MARIA, expires=LATER),
             },
         )
         assert response.status_code == 201, response.text  # the handshake succeeded

@@ -693,8 +693,8 @@ def test_batches_to_one_mailbox_get_through_its_concurrency_limit(emu):
     assert sorted(e.key for e in limited.events) == sorted(e.key for e in clean.events)
 
 
-def test_change_notifications_subscribe_notify_renew_and_delete(emu):
-    """Graph subscriptions through the daemon's /push/graph: handshake, notify, renew, delete."""
+def test_change_notifications_subscribe_notify_rotate_and_delete(emu):
+    """Graph subscriptions through the daemon's /push/graph: handshake, notify, rotate, delete."""
     import threading
 
     from calsync.service.push import GraphSubscriptions
@@ -709,7 +709,9 @@ def test_change_notifications_subscribe_notify_renew_and_delete(emu):
         seen.set()
 
     secret = b"s" * 32
-    with DaemonServer("127.0.0.1:0", secret, on_change, lambda: (True, {})) as server:
+    # Push tokens expire: the webhook checks them on the emulator's clock.
+    with DaemonServer("127.0.0.1:0", secret, on_change, lambda: (True, {}),
+                      clock=emu.state.clock) as server:
         outlook = reader(emu)
         subscriptions = GraphSubscriptions(outlook, server.url, secret)
         assert subscriptions.ensure([MARIA], NOW) == []  # the handshake went through
@@ -722,12 +724,14 @@ def test_change_notifications_subscribe_notify_renew_and_delete(emu):
         assert seen.wait(10)
         assert changed[0] == ("outlook", MARIA)
 
-        # A day before the expiration it is renewed in place (same id, later expiry).
+        # A day before the expiration it is rotated: a new subscription with a new
+        # clientState (the token expires with it), then the old one deleted.
         later = NOW + timedelta(minutes=10_000) - timedelta(hours=12)
         emu.state.clock.now = later  # Graph checks expirations against its own clock
         assert subscriptions.ensure([MARIA], later) == []
         [renewed] = emu.subscriptions()
-        assert renewed["id"] == first["id"]
+        assert renewed["id"] != first["id"]
+        assert renewed["clientState"] != first["clientState"]
         assert renewed["expirationDateTime"] > first["expirationDateTime"]
 
         subscriptions.stop_all()

@@ -258,7 +258,7 @@ class Daemon:
         daemon = self.settings.daemon
         box = SecretBox.load(self.settings.path(self.settings.secret_key_file))
         secret = push_secret(box.fingerprint())
-        hooks = Hooks(secret, self.health, self.notify)
+        hooks = Hooks(secret, self.health, self.notify, clock=self.clock)
         listen = self.settings.web.listen or daemon.listen
         server = WebServer(listen, web_app(self.settings, self.store, hooks, box, self.clock))
         server.start()

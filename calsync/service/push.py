@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 #: Google's default and usual maximum channel lifetime.
 DEFAULT_TTL = timedelta(days=7)
 DEFAULT_RENEW_BEFORE = timedelta(days=1)
+#: A token outlives its channel by this much: notifications already in flight
+#: when the channel ends still verify.
+TOKEN_SLACK = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,8 @@ class GoogleChannels:
     # -- internals --------------------------------------------------------------
     def _open_channel(self, calendar: str, current: Channel | None, now: datetime) -> str | None:
         try:
-            token = mint_token(self.secret, GOOGLE, calendar)
+            token = mint_token(self.secret, GOOGLE, calendar,
+                               expires=now + self.ttl + TOKEN_SLACK)
         except ValueError as exc:
             return f"google {calendar}: no push channel: {exc}"
         try:
@@ -188,9 +192,11 @@ class Subscription:
 class GraphSubscriptions:
     """The change-notification subscriptions of one Microsoft 365 provider.
 
-    Graph renews with a PATCH of the expiration (no overlap needed, unlike
-    Google's channels); a subscription Graph no longer knows is created anew.
-    Kept in memory: after a restart new ones are made and the old ones expire.
+    Graph could extend a subscription with a PATCH, but the clientState (the
+    push token, which expires) cannot change that way: calsync rotates instead,
+    a new subscription first and then the old one deleted, as with Google's
+    channels. Kept in memory: after a restart new ones are made and the old
+    ones expire.
     """
 
     def __init__(
@@ -215,7 +221,7 @@ class GraphSubscriptions:
         return dict(self._open)
 
     def ensure(self, calendars: Iterable[str], now: datetime) -> list[str]:
-        """Create or renew a subscription per calendar; delete those of other calendars."""
+        """Create or rotate a subscription per calendar; delete those of other calendars."""
         wanted = list(dict.fromkeys(calendars))
         problems: list[str] = []
         for calendar in [c for c in self._open if c not in wanted]:
@@ -226,19 +232,19 @@ class GraphSubscriptions:
                 continue
             expires = now + self.lifetime
             try:
-                if current is not None:
-                    try:
-                        self.reader.renew_subscription(calendar, current.id, expires)
-                        self._open[calendar] = Subscription(calendar, current.id, expires)
-                        continue
-                    except ProviderError as exc:
-                        log.info("outlook %s: renewal failed (%s); subscribing anew", calendar, exc)
-                state = mint_token(self.secret, OUTLOOK, calendar)
+                # Rotated, not extended: the new subscription carries a new
+                # clientState that expires with it; the old one is deleted after.
+                state = mint_token(self.secret, OUTLOOK, calendar, expires=expires + TOKEN_SLACK)
                 body = self.reader.subscribe(calendar, self.address, state, expires)
                 self._open[calendar] = Subscription(calendar, str(body["id"]), expires)
                 log.info("outlook %s: change notifications until %s", calendar, expires)
             except (ProviderError, ValueError, KeyError) as exc:
-                problems.append(f"outlook {calendar}: no change notifications: {exc}; polling only")
+                still = (f"; the current subscription runs until {current.expiration.isoformat()}"
+                         if current is not None and current.expiration > now else "; polling only")
+                problems.append(f"outlook {calendar}: no change notifications: {exc}{still}")
+                continue
+            if current is not None:
+                self._delete(current)
         return problems
 
     def stop_all(self) -> None:

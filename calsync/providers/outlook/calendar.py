@@ -74,8 +74,5 @@ class OutlookCalendar(ComposedProvider):
     ) -> Json:
         return self.subscriptions.subscribe(calendar, notification_url, client_state, expires)
 
-    def renew_subscription(self, calendar: str, subscription_id: str, expires: datetime) -> Json:
-        return self.subscriptions.renew_subscription(calendar, subscription_id, expires)
-
     def delete_subscription(self, calendar: str, subscription_id: str) -> None:
         self.subscriptions.delete_subscription(calendar, subscription_id)

@@ -42,11 +42,6 @@ class GraphSubscriptions:
             "POST", self.client.url("subscriptions"), calendar, body=body, idempotent=False
         )
 
-    def renew_subscription(self, calendar: str, subscription_id: str, expires: datetime) -> Json:
-        body = {"expirationDateTime": _graph_instant(expires)}
-        path = "subscriptions/" + urllib.parse.quote(subscription_id, safe="")
-        return self.client.request("PATCH", self.client.url(path), calendar, body=body)
-
     def delete_subscription(self, calendar: str, subscription_id: str) -> None:
         path = "subscriptions/" + urllib.parse.quote(subscription_id, safe="")
         try:

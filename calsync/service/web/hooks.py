@@ -29,7 +29,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -69,6 +70,7 @@ class Hooks:
     health: Health
     on_change: OnChange | None = None
     max_body: int = MAX_BODY
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 def error(status: int, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -161,7 +163,7 @@ def hook_routes(hooks: Hooks) -> list[Route]:
             return error(413)
         token = request.headers.get("x-goog-channel-token")
         channel = request.headers.get("x-goog-channel-id")
-        calendar = verify_token(hooks.secret, GOOGLE, token)
+        calendar = verify_token(hooks.secret, GOOGLE, token, now=hooks.clock())
         if calendar is None:
             metrics.record_push(GOOGLE, "rejected")
             log.warning(
@@ -207,7 +209,7 @@ def hook_routes(hooks: Hooks) -> list[Route]:
         rejected = 0
         for item in items:
             state = item.get("clientState") if isinstance(item, dict) else None
-            calendar = verify_token(hooks.secret, OUTLOOK, state)
+            calendar = verify_token(hooks.secret, OUTLOOK, state, now=hooks.clock())
             if calendar is None:
                 rejected += 1
                 metrics.record_push(OUTLOOK, "rejected")

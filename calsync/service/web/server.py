@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -135,10 +136,12 @@ class DaemonServer(WebServer):
         health: Callable[[], tuple[bool, dict[str, Any]]],
         *,
         max_body: int = MAX_BODY,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if not secret:
             raise ValueError("the push secret is empty")
-        super().__init__(listen, create_app(Hooks(secret, health, on_change, max_body)))
+        hooks = Hooks(secret, health, on_change, max_body, clock)
+        super().__init__(listen, create_app(hooks))
 
 
 class _Foreground(uvicorn.Server):
