@@ -43,6 +43,17 @@ def redact_url(url: str) -> str:
     return f"{scheme.lower()}://{host}{port}/…"
 
 
+def stored_calendar(calendar: str) -> str:
+    """A calendar id as the database keeps it: a URL as its SHA-256, anything else as is.
+
+    A feed URL's secret is its high-entropy path or query, so its digest says
+    nothing of it and still tells the same calendar apart from the others.
+    """
+    if not is_url(calendar):
+        return calendar
+    return "url-sha256:" + hashlib.sha256(calendar.strip().encode()).hexdigest()
+
+
 def shown_calendar(calendar: str) -> str:
     """A calendar id as it may be shown: a URL redacted, anything else as it is."""
     return redact_url(calendar) if is_url(calendar) else calendar

@@ -645,3 +645,29 @@ def test_outbox_enqueues_each_key_once(store: Store) -> None:
     assert not store.enqueue("k1", "create", {}, pair, now=NOW)  # done stays done
     with pytest.raises(LookupError, match="k3"):
         store.mark_done("k3", None)
+
+
+def test_migration_0006_keeps_feed_urls_only_as_digests(store_url: str) -> None:
+    """A database from before 0006 held secret feed addresses in clear; after it, digests."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from calsync.secrets import stored_calendar
+
+    secret = "https://calendar.google.com/calendar/ical/ann/private-abc123/basic.ics"
+    engine = create_engine(normalize_url(store_url))
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0005")
+        conn.execute(text("INSERT INTO calendars (provider, calendar, owner) "
+                          "VALUES ('feeds', :url, 'ann@example.com')"), {"url": secret})
+        conn.execute(text("INSERT INTO people (email, name, timezone, working_hours, provider,"
+                          " calendar) VALUES ('ann@example.com', 'Ann', 'UTC', 'Mon 09:00-17:00',"
+                          " 'feeds', :url)"), {"url": secret})
+    engine.dispose()
+    with open_store(store_url) as store:  # migrates to head
+        with store.engine.connect() as conn:
+            kept = conn.execute(text("SELECT calendar FROM calendars")).scalars().all()
+            person = conn.execute(text("SELECT calendar FROM people")).scalars().all()
+        assert kept == [stored_calendar(secret)] and person == [stored_calendar(secret)]
+        # ...and the calendar is the same one to a sync that names it by its URL.
+        assert store.ensure_calendar("feeds", secret, "ann@example.com") == 1

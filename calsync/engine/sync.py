@@ -15,7 +15,7 @@ from datetime import datetime
 from calsync.config import Settings
 from calsync.model import ChangeSet
 from calsync.providers.base import BatchReader, CalendarReader, CursorExpired, ProviderError
-from calsync.secrets import shown_calendar
+from calsync.secrets import shown_calendar, stored_calendar
 from calsync.store import Store, SuspiciousSnapshot
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def sync_all(
         by_provider.setdefault(person.provider, []).append((calendar, person.email))
     known = store.calendar_ids()
     ids = {
-        (name, calendar): known.get((name, calendar))
+        (name, calendar): known.get((name, stored_calendar(calendar)))
         or store.ensure_calendar(name, calendar, owner)
         for name, members in by_provider.items()
         for calendar, owner in members

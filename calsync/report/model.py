@@ -28,7 +28,7 @@ from calsync.config import PairSettings, Person
 from calsync.policies import Occurrence, PairHealth, PolicyParams, Status
 from calsync.policies.health import missed, settled
 from calsync.report.schedule import IsoWeek
-from calsync.secrets import shown_calendar
+from calsync.secrets import shown_calendar, stored_calendar
 from calsync.timeutil import format_duration, iso
 
 FORMAT_VERSION = 1
@@ -565,7 +565,7 @@ def _calendar_problems(
     store still knows from an older config is not this team's problem).
     """
     configured = {
-        (person.provider, person.calendar or person.email): person
+        (person.provider, stored_calendar(person.calendar_id)): person
         for email in team
         if (person := people.get(email)) is not None
     }
@@ -584,7 +584,7 @@ def _calendar_problems(
                     owner=status.owner,
                     name=person.display,
                     provider=status.provider,
-                    calendar=shown_calendar(status.calendar),
+                    calendar=shown_calendar(person.calendar_id),
                     error=status.last_error,
                     failing_since=status.last_error_at,
                     last_synced_at=status.last_synced_at,
@@ -595,13 +595,13 @@ def _calendar_problems(
         else:
             problems.append(
                 CalendarProblem(status.owner, person.display, status.provider,
-                                shown_calendar(status.calendar), _NEVER_SYNCED, None, None)
+                                shown_calendar(person.calendar_id), _NEVER_SYNCED, None, None)
             )
     for (provider, calendar), person in configured.items():
         if (provider, calendar) not in seen:
             problems.append(
                 CalendarProblem(person.email, person.display, provider,
-                                shown_calendar(calendar), _NEVER_SYNCED, None, None)
+                                shown_calendar(person.calendar_id), _NEVER_SYNCED, None, None)
             )
     problems.sort(key=lambda p: (p.name.lower(), p.calendar))
     return tuple(problems), ok

@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from calsync.model import ChangeSet, normalize_email
+from calsync.secrets import stored_calendar
 from calsync.store import codec
 from calsync.store.base import CHUNK, Database, insert_if_absent, utc
 from calsync.store.models import CalendarRow, EventRow
@@ -63,8 +64,13 @@ class CalendarStatus(NamedTuple):
 
 
 def ensure_calendar(store: Database, provider: str, calendar: str, owner: str) -> int:
-    """The id of the calendar, registering it on first sight (safe under concurrency)."""
+    """The id of the calendar, registering it on first sight (safe under concurrency).
+
+    A feed URL is kept only as its digest (``secrets.stored_calendar``): the
+    database never holds a secret calendar address.
+    """
     owner = normalize_email(owner)
+    calendar = stored_calendar(calendar)
     with store.transaction() as session:
         insert_if_absent(
             session,

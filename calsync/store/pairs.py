@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from calsync.config import Settings
 from calsync.model import normalize_email
+from calsync.secrets import stored_calendar
 from calsync.store.base import Database
 from calsync.store.models import PairRow, PersonRow
 
@@ -31,7 +32,8 @@ def sync_config(store: Database, settings: Settings) -> None:
             row.timezone = person.timezone
             row.working_hours = person.working_hours.text
             row.provider = person.provider
-            row.calendar = person.calendar
+            # A feed URL is a secret: kept as its digest, like the calendars table.
+            row.calendar = stored_calendar(person.calendar) if person.calendar else None
         session.flush()  # people first: pairs refer to them
 
         pairs = {(row.manager, row.report): row for row in session.scalars(select(PairRow))}

@@ -55,3 +55,15 @@ def test_previews_written_to_disk_do_not_show_it(leaky: Path, tmp_path: Path) ->
     cli(leaky, "report", "--now", MONDAY, "--week", "2026-W47", "--out", str(out_dir))
     written = [p.read_bytes() for p in out_dir.iterdir()]
     assert written and not any(SECRET.encode() in data for data in written)
+
+
+def test_the_database_never_holds_it(leaky: Path) -> None:
+    cli(leaky, "sync", "--now", MONDAY)
+    cli(leaky, "check", "--now", MONDAY)
+    database = leaky.parent / "state" / "calsync.db"
+    data = database.read_bytes()
+    wal = database.with_name("calsync.db-wal")
+    if wal.exists():
+        data += wal.read_bytes()
+    assert SECRET.encode() not in data
+    assert b"/calendar/ical/" not in data  # no part of the path either: a digest is kept
