@@ -122,7 +122,18 @@ def parse_calendars(
     for source, data in files:
         for calendar in _read_calendars(source, data, warnings):
             records.extend(_normalize_calendar(calendar, source, default_zone, warnings))
+            if len(records) > MAX_COMPONENTS_PER_CALENDAR:
+                # One person's calendar, refused whole: the store keeps what it knew.
+                raise ProviderError(
+                    source, f"more than {MAX_COMPONENTS_PER_CALENDAR:,} events: not read"
+                )
     events = _expand(records, window, default_zone, warnings)
+    if len(events) > MAX_EVENTS_PER_CALENDAR:
+        raise ProviderError(
+            ", ".join(sorted({r.source for r in records}))[:200],
+            f"expands to more than {MAX_EVENTS_PER_CALENDAR:,} occurrences in the window: "
+            "not read",
+        )
     return events, warnings.items
 
 
@@ -282,6 +293,10 @@ class _Zones:
 # A time zone changes its offset a few times a year: its rules are yearly, with
 # a handful of BY values. Anything else is not a time zone but a way to make
 # the expansion below run for hours (FREQ=MINUTELY from year 1 took 500 MB).
+# A calendar's total budget: a person's own calendar over the sync window is a
+# few thousand rows; these bounds stop a generated calendar, not a busy person.
+MAX_COMPONENTS_PER_CALENDAR = 100_000
+MAX_EVENTS_PER_CALENDAR = 250_000
 MAX_ZONE_PARTS = 200
 # RDATE or EXDATE values of one event: years of a weekly series' exceptions fit.
 MAX_DATES_PER_LIST = 5_000

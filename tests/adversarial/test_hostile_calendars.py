@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from calsync.config import IcsProvider
 from calsync.model import ChangeSet, Window
 from calsync.providers.ics.reader import IcsReader
@@ -144,3 +146,21 @@ def test_the_store_never_sweeps_an_unread_series(store: Store) -> None:
                                                unread_uids=("s",)), NOW)
     keys = {e.key for e in store.events_of(["maria@example.com"])["maria@example.com"]}
     assert later.key in keys
+
+
+def test_a_calendar_over_its_total_budget_is_refused_whole(tmp_path: Path, monkeypatch) -> None:
+    """Many small series, each inside its own budget, still have a total one."""
+    from calsync.providers import expand
+    from calsync.providers.base import ProviderError
+
+    monkeypatch.setattr(expand, "MAX_EVENTS_PER_CALENDAR", 500)
+    series = [line for i in range(20)
+              for line in event(f"s{i}", "RRULE:FREQ=DAILY", start="20260101T090000Z")]
+    window = Window(NOW - timedelta(days=400), NOW + timedelta(days=120))
+    with pytest.raises(ProviderError, match="more than 500 occurrences"):
+        expand.parse_calendars([("wide.ics", calendar(*series).encode())], window,
+                               ZoneInfo("UTC"))
+    monkeypatch.setattr(expand, "MAX_COMPONENTS_PER_CALENDAR", 10)
+    with pytest.raises(ProviderError, match="more than 10 events"):
+        expand.parse_calendars([("many.ics", calendar(*series).encode())], window,
+                               ZoneInfo("UTC"))
