@@ -182,12 +182,20 @@ def busy_from_vfreebusy(data: bytes) -> list[tuple[datetime, datetime]]:
                 kind = str(line.params.get("FBTYPE", "BUSY")).upper()
                 if kind == "FREE":
                     continue
-                for period in line.dts:
+                # icalendar gives one vPeriod per period of a "a/b,c/d" line; older
+                # versions a list value (``.dts``) per line: take either.
+                for period in getattr(line, "dts", None) or [line]:
                     start, end_or_length = period.dt
                     end = (start + end_or_length if isinstance(end_or_length, timedelta)
                            else end_or_length)  # fmt: skip
-                    busy.append((start.astimezone(UTC), end.astimezone(UTC)))
+                    busy.append((_utc(start), _utc(end)))
     return sorted(busy)
+
+
+def _utc(instant: datetime) -> datetime:
+    """FREEBUSY periods are UTC (RFC 5545 3.8.2.6); a server that omits the Z means it too."""
+    return (instant.replace(tzinfo=UTC) if instant.tzinfo is None
+            else instant.astimezone(UTC))  # fmt: skip
 
 
 # -- objects -> neutral events --------------------------------------------------------
