@@ -385,5 +385,22 @@ def test_vfreebusy_periods_in_every_shape() -> None:
     ]
 
 
+def test_a_login_the_server_wants_without_password_env_says_so(
+    tmp_path: Path, radicale: RadicaleServer
+) -> None:
+    radicale.calendar("kim", "work", "Work")
+    settings = settings_from_dict(
+        {"providers": {"dav": {"kind": "caldav", "url": radicale.url + "/", "username": "kim"}},
+         "people": [{"email": MARIA, "provider": "dav", "calendar": "Work"}]},
+        tmp_path / "calsync.toml",
+    )  # fmt: skip
+    reader = CaldavCalendar("dav", settings.providers["dav"], lambda _: NOW.tzinfo)  # type: ignore[arg-type, return-value]
+    try:
+        problem = reader.probe("Work") or ""
+    finally:
+        reader.close()
+    assert "none was sent: set password_env" in problem, problem
+
+
 def test_multiget_bodies_escape_hrefs() -> None:
     assert "<d:href>/a/b&amp;c.ics</d:href>" in multiget_body(["/a/b&c.ics"])

@@ -157,13 +157,7 @@ class CaldavClient:
                         calendar, "the server no longer accepts the sync token"
                     ) from None
                 if status == 401:
-                    where = self.settings.password_env or "password_env"
-                    raise ProviderError(
-                        calendar,
-                        f"the server refused the login of {self.settings.username!r} (HTTP "
-                        f"401): check username and the password in {where} (iCloud and "
-                        "Fastmail need an app-specific password)",
-                    ) from None
+                    raise ProviderError(calendar, self._refused("HTTP 401")) from None
                 if 403 in expected:
                     return Reply(403, {}, exc.body if isinstance(exc.body, bytes) else b"")
                 raise DavProblem(
@@ -221,6 +215,14 @@ class CaldavClient:
             {"Depth": str(depth), "Content-Type": 'application/xml; charset="utf-8"'},
         )  # fmt: skip
 
+    def _refused(self, when: str) -> str:
+        if not self.settings.password_env:
+            return (f"the server wants a login ({when}) and none was sent: set password_env "
+                    "to the variable that holds the (app-specific) password")  # fmt: skip
+        return (f"the server refused the login of {self.settings.username!r} ({when}): check "
+                f"username and the password in {self.settings.password_env} (iCloud and "
+                "Fastmail need an app-specific password)")  # fmt: skip
+
     # -- where a calendar lives ---------------------------------------------------------
 
     def calendar_url(self, calendar: str) -> str:
@@ -255,10 +257,7 @@ class CaldavClient:
                         f"(calendars there: {names})"
                     )  # fmt: skip
         except dav_error.AuthorizationError:
-            raise ProviderError(
-                calendar, f"the server refused the login of {self.settings.username!r}: check "
-                f"username and the password in {self.settings.password_env or 'password_env'}"
-            ) from None  # fmt: skip
+            raise ProviderError(calendar, self._refused("finding the calendar")) from None
         except dav_error.DAVError as exc:
             raise ProviderError(calendar, f"calendar discovery failed: {exc}") from None
         return str(chosen.url)
