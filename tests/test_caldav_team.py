@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
+import caldav
 import pytest
 from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
@@ -116,3 +117,29 @@ def test_a_team_on_google_graph_caldav_and_ics_gives_the_same_findings_as_ics(
     lena_pair = next(p for p in from_ics["pairs"] if p["report"] == "lena@example.com")
     assert lena_pair["occurrences"]
     _same_findings(from_ics, mixed)
+
+
+def test_the_demo_puts_priya_on_radicale_and_says_so_when_radicale_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from calsync.config import load_settings
+    from calsync.demo import run
+
+    settings = load_settings(ROOT / "config" / "demo.toml")
+    with run.on_emulators(settings) as (on, lines, _):
+        priya = on.person("priya@example.com")
+        assert priya.provider == run.CALDAV and priya.calendar
+        url = on.providers[run.CALDAV].url  # type: ignore[union-attr]
+        assert priya.calendar.startswith(url) and any(
+            line.startswith(f"priya@example.com: CalDAV, calendar {priya.calendar}")
+            for line in lines
+        )
+        with caldav.DAVClient(url, username="x", password="x") as client:
+            objects = caldav.Calendar(client=client, url=priya.calendar).events()
+        expected = split_objects((DEMO / "priya.ics").read_text())
+        assert len(objects) == len(expected)  # one object per UID, as an app stores them
+    monkeypatch.setattr(run, "radicale_installed", lambda: False)
+    with run.on_emulators(settings) as (on, lines, _):
+        assert on.person("priya@example.com").provider == "feeds"
+        assert run.CALDAV not in on.providers
+        assert any("Radicale is not installed (pip install radicale" in line for line in lines)
