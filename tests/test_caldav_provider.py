@@ -22,6 +22,7 @@ import pytest
 
 from calsync.config import CaldavProvider, ConfigError, settings_from_dict
 from calsync.model import Window
+from calsync.providers.base import ProviderError
 from calsync.providers.caldav.calendar import CaldavCalendar
 from calsync.providers.caldav.mapping import busy_from_vfreebusy, multiget_body
 from tests.caldav_support import DavProxy, RadicaleServer, put
@@ -192,8 +193,14 @@ def test_the_password_comes_from_the_environment(
     )  # fmt: skip
     provider = settings.providers["dav"]
     monkeypatch.delenv("CALSYNC_TEST_DAV", raising=False)
-    with pytest.raises(Exception, match="CALSYNC_TEST_DAV"):
-        CaldavCalendar("dav", provider, lambda _: NOW.tzinfo)  # type: ignore[arg-type, return-value]
+    # Unset: each calendar says so when read (doctor lists it; other providers carry on).
+    unset = CaldavCalendar("dav", provider, lambda _: NOW.tzinfo)  # type: ignore[arg-type, return-value]
+    try:
+        assert "CALSYNC_TEST_DAV (password_env) is not set" in (unset.probe(MARIA) or "")
+        with pytest.raises(ProviderError, match="CALSYNC_TEST_DAV"):
+            unset.fetch_changes(radicale.url + "/maria/work/", None, NOW)
+    finally:
+        unset.close()
     monkeypatch.setenv("CALSYNC_TEST_DAV", "app-specific-password")
     reader = CaldavCalendar("dav", provider, lambda _: NOW.tzinfo)  # type: ignore[arg-type, return-value]
     try:

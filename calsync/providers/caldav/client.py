@@ -102,13 +102,15 @@ class CaldavClient:
         self.rand = rand
         self.count_api_call = count_api_call
         password = None
+        #: Why no request can be sent: a password variable that is not set. Said for each
+        #: calendar when it is read (doctor lists it; other providers carry on).
+        self.unusable: str | None = None
         if settings.password_env:
             password = os.environ.get(settings.password_env)
             if not password:
-                raise ProviderError(
-                    name,
+                self.unusable = (
                     f"the environment variable {settings.password_env} (password_env) is not "
-                    "set: put the CalDAV (app-specific) password there",
+                    "set: put the CalDAV (app-specific) password there"
                 )
         self.dav = caldav.DAVClient(
             url=settings.url,
@@ -138,6 +140,8 @@ class CaldavClient:
         expected: tuple[int, ...] = (),
     ) -> Reply:
         """Send one request, retried under the policy; a status in ``expected`` is returned."""
+        if self.unusable:
+            raise ProviderError(calendar, self.unusable)
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -241,6 +245,8 @@ class CaldavClient:
         return url
 
     def _discover(self, calendar: str, name: str) -> str:
+        if self.unusable:
+            raise ProviderError(calendar, self.unusable)
         try:
             principal = self.principal(calendar)
             self.count_api_call(self.name, "ok")
