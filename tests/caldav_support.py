@@ -30,9 +30,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import caldav
-import icalendar
 from lxml import etree
 
+from calsync.providers.caldav.mapping import split_calendar
 from tests.support import free_port
 
 _SUPPORTED_REPORT = (
@@ -185,20 +185,7 @@ def _connection(url: str) -> http.client.HTTPConnection:
 
 def split_objects(ics: str) -> dict[str, bytes]:
     """One CalDAV object per UID (a series with its overrides), with VTIMEZONEs added."""
-    calendar = icalendar.Calendar.from_ical(ics)
-    grouped: dict[str, list[icalendar.Event]] = {}
-    for component in calendar.walk("VEVENT"):
-        grouped.setdefault(str(component["UID"]), []).append(component)
-    out = {}
-    for uid, components in grouped.items():
-        single = icalendar.Calendar()
-        single.add("prodid", "-//calsync//tests//EN")
-        single.add("version", "2.0")
-        for component in components:
-            single.add_component(component)
-        single.add_missing_timezones()
-        out[uid] = single.to_ical()
-    return out
+    return split_calendar(ics)
 
 
 class DavProxy:

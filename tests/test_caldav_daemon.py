@@ -1,9 +1,12 @@
 """A CalDAV organizer end to end on a real Radicale: rebook = "auto" makes up a bumped 1:1 once.
 
 Radicale does not schedule, so calsync writes the make-up (same UID) into Dev's
-calendar too; the agenda block goes into the series' DESCRIPTION and nowhere
-else; a crash before or after the write never makes a second object; a
-concurrent edit between read and write is a 412, read again and merged.
+calendar too; in front of a proxy that says it schedules (RFC 6638
+``calendar-auto-schedule``, as Nextcloud, iCloud and Fastmail do) calsync
+leaves the invitation to the server. ``doctor`` says which of the two applies.
+The agenda block goes into the series' DESCRIPTION and nowhere else; a crash
+before or after the write never makes a second object; a concurrent edit
+between read and write is a 412, read again and merged.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from calsync.providers.factory import build_readers, close_readers
 from calsync.service.daemon import Daemon
 from calsync.store import open_store
 from tests.caldav_support import DavProxy, RadicaleServer, get, put
+from tests.support import cli
 
 MARIA, DEV = "maria@example.com", "dev@example.com"
 NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # Monday 08:00 New York; the 1:1 is at 10:00
@@ -134,6 +138,12 @@ class Team:
         self.config.write_text(CONFIG.format(database=tmp_path / "calsync.db", url=radicale.url,
                                              maria=self.maria, dev=self.dev))  # fmt: skip
 
+    def through(self, proxy: DavProxy) -> Path:
+        """The same config with the server and both calendars reached through ``proxy``."""
+        config = self.config.with_name("through-proxy.toml")
+        config.write_text(self.config.read_text().replace(self.radicale.url, proxy.url))
+        return config
+
     def cancel_today(self) -> None:
         etag, _ = get(self.maria + "1on1.ics")
         put(self.maria + "1on1.ics", SERIES.format(exdate=CANCELLED_TODAY), etag)
@@ -184,6 +194,57 @@ def test_a_caldav_organizer_gets_the_make_up_once_on_both_calendars(team: Team) 
     assert one_cycle(team.config).writes == []
     assert one_cycle(team.config, NOW + timedelta(minutes=5)).writes == []
     assert {c: team.objects(c) for c in (team.maria, team.dev)} == before
+
+
+def test_where_the_server_schedules_calsync_writes_no_attendee_copy(team: Team) -> None:
+    proxy = DavProxy(team.radicale.url).start()
+    proxy.schedules = True  # the server says calendar-auto-schedule: it invites Dev itself
+    try:
+        config = team.through(proxy)
+        assert one_cycle(config).ok
+        team.cancel_today()
+        result = one_cycle(config)
+        assert [w.outcome for w in result.writes if w.key.startswith("makeup|")] == ["done"]
+        [made] = team.makeups(team.maria)
+        assert team.makeups(team.dev) == []  # the server's invitation, not calsync's copy
+        text = made.decode().replace("\r\n ", "")
+        assert "ORGANIZER:mailto:maria@example.com" in text
+        assert "mailto:dev@example.com" in text  # the attendee the server invites
+        dev_path = team.dev.replace(team.radicale.url, "")
+        assert not [p for m, p, _ in proxy.requests if m == "PUT" and p.startswith(dev_path)]
+        options = [p for m, p, _ in proxy.requests if m == "OPTIONS"]
+        assert len(options) == 1  # asked once, when it first mattered
+        assert one_cycle(config).writes == []
+    finally:
+        proxy.stop()
+    assert team.makeups(team.dev) == []
+
+
+def test_doctor_says_per_server_who_invites_the_attendees(team: Team) -> None:
+    proxy = DavProxy(team.radicale.url).start()
+    proxy.schedules = True
+    try:
+        # Maria's calendar through a server that schedules, Dev's on plain Radicale.
+        text = team.config.read_text()
+        text = text.replace(f'calendar = "{team.maria}"', 'provider = "nextcloud"\n'
+                            f'calendar = "{team.maria.replace(team.radicale.url, proxy.url)}"')
+        text = text.replace('provider = "dav"\nprovider = "nextcloud"', 'provider = "nextcloud"')
+        text = text.replace("[[people]]", f'[providers.nextcloud]\nkind = "caldav"\n'
+                            f'url = "{proxy.url}/"\nusername = "calsync"\n\n[[people]]', 1)
+        team.config.write_text(text)
+        code, out, err = cli(team.config, "doctor")
+    finally:
+        proxy.stop()
+    assert code == 0, out + err
+    lines = out.splitlines()
+    maria = lines.index(next(line for line in lines if "maria@example.com:" in line))
+    dev = lines.index(next(line for line in lines if "dev@example.com:" in line))
+    assert "nextcloud calendar readable" in lines[maria]
+    assert "the server schedules (RFC 6638): it invites the attendees" in lines[maria + 1]
+    assert proxy.url in lines[maria + 1]
+    assert "dav calendar readable" in lines[dev]
+    assert "does not schedule: calsync writes make-ups into the attendees'" in lines[dev + 1]
+    assert team.radicale.url in lines[dev + 1]
 
 
 @pytest.mark.parametrize("point", ["before-write", "after-write"])

@@ -3,22 +3,29 @@
 The contract suite (``tests/contract``) runs the whole shared behaviour on
 CalDAV; these tests cover what is CalDAV's own: the getctag/getetag path of
 servers without ``sync-collection``, a sync token Radicale really expired,
-objects a server serves broken or full of scheduling leftovers, config and
-doctor.
+objects a server serves broken or full of scheduling leftovers, busy times
+(Radicale's own ``free-busy-query``, and the same times computed from the
+events when a server refuses it), config and doctor.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync.config import ConfigError, settings_from_dict
+from calsync.config import CaldavProvider, ConfigError, settings_from_dict
+from calsync.model import Window
+from calsync.providers.base import ProviderError
 from calsync.providers.caldav.calendar import CaldavCalendar
-from calsync.providers.caldav.mapping import multiget_body
-from tests.caldav_support import RadicaleServer, put
+from calsync.providers.caldav.mapping import busy_from_vfreebusy, multiget_body
+from tests.caldav_support import DavProxy, RadicaleServer, put
 from tests.contract.harness import CaldavHarness
 from tests.contract.history import FIRST_UPCOMING, MARIA, NEW_SERIES, NOW
 
@@ -186,8 +193,14 @@ def test_the_password_comes_from_the_environment(
     )  # fmt: skip
     provider = settings.providers["dav"]
     monkeypatch.delenv("CALSYNC_TEST_DAV", raising=False)
-    with pytest.raises(Exception, match="CALSYNC_TEST_DAV"):
-        CaldavCalendar("dav", provider, lambda _: NOW.tzinfo)  # type: ignore[arg-type, return-value]
+    # Unset: each calendar says so when read (doctor lists it; other providers carry on).
+    unset = CaldavCalendar("dav", provider, lambda _: NOW.tzinfo)  # type: ignore[arg-type, return-value]
+    try:
+        assert "CALSYNC_TEST_DAV (password_env) is not set" in (unset.probe(MARIA) or "")
+        with pytest.raises(ProviderError, match="CALSYNC_TEST_DAV"):
+            unset.fetch_changes(radicale.url + "/maria/work/", None, NOW)
+    finally:
+        unset.close()
     monkeypatch.setenv("CALSYNC_TEST_DAV", "app-specific-password")
     reader = CaldavCalendar("dav", provider, lambda _: NOW.tzinfo)  # type: ignore[arg-type, return-value]
     try:
@@ -219,6 +232,181 @@ def test_a_calendar_is_found_by_display_name_or_as_the_default(
         assert reader.probe("Team 1:1s") is None
     finally:
         reader.close()
+
+
+# -- free/busy ------------------------------------------------------------------------------
+
+_VCAL = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Some calendar app//EN\r\n{}END:VCALENDAR\r\n"
+
+
+def _vevent(uid: str, start: str, end: str, *extra: str, summary: str = "Busy") -> str:
+    lines = [f"UID:{uid}", "DTSTAMP:20260901T000000Z", start, end, *extra, f"SUMMARY:{summary}"]
+    return "BEGIN:VEVENT\r\n" + "".join(line + "\r\n" for line in lines) + "END:VEVENT\r\n"
+
+
+_NY = "TZID=America/New_York"
+#: Maria's November: a weekly 1:1 (one instance removed, one cancelled, one moved), and
+#: one-offs that are busy or not. The window is November 2026 (UTC).
+FREE_BUSY_CALENDAR = {
+    "one-on-one": _VCAL.format(
+        _vevent("fb-1on1@example.com", f"DTSTART;{_NY}:20261102T100000",
+                f"DTEND;{_NY}:20261102T103000", "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6",
+                f"EXDATE;{_NY}:20261109T100000", summary="Maria / Dev 1:1")
+        + _vevent("fb-1on1@example.com", f"DTSTART;{_NY}:20261116T100000",
+                  f"DTEND;{_NY}:20261116T103000", f"RECURRENCE-ID;{_NY}:20261116T100000",
+                  "STATUS:CANCELLED", summary="Maria / Dev 1:1")
+        + _vevent("fb-1on1@example.com", f"DTSTART;{_NY}:20261123T140000",
+                  f"DTEND;{_NY}:20261123T141500", f"RECURRENCE-ID;{_NY}:20261123T100000",
+                  summary="Maria / Dev 1:1")
+    ),
+    "across-the-start": _VCAL.format(_vevent(
+        "fb-late@example.com", "DTSTART:20261031T230000Z", "DTEND:20261101T010000Z")),
+    "focus": _VCAL.format(_vevent("fb-focus@example.com", "DTSTART:20261104T150000Z",
+                                  "DTEND:20261104T160000Z", "TRANSP:TRANSPARENT")),
+    "review": _VCAL.format(_vevent("fb-review@example.com", "DTSTART:20261105T170000Z",
+                                   "DTEND:20261105T180000Z")),
+    "called-off": _VCAL.format(_vevent("fb-off@example.com", "DTSTART:20261106T170000Z",
+                                       "DTEND:20261106T180000Z", "STATUS:CANCELLED")),
+    "maybe": _VCAL.format(_vevent("fb-maybe@example.com", "DTSTART:20261110T170000Z",
+                                  "DTEND:20261110T180000Z", "STATUS:TENTATIVE")),
+    "offsite": _VCAL.format(_vevent("fb-offsite@example.com", "DTSTART;VALUE=DATE:20261112",
+                                    "DTEND;VALUE=DATE:20261113")),
+    "holiday": _VCAL.format(_vevent("fb-holiday@example.com", "DTSTART;VALUE=DATE:20261126",
+                                    "DTEND;VALUE=DATE:20261127", "TRANSP:TRANSPARENT")),
+    "december": _VCAL.format(_vevent("fb-dec@example.com", "DTSTART:20261203T150000Z",
+                                     "DTEND:20261203T160000Z")),
+}
+NOVEMBER = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+
+
+def _utc(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+BUSY_IN_NOVEMBER = [
+    (_utc(1, 0), _utc(1, 1)),  # clipped to the window
+    (_utc(2, 15), _utc(2, 15, 30)),  # 10:00 New York (EST since 1 Nov)
+    # 9 Nov: removed (EXDATE); 4 Nov: transparent; 6 Nov: cancelled
+    (_utc(5, 17), _utc(5, 18)),
+    (_utc(10, 17), _utc(10, 18)),  # tentative is busy
+    (_utc(12, 0), _utc(13, 0)),  # an opaque all-day event
+    # 16 Nov: the cancelled instance; 26 Nov: a transparent all-day event
+    (_utc(23, 19), _utc(23, 19, 15)),  # the moved and shortened instance
+    (_utc(30, 15), _utc(30, 15, 30)),
+]
+
+_FREE_BUSY_USERS = itertools.count()
+
+
+@pytest.fixture
+def busy_calendar(radicale: RadicaleServer) -> Iterator[tuple[DavProxy, str]]:
+    """Maria's November on Radicale behind a proxy; the calendar URL through the proxy."""
+    user = f"busy-{os.getpid()}-{next(_FREE_BUSY_USERS)}"
+    url = radicale.calendar(user, "work", "Work")
+    for name, data in FREE_BUSY_CALENDAR.items():
+        put(f"{url}{name}.ics", data)
+    proxy = DavProxy(radicale.url).start()
+    try:
+        yield proxy, url.replace(radicale.url, proxy.url)
+    finally:
+        proxy.stop()
+
+
+def _dav(proxy: DavProxy, zone: str = "UTC") -> CaldavCalendar:
+    settings = CaldavProvider(kind="caldav", url=proxy.url + "/", username="maria")
+    return CaldavCalendar("dav", settings, lambda _: ZoneInfo(zone))
+
+
+def test_free_busy_query_gives_the_busy_times_of_a_calendar(
+    busy_calendar: tuple[DavProxy, str],
+) -> None:
+    proxy, calendar = busy_calendar
+    dav = _dav(proxy)
+    try:
+        assert dav.free_busy([calendar], NOVEMBER) == {calendar: BUSY_IN_NOVEMBER}
+        assert dav.reader.free_busy_supported(calendar) is True
+    finally:
+        dav.close()
+    [(method, _, body)] = proxy.requests  # one free-busy-query, no event was read
+    assert method == "REPORT" and b"free-busy-query" in body
+    assert b'start="20261101T000000Z" end="20261201T000000Z"' in body
+
+
+def test_without_free_busy_query_busy_times_come_from_the_events(
+    busy_calendar: tuple[DavProxy, str],
+) -> None:
+    proxy, calendar = busy_calendar
+    proxy.no_free_busy = True
+    dav = _dav(proxy)
+    try:
+        assert dav.free_busy([calendar], NOVEMBER) == {calendar: BUSY_IN_NOVEMBER}
+        assert dav.reader.free_busy_supported(calendar) is False
+        refused = [m for m, _, b in proxy.requests if b"free-busy-query" in b]
+        assert refused == ["REPORT"]
+        assert [m for m, _, _ in proxy.requests] == ["REPORT", "PROPFIND", "REPORT"]
+        # The server said no once: the next call goes straight to the events.
+        before = len(proxy.requests)
+        assert dav.free_busy([calendar, calendar], NOVEMBER) == {calendar: BUSY_IN_NOVEMBER}
+        assert [m for m, _, _ in proxy.requests[before:]] == ["PROPFIND", "REPORT"]
+    finally:
+        dav.close()
+    # Computed here, an all-day event is busy from midnight to midnight where Maria lives.
+    in_new_york = _dav(proxy, "America/New_York")
+    try:
+        busy = in_new_york.free_busy([calendar], NOVEMBER)[calendar]
+    finally:
+        in_new_york.close()
+    assert (_utc(12, 5), _utc(13, 5)) in busy and (_utc(12, 0), _utc(13, 0)) not in busy
+
+
+def test_a_server_error_on_free_busy_is_an_error_not_an_empty_calendar(
+    busy_calendar: tuple[DavProxy, str],
+) -> None:
+    proxy, calendar = busy_calendar
+    proxy.fail(500, 10)
+    settings = CaldavProvider(kind="caldav", url=proxy.url + "/", username="maria",
+                              max_retries=1)  # fmt: skip
+    dav = CaldavCalendar("dav", settings, lambda _: ZoneInfo("UTC"), sleep=lambda _: None)
+    try:
+        with pytest.raises(Exception, match="HTTP 500"):
+            dav.free_busy([calendar], NOVEMBER)
+        assert dav.reader.free_busy_supported(calendar) is True  # not mistaken for "refused"
+    finally:
+        dav.close()
+
+
+def test_vfreebusy_periods_in_every_shape() -> None:
+    answer = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VFREEBUSY\r\n"
+        b"FREEBUSY:20261102T150000Z/20261102T153000Z,20261103T150000Z/PT1H\r\n"
+        b"FREEBUSY;FBTYPE=FREE:20261104T150000Z/20261104T160000Z\r\n"
+        b"FREEBUSY;FBTYPE=BUSY-UNAVAILABLE:20261105T150000Z/PT30M\r\n"
+        b"FREEBUSY;FBTYPE=BUSY-TENTATIVE:20261106T150000Z/20261106T151500Z\r\n"
+        b"END:VFREEBUSY\r\nEND:VCALENDAR\r\n"
+    )
+    assert busy_from_vfreebusy(answer) == [
+        (_utc(2, 15), _utc(2, 15, 30)),
+        (_utc(3, 15), _utc(3, 16)),
+        (_utc(5, 15), _utc(5, 15, 30)),
+        (_utc(6, 15), _utc(6, 15, 15)),
+    ]
+
+
+def test_a_login_the_server_wants_without_password_env_says_so(
+    tmp_path: Path, radicale: RadicaleServer
+) -> None:
+    radicale.calendar("kim", "work", "Work")
+    settings = settings_from_dict(
+        {"providers": {"dav": {"kind": "caldav", "url": radicale.url + "/", "username": "kim"}},
+         "people": [{"email": MARIA, "provider": "dav", "calendar": "Work"}]},
+        tmp_path / "calsync.toml",
+    )  # fmt: skip
+    reader = CaldavCalendar("dav", settings.providers["dav"], lambda _: NOW.tzinfo)  # type: ignore[arg-type, return-value]
+    try:
+        problem = reader.probe("Work") or ""
+    finally:
+        reader.close()
+    assert "none was sent: set password_env" in problem, problem
 
 
 def test_multiget_bodies_escape_hrefs() -> None:

@@ -178,6 +178,7 @@ def test_demo_runs_on_the_emulators_and_makes_up_a_bumped_one(team, tmp_path):
     code, out, err = cli(team, "demo", "--now", NOW, "--emails", str(emails))
     assert code == 0, err
     assert "Google Calendar API emulator" in out and "Microsoft Graph emulator" in out
+    assert "priya@example.com: CalDAV, calendar http://127.0.0.1:" in out  # on a Radicale
     assert "Maria cancels Tuesday's 1:1 with Dev" in out
     assert "1 make-up booked" in out
     assert out.count("(make-up for Tue 24 Nov)") == 2  # on both calendars

@@ -2,26 +2,35 @@
 
 The demo config reads every calendar from ICS files. Here some people are
 moved onto the Google Calendar API emulator and others onto the Microsoft
-Graph emulator, each seeded with their same calendar, so the demo exercises
-the real provider paths (google-api-python-client and httpx over HTTP, sync
-tokens, delta links, batches) and still shows the same team.
+Graph emulator, and one onto a real CalDAV server (Radicale, started on
+loopback when it is installed), each seeded with their same calendar, so the
+demo exercises the real provider paths (google-api-python-client and httpx
+over HTTP, sync tokens, delta links, batches, CalDAV sync-collection) and
+still shows the same team.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import caldav
 from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 
-from calsync.config import GoogleProvider, IcsProvider, OutlookProvider, Settings
+from calsync.config import CaldavProvider, GoogleProvider, IcsProvider, OutlookProvider, Settings
 from calsync.engine.actions import UpdateAgenda
 from calsync.providers.base import CalendarReader
+from calsync.providers.caldav.mapping import split_calendar
 from calsync.service.daemon import Daemon
 from calsync.store import Store
 
@@ -31,6 +40,9 @@ GOOGLE = "google-emulator"
 # Two reports sync through the Microsoft Graph emulator (mailbox = email).
 ON_GRAPH = ("sam@example.com", "tom@example.com")
 GRAPH = "graph-emulator"
+# One report's calendar lives on a CalDAV server: a Radicale the demo starts.
+ON_CALDAV = ("priya@example.com",)
+CALDAV = "caldav-radicale"
 
 
 @contextmanager
@@ -47,9 +59,19 @@ def on_emulators(
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="calsync-demo-"))
         emulator = stack.enter_context(GoogleEmulator(port=0))
         graph = stack.enter_context(GraphEmulator(port=0, auth=False))
+        radicale = stack.enter_context(demo_radicale(Path(tmp) / "radicale"))
         people = []
+        on_caldav: list[str] = []
         for person in settings.people:
             provider = settings.providers[person.provider]
+            if person.email in ON_CALDAV and radicale and isinstance(provider, IcsProvider):
+                source = settings.path(provider.path) / (person.calendar or person.email)
+                url = radicale.seed(person.email.split("@")[0], person.display,
+                                    source.read_bytes())  # fmt: skip
+                people.append(person.model_copy(update={"provider": CALDAV, "calendar": url}))
+                on_caldav.append(f"{person.email}: CalDAV, calendar {url} on a Radicale server "
+                                 "started for the demo")  # fmt: skip
+                continue
             on = GOOGLE if person.email in ON_GOOGLE else GRAPH if person.email in ON_GRAPH else ""
             if not on or not isinstance(provider, IcsProvider):
                 people.append(person)
@@ -66,9 +88,16 @@ def on_emulators(
             GOOGLE: GoogleProvider(kind="google", auth="none", api_endpoint=emulator.url),
             GRAPH: OutlookProvider(kind="outlook", auth="none", graph_endpoint=graph.url),
         }
+        if radicale:
+            providers[CALDAV] = CaldavProvider(kind="caldav", url=radicale.url + "/",
+                                               username="calsync")  # fmt: skip
         lines = [
             f"{', '.join(ON_GOOGLE)}: Google Calendar API emulator at {emulator.url}",
             f"{', '.join(ON_GRAPH)}: Microsoft Graph emulator at {graph.url}",
+            *on_caldav,
+            *([] if radicale else [
+                f"{', '.join(ON_CALDAV)}: an ICS file, not CalDAV: Radicale is not installed "
+                "(pip install radicale, or make demo, which installs it)"]),
             "everyone else: ICS files under "
             + ", ".join(
                 str(settings.path(p.path).resolve()) for p in settings.providers.values()
@@ -77,6 +106,88 @@ def on_emulators(
         ]
         updated = settings.model_copy(update={"people": people, "providers": providers})
         yield updated, lines, emulator
+
+
+class DemoRadicale:
+    """A Radicale on 127.0.0.1 (no login: ``--auth-type none``) storing into ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log_path = self.folder / "radicale.log"
+        for _ in range(3):  # the free port may be taken between probe and bind
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            with open(log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "radicale", "--config", "",
+                     "--server-hosts", f"127.0.0.1:{self.port}", "--auth-type", "none",
+                     "--storage-filesystem-folder", str(self.folder / "collections"),
+                     "--logging-level", "warning"],
+                    stdout=log, stderr=log,
+                )  # fmt: skip
+            if self._ready():
+                return
+            self.stop()
+        tail = log_path.read_text(errors="replace")[-1500:]
+        raise RuntimeError(f"the demo's Radicale server did not start:\n{tail}")
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def seed(self, user: str, name: str, ics: bytes) -> str:
+        """A calendar named ``name`` for ``user``, holding the objects of ``ics`` as a
+        calendar app would store them (one per UID), put through the caldav client; its URL."""
+        with caldav.DAVClient(self.url + "/", username=user, password="demo") as client:
+            calendar = client.principal().make_calendar(name=name, cal_id="calendar")
+            for data in split_calendar(ics).values():
+                calendar.add_event(data.decode(), no_overwrite=True, increase_seqno=False)
+            return str(calendar.url)
+
+
+def radicale_installed() -> bool:
+    """Radicale comes with the test extras (``make demo`` installs them), not with calsync."""
+    return importlib.util.find_spec("radicale") is not None
+
+
+@contextmanager
+def demo_radicale(folder: Path) -> Iterator[DemoRadicale | None]:
+    """A running Radicale, or None when it is not installed (the demo then says so)."""
+    if not radicale_installed():
+        yield None
+        return
+    server = DemoRadicale(folder)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 # Monday 23 Nov 2026, 08:00 in New York: Maria looks at her week.

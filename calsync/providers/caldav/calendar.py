@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from calsync.config import CaldavProvider
@@ -79,9 +80,12 @@ class CaldavCalendar:
     def doctor_notes(self, calendar: str) -> list[str]:
         """What ``doctor`` says about this calendar besides "readable"."""
         try:
+            parts = urlsplit(self.client.calendar_url(calendar))
+            server = f"{parts.scheme}://{parts.netloc}"
             if self.writer.server_schedules(calendar):
-                return ["the server schedules (RFC 6638): it invites the attendees of make-ups"]
+                return [f"the server schedules (RFC 6638): it invites the attendees of make-ups "
+                        f"itself ({server})"]  # fmt: skip
         except ProviderError as exc:
             return [f"could not ask the server about scheduling: {exc.message}"]
-        return ["the server does not schedule: calsync writes make-ups into the attendees' "
-                "calendars it reads on this server too; others get no invitation"]
+        return [f"the server does not schedule: calsync writes make-ups into the attendees' "
+                f"calendars it reads on this server too; others get no invitation ({server})"]

@@ -102,13 +102,15 @@ class CaldavClient:
         self.rand = rand
         self.count_api_call = count_api_call
         password = None
+        #: Why no request can be sent: a password variable that is not set. Said for each
+        #: calendar when it is read (doctor lists it; other providers carry on).
+        self.unusable: str | None = None
         if settings.password_env:
             password = os.environ.get(settings.password_env)
             if not password:
-                raise ProviderError(
-                    name,
+                self.unusable = (
                     f"the environment variable {settings.password_env} (password_env) is not "
-                    "set: put the CalDAV (app-specific) password there",
+                    "set: put the CalDAV (app-specific) password there"
                 )
         self.dav = caldav.DAVClient(
             url=settings.url,
@@ -138,6 +140,8 @@ class CaldavClient:
         expected: tuple[int, ...] = (),
     ) -> Reply:
         """Send one request, retried under the policy; a status in ``expected`` is returned."""
+        if self.unusable:
+            raise ProviderError(calendar, self.unusable)
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -157,13 +161,7 @@ class CaldavClient:
                         calendar, "the server no longer accepts the sync token"
                     ) from None
                 if status == 401:
-                    where = self.settings.password_env or "password_env"
-                    raise ProviderError(
-                        calendar,
-                        f"the server refused the login of {self.settings.username!r} (HTTP "
-                        f"401): check username and the password in {where} (iCloud and "
-                        "Fastmail need an app-specific password)",
-                    ) from None
+                    raise ProviderError(calendar, self._refused("HTTP 401")) from None
                 if 403 in expected:
                     return Reply(403, {}, exc.body if isinstance(exc.body, bytes) else b"")
                 raise DavProblem(
@@ -221,6 +219,14 @@ class CaldavClient:
             {"Depth": str(depth), "Content-Type": 'application/xml; charset="utf-8"'},
         )  # fmt: skip
 
+    def _refused(self, when: str) -> str:
+        if not self.settings.password_env:
+            return (f"the server wants a login ({when}) and none was sent: set password_env "
+                    "to the variable that holds the (app-specific) password")  # fmt: skip
+        return (f"the server refused the login of {self.settings.username!r} ({when}): check "
+                f"username and the password in {self.settings.password_env} (iCloud and "
+                "Fastmail need an app-specific password)")  # fmt: skip
+
     # -- where a calendar lives ---------------------------------------------------------
 
     def calendar_url(self, calendar: str) -> str:
@@ -239,6 +245,8 @@ class CaldavClient:
         return url
 
     def _discover(self, calendar: str, name: str) -> str:
+        if self.unusable:
+            raise ProviderError(calendar, self.unusable)
         try:
             principal = self.principal(calendar)
             self.count_api_call(self.name, "ok")
@@ -255,10 +263,7 @@ class CaldavClient:
                         f"(calendars there: {names})"
                     )  # fmt: skip
         except dav_error.AuthorizationError:
-            raise ProviderError(
-                calendar, f"the server refused the login of {self.settings.username!r}: check "
-                f"username and the password in {self.settings.password_env or 'password_env'}"
-            ) from None  # fmt: skip
+            raise ProviderError(calendar, self._refused("finding the calendar")) from None
         except dav_error.DAVError as exc:
             raise ProviderError(calendar, f"calendar discovery failed: {exc}") from None
         return str(chosen.url)

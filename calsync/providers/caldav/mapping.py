@@ -10,6 +10,8 @@
   an agenda write finds its component) with the object's ETag. An object
   that is not iCalendar at all is skipped with a warning naming its URL and
   UID instead of failing the calendar.
+- An iCalendar file split into objects, one per UID, as a calendar app stores
+  it on a server (the demo seeds its CalDAV calendar so).
 - Owned objects: the make-up as iCalendar, with a UID and resource name
   derived from the outbox key and the key in ``X-CALSYNC-KEY``.
 - Agenda blocks: only the ``DESCRIPTION`` line of one component is replaced;
@@ -182,12 +184,52 @@ def busy_from_vfreebusy(data: bytes) -> list[tuple[datetime, datetime]]:
                 kind = str(line.params.get("FBTYPE", "BUSY")).upper()
                 if kind == "FREE":
                     continue
-                for period in line.dts:
+                # icalendar gives one vPeriod per period of a "a/b,c/d" line; older
+                # versions a list value (``.dts``) per line: take either.
+                for period in getattr(line, "dts", None) or [line]:
                     start, end_or_length = period.dt
                     end = (start + end_or_length if isinstance(end_or_length, timedelta)
                            else end_or_length)  # fmt: skip
-                    busy.append((start.astimezone(UTC), end.astimezone(UTC)))
+                    busy.append((_utc(start), _utc(end)))
     return sorted(busy)
+
+
+def _utc(instant: datetime) -> datetime:
+    """FREEBUSY periods are UTC (RFC 5545 3.8.2.6); a server that omits the Z means it too."""
+    return (instant.replace(tzinfo=UTC) if instant.tzinfo is None
+            else instant.astimezone(UTC))  # fmt: skip
+
+
+# -- an iCalendar file -> CalDAV objects ------------------------------------------------
+
+_TZID_PARAM = re.compile(r";TZID=(\"[^\"]*\"|[^;:]*)")
+
+
+def split_calendar(ics: str | bytes) -> dict[str, bytes]:
+    """One CalDAV object per UID of an iCalendar file (a series with its overrides, as a
+    calendar app stores it), each with the file's VTIMEZONEs it refers to (missing ones
+    generated) and the file's ``X-WR-TIMEZONE``, which floating times are read in."""
+    source = icalendar.Calendar.from_ical(ics)
+    zones = {str(tz["TZID"]): tz for tz in source.walk("VTIMEZONE")}
+    grouped: dict[str, list[icalendar.Event]] = {}
+    for component in source.walk("VEVENT"):
+        grouped.setdefault(str(component["UID"]), []).append(component)
+    out = {}
+    for uid, components in grouped.items():
+        single = icalendar.Calendar()
+        single.add("prodid", str(source.get("PRODID", "-//calsync//caldav//EN")))
+        single.add("version", "2.0")
+        if "X-WR-TIMEZONE" in source:
+            single.add("x-wr-timezone", str(source["X-WR-TIMEZONE"]))
+        text = "".join(c.to_ical().decode("utf-8", "replace") for c in components)
+        for tzid in dict.fromkeys(m.strip('"') for m in _TZID_PARAM.findall(unfold(text))):
+            if tzid in zones:
+                single.add_component(zones[tzid])
+        for component in components:
+            single.add_component(component)
+        single.add_missing_timezones()
+        out[uid] = single.to_ical()
+    return out
 
 
 # -- objects -> neutral events --------------------------------------------------------

@@ -279,10 +279,12 @@ class CaldavReader:
         _, etags = self._listing(calendar, url)
         objects = self._multiget(calendar, url, list(etags))
         events, _, _ = to_events(objects, url, window, self.zone_of(calendar))
+        # As a server's free-busy-query counts them (RFC 4791 7.10): opaque events that are
+        # not cancelled, all-day ones included (in the calendar's zone, not the server's UTC).
         spans = [
             (e.start, e.end)
             for e in events
-            if not e.is_series and not e.transparent and not e.all_day
+            if not e.is_series and not e.transparent
             and e.status is not EventStatus.CANCELLED and window.overlaps(e.start, e.end)
         ]
         return _clip(sorted(spans), window)
