@@ -25,10 +25,6 @@ class _Reader(Protocol):
 
     def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet: ...
 
-    def fetch_many(
-        self, requests: Sequence[tuple[str, str | None]], now: datetime
-    ) -> dict[str, ChangeSet | ProviderError]: ...
-
     def free_busy(
         self, calendars: Sequence[str], window: Window
     ) -> dict[str, list[tuple[datetime, datetime]]]: ...
@@ -42,8 +38,14 @@ class _Writer(Protocol):
     def delete_owned(self, calendar: str, remote_id: str, key: str) -> None: ...
 
 
+class _BatchReader(_Reader, Protocol):
+    def fetch_many(
+        self, requests: Sequence[tuple[str, str | None]], now: datetime
+    ) -> dict[str, ChangeSet | ProviderError]: ...
+
+
 class ComposedProvider:
-    """CalendarReader, BatchReader, FreeBusyReader, CalendarWriter and Closable, delegated.
+    """CalendarReader, FreeBusyReader, CalendarWriter and Closable, delegated.
 
     Subclasses set ``name``, ``client``, ``reader`` and ``writer`` in their
     constructor.
@@ -64,11 +66,6 @@ class ComposedProvider:
     def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
         return self.reader.fetch_changes(calendar, cursor, now)
 
-    def fetch_many(
-        self, requests: Sequence[tuple[str, str | None]], now: datetime
-    ) -> dict[str, ChangeSet | ProviderError]:
-        return self.reader.fetch_many(requests, now)
-
     def free_busy(
         self, calendars: Sequence[str], window: Window
     ) -> dict[str, list[tuple[datetime, datetime]]]:
@@ -82,3 +79,14 @@ class ComposedProvider:
 
     def delete_owned(self, calendar: str, remote_id: str, key: str) -> None:
         self.writer.delete_owned(calendar, remote_id, key)
+
+
+class ComposedBatchProvider(ComposedProvider):
+    """A :class:`ComposedProvider` whose service reads many calendars per request."""
+
+    reader: _BatchReader
+
+    def fetch_many(
+        self, requests: Sequence[tuple[str, str | None]], now: datetime
+    ) -> dict[str, ChangeSet | ProviderError]:
+        return self.reader.fetch_many(requests, now)

@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from calsync.config import CaldavProvider
-from calsync.model import AgendaBlock, ChangeSet, Window
-from calsync.providers.base import ApiCallCounter, NewEvent, ProviderError, uncounted
+from calsync.providers.adapter import ComposedProvider
+from calsync.providers.base import ApiCallCounter, ProviderError, uncounted
 from calsync.providers.caldav.client import CaldavClient
 from calsync.providers.caldav.reader import CaldavReader
 from calsync.providers.caldav.writer import CaldavWriter
 
 
-class CaldavCalendar:
+class CaldavCalendar(ComposedProvider):
     """Reader, free/busy and owned writes for one CalDAV account.
 
     Implements CalendarReader, FreeBusyReader, CalendarWriter, Closable and
@@ -53,29 +52,6 @@ class CaldavCalendar:
                                    count_api_call=count_api_call)  # fmt: skip
         self.reader = CaldavReader(self.client, zone_of)
         self.writer = CaldavWriter(self.client, zone_of, dict(owners or {}))
-
-    def close(self) -> None:
-        self.client.close()
-
-    def probe(self, calendar: str) -> str | None:
-        return self.reader.probe(calendar)
-
-    def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
-        return self.reader.fetch_changes(calendar, cursor, now)
-
-    def free_busy(
-        self, calendars: Sequence[str], window: Window
-    ) -> dict[str, list[tuple[datetime, datetime]]]:
-        return self.reader.free_busy(calendars, window)
-
-    def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
-        return self.writer.create_owned(calendar, event, key)
-
-    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
-        self.writer.update_description(calendar, remote_id, block)
-
-    def delete_owned(self, calendar: str, remote_id: str, key: str) -> None:
-        self.writer.delete_owned(calendar, remote_id, key)
 
     def doctor_notes(self, calendar: str) -> list[str]:
         """What ``doctor`` says about this calendar besides "readable"."""

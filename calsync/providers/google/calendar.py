@@ -25,7 +25,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from calsync.config import GoogleProvider
-from calsync.providers.adapter import ComposedProvider
+from calsync.providers.adapter import ComposedBatchProvider
 from calsync.providers.base import ApiCallCounter, uncounted
 from calsync.providers.google.auth import CredentialSource
 from calsync.providers.google.client import GoogleClient
@@ -37,7 +37,7 @@ from calsync.providers.google.writer import GoogleWriter, event_id_for
 __all__ = ["BATCH_SIZE", "PAGE_SIZE", "GoogleCalendar", "event_id_for"]
 
 
-class GoogleCalendar(ComposedProvider):
+class GoogleCalendar(ComposedBatchProvider):
     """Reader, batch reader, free/busy, owned writes and push channels for one Google provider.
 
     Implements CalendarReader, BatchReader, CalendarWriter, ChannelWatcher

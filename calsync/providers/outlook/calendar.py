@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from calsync.config import OutlookProvider
-from calsync.providers.adapter import ComposedProvider
+from calsync.providers.adapter import ComposedBatchProvider
 from calsync.providers.base import ApiCallCounter, uncounted
 from calsync.providers.outlook.auth import TokenSource
 from calsync.providers.outlook.client import BATCH_SIZE, GraphClient
@@ -39,7 +39,7 @@ from calsync.providers.outlook.writer import OutlookWriter, transaction_id_for
 __all__ = ["BATCH_SIZE", "OutlookCalendar", "transaction_id_for"]
 
 
-class OutlookCalendar(ComposedProvider):
+class OutlookCalendar(ComposedBatchProvider):
     """Reader, batch reader, free/busy, owned writes and subscriptions for one M365 provider.
 
     Implements CalendarReader, BatchReader, CalendarWriter, Subscriber and
