@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -105,6 +105,13 @@ def create_app(
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return error(500)
 
-    handlers: MutableMapping[Any, Any] = {HTTPException: on_http_error, Exception: on_crash}
+    async def on_gone(request: Request, exc: Exception) -> Response:
+        # The client hung up mid-request: nobody reads an answer, nothing failed.
+        log.debug("%s %s: the client went away", request.method, request.url.path)
+        return Response(status_code=400)
+
+    handlers: MutableMapping[Any, Any] = {
+        HTTPException: on_http_error, ClientDisconnect: on_gone, Exception: on_crash,
+    }
     return _Headers(Starlette(routes=routes, exception_handlers=handlers,
                               middleware=list(middleware)))
