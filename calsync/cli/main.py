@@ -53,7 +53,8 @@ class _Guarded(click.Group):
             detail = printable(" ".join(str(getattr(exc, "orig", None) or exc).split()))
             fail(f"database: {detail[:300]}", EXIT_FAILED)
         except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            binding = "cannot listen on" in str(exc)
+            if binding or exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
                 # Another process has the port, or it is not ours to take: a person
                 # picks another ([web] listen); restarting would not help.
                 fail(f"{exc.strerror or exc} (check [web] listen / [daemon] listen)",
