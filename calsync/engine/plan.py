@@ -289,8 +289,9 @@ def plan_all(
                 if isinstance(action, CreateMakeUp):
                     plan.findings.append(Finding(
                         kind="cannot_book",
-                        message=(f"calsync cannot book the make-up: {action.calendar} is "
-                                 f"read from {action.provider}, which is read-only."),
+                        message=(f"calsync cannot book the make-up: "
+                                 f"{shown_calendar(action.calendar)} is read from "
+                                 f"{action.provider}, which is read-only."),
                         severity="warning",
                     ))
                 continue
