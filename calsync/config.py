@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -74,6 +75,19 @@ CadenceSetting = Annotated[Cadence, PlainValidator(_cadence), PlainSerializer(la
 HoursSetting = Annotated[
     WorkingHours, PlainValidator(_working_hours), PlainSerializer(lambda h: h.text)
 ]
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
+#: The name of an environment variable holding a secret (never the secret itself).
+EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
 class ConfigError(Exception):
@@ -150,7 +164,7 @@ class OutlookProvider(_Strict):
         default=None, description="Entra tenant id or domain (contoso.onmicrosoft.com)"
     )
     client_id: str | None = Field(default=None, description="the app registration's client id")
-    client_secret_env: str | None = Field(
+    client_secret_env: EnvName | None = Field(
         default=None, description="client_credentials: environment variable with the secret"
     )
     certificate_file: str | None = Field(
@@ -178,12 +192,6 @@ class OutlookProvider(_Strict):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
 
-    @field_validator("client_secret_env")
-    @classmethod
-    def _env(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
 
     @model_validator(mode="after")
     def _auth(self) -> OutlookProvider:
@@ -225,7 +233,7 @@ class CaldavProvider(_Strict):
     kind: Literal["caldav"]
     url: str = Field(description="the server's CalDAV root or the principal URL")
     username: str | None = Field(default=None, description="the login (often the email)")
-    password_env: str | None = Field(
+    password_env: EnvName | None = Field(
         default=None, description="environment variable holding the (app-specific) password"
     )
     past_days: int = Field(default=400, ge=1, le=3650)
@@ -253,12 +261,6 @@ class CaldavProvider(_Strict):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
 
-    @field_validator("password_env")
-    @classmethod
-    def _env(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
 
     @model_validator(mode="after")
     def _plain_http(self) -> CaldavProvider:
@@ -387,7 +389,6 @@ class PolicySettings(_Strict):
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ReportSettings(_Strict):
@@ -445,7 +446,7 @@ class SmtpSettings(_Strict):
     starttls: bool = True
     ssl: bool = False
     user: str | None = None
-    password_env: str = "CALSYNC_SMTP_PASSWORD"
+    password_env: EnvName = "CALSYNC_SMTP_PASSWORD"
     timeout: float = Field(default=30.0, gt=0)
     ca_file: str | None = Field(
         default=None, description="a PEM file of CAs to trust instead of the system's"
@@ -462,12 +463,6 @@ class SmtpSettings(_Strict):
             )
         return data
 
-    @field_validator("password_env")
-    @classmethod
-    def _env(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
 
     @model_validator(mode="after")
     def _modes(self) -> SmtpSettings:
@@ -568,7 +563,7 @@ class OidcSettings(_Strict):
 
     kind: Literal["google", "microsoft", "oidc"]
     client_id: str = Field(min_length=1)
-    client_secret_env: str = Field(
+    client_secret_env: EnvName = Field(
         default="CALSYNC_OIDC_CLIENT_SECRET",
         description="the environment variable holding the client secret",
     )
@@ -591,12 +586,6 @@ class OidcSettings(_Strict):
             )
         return data
 
-    @field_validator("client_secret_env")
-    @classmethod
-    def _env(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
 
     @field_validator("discovery_url")
     @classmethod
