@@ -19,12 +19,8 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -32,8 +28,8 @@ from urllib.parse import unquote, urlsplit
 import caldav
 from lxml import etree
 
+from calsync.demo.run import DemoRadicale
 from calsync.providers.caldav.mapping import split_calendar
-from tests.support import free_port
 
 _SUPPORTED_REPORT = (
     b'<?xml version="1.0" encoding="utf-8"?>'
@@ -41,65 +37,17 @@ _SUPPORTED_REPORT = (
 )
 
 
-class RadicaleServer:
-    """Radicale 3 on 127.0.0.1 with its storage in a temporary folder."""
+class RadicaleServer(DemoRadicale):
+    """Radicale 3 on 127.0.0.1 (the demo's starter) with its storage in a temporary folder."""
 
     def __init__(self, max_sync_token_age: int | None = None) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="calsync-radicale-"))
-        self.max_sync_token_age = max_sync_token_age
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
+        extra = ([] if max_sync_token_age is None
+                 else ["--storage-max-sync-token-age", str(max_sync_token_age)])
+        super().__init__(Path(tempfile.mkdtemp(prefix="calsync-radicale-")), extra)
         self._homes: set[str] = set()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> RadicaleServer:
-        for attempt in range(3):  # the free port may be taken between probe and bind
-            self.port = free_port()
-            command = [
-                sys.executable, "-m", "radicale", "--config", "",
-                "--server-hosts", f"127.0.0.1:{self.port}",
-                "--auth-type", "none",
-                "--storage-filesystem-folder", str(self.folder / "collections"),
-                "--logging-level", "warning",
-            ]  # fmt: skip
-            if self.max_sync_token_age is not None:
-                command += ["--storage-max-sync-token-age", str(self.max_sync_token_age)]
-            log = open(self.folder / "radicale.log", "ab")  # noqa: SIM115 - the child keeps it
-            self.process = subprocess.Popen(command, stdout=log, stderr=log)
-            log.close()
-            if self._wait_ready():
-                return self
-            self.process.kill()
-            self.process.wait()
-            if attempt == 2:
-                tail = (self.folder / "radicale.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"Radicale did not start:\n{tail}")
-        return self
-
-    def _wait_ready(self) -> bool:
-        assert self.process is not None
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> RadicaleServer:

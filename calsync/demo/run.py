@@ -18,10 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import caldav
 from calsync_emulators.google import GoogleEmulator
@@ -109,10 +110,14 @@ def on_emulators(
 
 
 class DemoRadicale:
-    """A Radicale on 127.0.0.1 (no login: ``--auth-type none``) storing into ``folder``."""
+    """A Radicale on 127.0.0.1 (no login: ``--auth-type none``) storing into ``folder``.
 
-    def __init__(self, folder: Path) -> None:
+    ``extra`` is passed on to Radicale (the tests expire sync tokens with it).
+    """
+
+    def __init__(self, folder: Path, extra: Sequence[str] = ()) -> None:
         self.folder = folder
+        self.extra = list(extra)
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -120,7 +125,7 @@ class DemoRadicale:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self) -> Self:
         self.folder.mkdir(parents=True, exist_ok=True)
         log_path = self.folder / "radicale.log"
         for _ in range(3):  # the free port may be taken between probe and bind
@@ -132,14 +137,14 @@ class DemoRadicale:
                     [sys.executable, "-m", "radicale", "--config", "",
                      "--server-hosts", f"127.0.0.1:{self.port}", "--auth-type", "none",
                      "--storage-filesystem-folder", str(self.folder / "collections"),
-                     "--logging-level", "warning"],
+                     "--logging-level", "warning", *self.extra],
                     stdout=log, stderr=log,
                 )  # fmt: skip
             if self._ready():
-                return
+                return self
             self.stop()
         tail = log_path.read_text(errors="replace")[-1500:]
-        raise RuntimeError(f"the demo's Radicale server did not start:\n{tail}")
+        raise RuntimeError(f"Radicale did not start:\n{tail}")
 
     def _ready(self) -> bool:
         assert self.process is not None
