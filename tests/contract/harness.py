@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -66,7 +67,7 @@ from tests.contract.history import (
 PROVIDER = "work"
 
 
-class Harness:
+class Harness(ABC):
     """What every backend offers the contract; subclasses say how their remote changes."""
 
     name: ClassVar[str]
@@ -87,7 +88,7 @@ class Harness:
 
     # -- life -------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - a default: nothing to start for a file
         """Start whatever serves the calendar (nothing for ICS)."""
 
     def stop(self) -> None:
@@ -98,8 +99,9 @@ class Harness:
 
     # -- config, readers, writers --------------------------------------------------
 
+    @abstractmethod
     def provider_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """How this backend does it."""
 
     @property
     def calendar(self) -> str:
@@ -180,8 +182,9 @@ class Harness:
             self.history = history
         self._seed(self.history.to_ics())
 
+    @abstractmethod
     def _seed(self, ics: str) -> None:
-        raise NotImplementedError
+        """How this backend does it."""
 
     def cancel(self, index: int) -> None:
         """The organizer cancels occurrence ``index``."""
@@ -225,7 +228,7 @@ class Harness:
         else:
             raise ValueError(what)
 
-    def expire_cursor(self) -> None:
+    def expire_cursor(self) -> None:  # noqa: B027 - a default: ICS has no cursor to expire
         """Every outstanding sync cursor is refused on its next use."""
 
     def inject(self, status: int, times: int) -> None:
@@ -233,20 +236,25 @@ class Harness:
         raise NotImplementedError(f"{self.name} has no faults to inject")
 
     # Subclasses: how this backend's remote changes.
+    @abstractmethod
     def _cancel(self, index: int) -> None:
-        raise NotImplementedError
+        """How this backend does it."""
 
+    @abstractmethod
     def _patch_times(self, index: int, start: datetime, end: datetime) -> None:
-        raise NotImplementedError
+        """How this backend does it."""
 
+    @abstractmethod
     def _decline(self, index: int) -> None:
-        raise NotImplementedError
+        """How this backend does it."""
 
+    @abstractmethod
     def _split(self, index: int, new: NewSeries) -> None:
-        raise NotImplementedError
+        """How this backend does it."""
 
+    @abstractmethod
     def _delete(self, uid: str) -> None:
-        raise NotImplementedError
+        """How this backend does it."""
 
 
 # -- ICS ----------------------------------------------------------------------------------
