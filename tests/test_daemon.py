@@ -333,23 +333,23 @@ def test_a_flood_of_pushes_is_one_sync_of_the_calendar_they_name(google, tmp_pat
     readers = build_readers(settings)
     daemon = Daemon(settings, store, readers, clock=lambda: NOW)
     cycles: list[object] = []
+    first, second = threading.Event(), threading.Event()
     real_cycle = daemon.cycle
 
     def counted(only=None):
+        result = real_cycle(only)
         cycles.append(only)
-        return real_cycle(only)
+        (second if first.is_set() else first).set()
+        return result
 
     daemon.cycle = counted  # type: ignore[method-assign]
     thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False})
     thread.start()
     try:
-        deadline = time.monotonic() + 60
-        while not cycles and time.monotonic() < deadline:
-            time.sleep(0.02)  # the first, full cycle
+        assert first.wait(60), "the first, full cycle never ran"
         for _ in range(2000):
             daemon.notify("google", MARIA)
-        while len(cycles) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)  # the push cycle
+        assert second.wait(60), "the pushes never caused a cycle"
     finally:
         daemon.stop.set()
         daemon.wake.set()
