@@ -12,8 +12,7 @@ from calsync.cli.check_json import check_document
 from calsync.cli.check_table import render_check
 from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console
 from calsync.cli.params import InstantParam
-from calsync.engine.evaluate import evaluate_all, load_calendars
-from calsync.engine.plan import plan_all
+from calsync.engine.plan import evaluate_and_plan
 from calsync.engine.sync import sync_all
 from calsync.providers.factory import open_readers
 
@@ -33,11 +32,9 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
             results = []
         else:
             results = sync_all(settings, store, readers, now)
-        calendars = load_calendars(store, settings.pairs)
-        healths = evaluate_all(settings, store, now, calendars=calendars)
         # The readers tell which calendars calsync could write (cannot_book otherwise).
-        plans = plan_all(settings, store, healths, readers, now, enqueue=False,
-                         calendars=calendars)
+        # One manager's group at a time: memory follows a group, not the team.
+        healths, plans = evaluate_and_plan(settings, store, readers, now, enqueue=False)
     if as_json:
         document = check_document(settings, healths, results, now, plans)
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))

@@ -20,8 +20,8 @@ from calsync.cli.params import InstantParam
 from calsync.cli.report import write_previews
 from calsync.config import Settings
 from calsync.demo.sample import DEMO_NOW
-from calsync.engine.evaluate import evaluate_all, load_calendars
-from calsync.engine.plan import plan_all
+from calsync.engine.evaluate import evaluate_all
+from calsync.engine.plan import evaluate_and_plan
 from calsync.engine.sync import sync_all
 from calsync.providers.factory import open_readers
 from calsync.report import IsoWeek, build_message, build_reports
@@ -50,10 +50,8 @@ def demo(obj: Context, now: datetime | None, emails_dir: Path | None) -> None:
         open_readers(settings) as readers,
     ):
         results = sync_all(settings, store, readers, now)
-        calendars = load_calendars(store, settings.pairs)
-        healths = evaluate_all(settings, store, now, calendars=calendars)
-        plans = plan_all(settings, store, healths, readers, now, enqueue=False,
-                         calendars=calendars)
+        # One manager's group at a time: memory follows a group, not the team.
+        healths, plans = evaluate_and_plan(settings, store, readers, now, enqueue=False)
         console.print("[bold]calsync demo[/]: the sample team's calendars come from")
         for line in sources:
             console.print(f"  • {line}", highlight=False)

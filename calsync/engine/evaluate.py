@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from calsync.config import PairSettings, PolicySettings, Settings
+from calsync.engine.groups import stream_groups
 from calsync.model import Event
 from calsync.policies import (
     Finding,
@@ -21,6 +22,7 @@ from calsync.policies import (
     Status,
     evaluate_pair,
 )
+from calsync.policies.index import indexed
 from calsync.store import FindingRecord, Store, StoredOccurrence
 
 
@@ -64,27 +66,50 @@ def evaluate_all(
 ) -> list[PairHealth]:
     """The health of ``pairs`` (default: every configured pair) as of ``now``, saved.
 
-    ``calendars`` (owner -> events) saves a second read of the store when the
-    caller already holds them.
+    Without ``calendars`` (owner -> events), the store is read one manager's
+    group at a time (``engine.groups``): memory follows the largest group, not
+    the team. With them, each calendar is indexed once for all its pairs.
     """
     policy = policy_params(settings.policy)
     chosen = list(settings.pairs if pairs is None else pairs)
-    if calendars is None:
-        calendars = load_calendars(store, chosen)
-    healths = []
-    for pair in chosen:
-        events = {
-            pair.manager: calendars.get(pair.manager, []),
-            pair.report: calendars.get(pair.report, []),
-        }
-        health = evaluate_pair(events, pair_params(settings, pair), policy, now)
-        save_health(store, health, now)
-        healths.append(health)
-    return healths
+    if calendars is not None:
+        index = indexed(calendars)
+        return [
+            evaluate_one(settings, store, pair, index, policy, now) for pair in chosen
+        ]
+    healths: dict[tuple[str, str], PairHealth] = {}
+    for group, group_calendars in stream_groups(store, settings, chosen, now):
+        for pair in group.pairs:
+            healths[(pair.manager, pair.report)] = evaluate_one(
+                settings, store, pair, group_calendars, policy, now
+            )
+    return [healths[(pair.manager, pair.report)] for pair in chosen]
+
+
+def evaluate_one(
+    settings: Settings,
+    store: Store,
+    pair: PairSettings,
+    calendars: Mapping[str, Sequence[Event]],
+    policy: PolicyParams,
+    now: datetime,
+) -> PairHealth:
+    """One pair's health from its two calendars (events or their indexes), saved."""
+    events = {
+        pair.manager: calendars.get(pair.manager, []),
+        pair.report: calendars.get(pair.report, []),
+    }
+    health = evaluate_pair(events, pair_params(settings, pair), policy, now)
+    save_health(store, health, now)
+    return health
 
 
 def load_calendars(store: Store, pairs: Sequence[PairSettings]) -> dict[str, list[Event]]:
-    """Every event of the people in ``pairs``, in one read of the store."""
+    """Every event of the people in ``pairs``, in one read of the store.
+
+    Holds the whole team at once: for a few pairs (tests, the report); the
+    cycle and ``check`` read group by group (``engine.groups``).
+    """
     emails = {email for pair in pairs for email in (pair.manager, pair.report)}
     return store.events_of(emails) if emails else {}
 

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from calsync.config import DaemonSettings, PairSettings, Settings
 from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, audit_texts, encode
-from calsync.engine.evaluate import pair_params
+from calsync.engine.evaluate import evaluate_one, pair_params, policy_params
+from calsync.engine.groups import stream_groups
 from calsync.model import AgendaBlock, Event, EventStatus, Response
 from calsync.policies import Finding, PairHealth
 from calsync.policies.agenda import agenda_block, page_url
@@ -29,7 +30,15 @@ from calsync.policies.bumps import (
     makeup_key,
     managed_by_tool,
 )
-from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
+from calsync.policies.index import CalendarIndex, indexed
+from calsync.policies.slots import (
+    Availability,
+    BusyTimes,
+    Slot,
+    SlotRequest,
+    cadence_slot_window,
+    find_slots,
+)
 from calsync.policies.types import PairParams
 from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent
 from calsync.secrets import shown_calendar
@@ -73,11 +82,56 @@ def busy_of(events: Sequence[Event], person: str, skip_uids: set[str],
     return busy, away
 
 
-def _organizer(events_by_owner: Mapping[str, Sequence[Event]], uids: Sequence[str],
-               manager: str) -> str:
-    for events in events_by_owner.values():
+@dataclass(frozen=True, slots=True)
+class PreparedBusy:
+    """One person's free/busy (``busy_of`` without a skipped 1:1), converted once.
+
+    Every slot search of the person's pairs starts from it: the bumped
+    occurrence is taken out and its time put back in per search
+    (``BusyTimes.edited``), the rest is never converted again.
+    """
+
+    busy: BusyTimes
+    away: BusyTimes
+    # original start -> (uid, all day, start, end) of occurrences counted above.
+    occurrences: Mapping[datetime, tuple[tuple[str, bool, datetime, datetime], ...]]
+
+    @classmethod
+    def of(cls, events: Sequence[Event], person: str) -> PreparedBusy:
+        busy, away = [], []
+        occurrences: dict[datetime, list[tuple[str, bool, datetime, datetime]]] = {}
         for event in events:
-            if event.is_series and event.uid in uids and event.organizer:
+            if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
+                continue
+            if event.response_of(person) is Response.DECLINED:
+                continue
+            (away if event.all_day else busy).append((event.start, event.end))
+            if event.original_start is not None:
+                occurrences.setdefault(event.original_start, []).append(
+                    (event.uid, event.all_day, event.start, event.end)
+                )
+        return cls(
+            BusyTimes(busy, f"{person}: busy interval"),
+            BusyTimes(away, f"{person}: out-of-office span"),
+            {start: tuple(found) for start, found in occurrences.items()},
+        )
+
+    def without(self, skip_uids: set[str], skip_starts: set[datetime],
+                add_busy: Sequence[tuple[datetime, datetime]] = ()) -> tuple[BusyTimes, BusyTimes]:
+        """(busy, away) as ``busy_of`` gives them with this skip, plus ``add_busy``."""
+        remove_busy, remove_away = [], []
+        for start in skip_starts:
+            for uid, all_day, lo, hi in self.occurrences.get(start, ()):
+                if uid in skip_uids:
+                    (remove_away if all_day else remove_busy).append((lo, hi))
+        return (self.busy.edited(remove_busy, add_busy), self.away.edited(remove_away))
+
+
+def _organizer(events_by_owner: Mapping[str, CalendarIndex], uids: Sequence[str],
+               manager: str) -> str:
+    for index in events_by_owner.values():
+        for event in index.masters():
+            if event.uid in uids and event.organizer:
                 return event.organizer
     return manager
 
@@ -95,17 +149,23 @@ def plan_pair(
     now: datetime,
     *,
     page: str | None = None,
+    prepared: dict[str, PreparedBusy] | None = None,
 ) -> tuple[PairPlan, list[Queued]]:
-    """What to do for one pair: the plan, and the make-up to queue if there is one."""
+    """What to do for one pair: the plan, and the make-up to queue if there is one.
+
+    ``prepared`` keeps each person's busy times once converted, for the next
+    pair that searches them (a manager's, for each of their reports).
+    """
     plan = PairPlan(pair.manager, pair.report, pair.rebook)
     rows: list[Queued] = []
     if pair.rebook == "off" or not health.series_uids:
         return plan, rows
     params = pair_params(settings, pair)
     daemon: DaemonSettings = settings.daemon
+    events_by_owner = indexed(events_by_owner)
     masters = [
-        e for events in events_by_owner.values() for e in events
-        if e.is_series and e.uid in health.series_uids
+        e for index in events_by_owner.values() for e in index.masters()
+        if e.uid in health.series_uids
     ]
     tool = next((t for t in map(managed_by_tool, masters) if t), None)
     if tool:
@@ -124,7 +184,9 @@ def plan_pair(
     bump = plan.bumps[-1]
     if bump.attempt > MAX_MAKEUP_ATTEMPTS:
         return plan, rows  # health reports makeup_bumped
-    result = find_slots(_slot_request(settings, params, health, events_by_owner, bump, now), now)
+    request = _slot_request(settings, params, health, events_by_owner, bump, now,
+                            {} if prepared is None else prepared)
+    result = find_slots(request, now)
     plan.suggestions = list(result.slots)
     if result.finding is not None:
         plan.findings.append(result.finding)
@@ -167,17 +229,20 @@ def _slot_request(
     events_by_owner: Mapping[str, Sequence[Event]],
     bump: Bump,
     now: datetime,
+    prepared: dict[str, PreparedBusy],
 ) -> SlotRequest:
     skip_uids, skip_starts = set(health.series_uids), {bump.original_start}
     people = []
     for email in (params.manager, params.report):
         person = settings.person(email)
-        busy, away = busy_of(events_by_owner.get(email, ()), email, skip_uids, skip_starts)
+        ready = prepared.get(email)
+        if ready is None:
+            ready = prepared[email] = PreparedBusy.of(events_by_owner.get(email, ()), email)
         # The bumped time just proved not to work: never offer it back.
-        busy.append((bump.start, bump.end))
+        busy, away = ready.without(skip_uids, skip_starts, [(bump.start, bump.end)])
         people.append(Availability(
             email=email, zone=person.zone, hours=person.hours,
-            busy=tuple(busy), out_of_office=tuple(away), name=person.display,
+            busy=busy, out_of_office=away, name=person.display,
         ))
     start, end = cadence_slot_window(
         bump.original_start, _next_regular(health, bump), now, params.cadence
@@ -235,12 +300,12 @@ def agenda_rows(
     if block is None:
         return []
     rows = []
-    for owner, events in events_by_owner.items():
+    for owner, index in indexed(events_by_owner).items():
         person = settings.person(owner)
         calendar = person.calendar_id
-        for event in events:
-            ours = event.uid in health.series_uids or event.tags.get("pair") == params.key
-            if not ours or event.organizer != owner or not event.remote_id:
+        # The pair's series and its make-ups, in calendar order.
+        for event in index.related(health.series_uids, params.key):
+            if event.organizer != owner or not event.remote_id:
                 continue
             if event.status is EventStatus.CANCELLED or block.is_in(event.description):
                 continue
@@ -265,48 +330,101 @@ def plan_all(
     enqueue: bool,
     calendars: Mapping[str, Sequence[Event]] | None = None,
 ) -> list[PairPlan]:
-    """Plans for the pairs of ``healths``; with ``enqueue``, the writes go into the outbox."""
+    """Plans for the pairs of ``healths``; with ``enqueue``, the writes go into the outbox.
+
+    Without ``calendars`` the store is read one manager's group at a time.
+    """
     by_key = {(h.manager, h.report): h for h in healths}
     chosen = [p for p in settings.pairs if (p.manager, p.report) in by_key]
-    if calendars is None:
-        emails = {e for pair in chosen for e in (pair.manager, pair.report)}
-        calendars = store.events_of(emails) if emails else {}
-    plans = []
-    for pair in chosen:
-        health = by_key.get((pair.manager, pair.report))
-        if health is None:
+    plans: dict[tuple[str, str], PairPlan] = {}
+    if calendars is not None:
+        index = indexed(calendars)
+        prepared: dict[str, PreparedBusy] = {}
+        for pair in chosen:
+            plans[(pair.manager, pair.report)] = _plan_and_queue(
+                settings, store, pair, by_key[(pair.manager, pair.report)], index, readers,
+                now, enqueue, prepared)
+    else:
+        for group, group_calendars in stream_groups(store, settings, chosen, now):
+            prepared = {}
+            for pair in group.pairs:
+                plans[(pair.manager, pair.report)] = _plan_and_queue(
+                    settings, store, pair, by_key[(pair.manager, pair.report)],
+                    group_calendars, readers, now, enqueue, prepared)
+    return [plans[(pair.manager, pair.report)] for pair in chosen]
+
+
+def evaluate_and_plan(
+    settings: Settings,
+    store: Store,
+    readers: Mapping[str, CalendarReader],
+    now: datetime,
+    *,
+    enqueue: bool,
+    pairs: Sequence[PairSettings] | None = None,
+) -> tuple[list[PairHealth], list[PairPlan]]:
+    """Evaluate (and save) then plan ``pairs`` (default: all), one manager's group at a time.
+
+    Each group's calendars are read once, serve both its evaluation and its
+    plans, and are dropped before the next group is read.
+    """
+    policy = policy_params(settings.policy)
+    chosen = list(settings.pairs if pairs is None else pairs)
+    healths: dict[tuple[str, str], PairHealth] = {}
+    plans: dict[tuple[str, str], PairPlan] = {}
+    for group, calendars in stream_groups(store, settings, chosen, now):
+        prepared: dict[str, PreparedBusy] = {}
+        for pair in group.pairs:
+            key = (pair.manager, pair.report)
+            healths[key] = evaluate_one(settings, store, pair, calendars, policy, now)
+            plans[key] = _plan_and_queue(settings, store, pair, healths[key], calendars,
+                                         readers, now, enqueue, prepared)
+    return ([healths[(p.manager, p.report)] for p in chosen],
+            [plans[(p.manager, p.report)] for p in chosen])
+
+
+def _plan_and_queue(
+    settings: Settings,
+    store: Store,
+    pair: PairSettings,
+    health: PairHealth,
+    calendars: Mapping[str, Sequence[Event]],
+    readers: Mapping[str, CalendarReader],
+    now: datetime,
+    enqueue: bool,
+    prepared: dict[str, PreparedBusy],
+) -> PairPlan:
+    """One pair's plan; its writes queued (or, in a dry run, recorded) with ``enqueue``."""
+    events = {pair.manager: calendars.get(pair.manager, []),
+              pair.report: calendars.get(pair.report, [])}
+    page = pair_page_url(settings, store, pair.manager, pair.report, now)
+    plan, rows = plan_pair(settings, pair, health, events, now, page=page, prepared=prepared)
+    rows += agenda_rows(settings, pair, health, events, now, page=page)
+    pair_id = store.pair_id(pair.manager, pair.report) if enqueue else None
+    for queued in rows:
+        action = queued.action
+        if not isinstance(readers.get(action.provider), CalendarWriter):
+            if isinstance(action, CreateMakeUp):
+                plan.findings.append(Finding(
+                    kind="cannot_book",
+                    message=(f"calsync cannot book the make-up: "
+                             f"{shown_calendar(action.calendar)} is read from "
+                             f"{action.provider}, which is read-only."),
+                    severity="warning",
+                ))
             continue
-        events = {pair.manager: calendars.get(pair.manager, []),
-                  pair.report: calendars.get(pair.report, [])}
-        page = pair_page_url(settings, store, pair.manager, pair.report, now)
-        plan, rows = plan_pair(settings, pair, health, events, now, page=page)
-        rows += agenda_rows(settings, pair, health, events, now, page=page)
-        plans.append(plan)
-        pair_id = store.pair_id(pair.manager, pair.report) if enqueue else None
-        for queued in rows:
-            action = queued.action
-            if not isinstance(readers.get(action.provider), CalendarWriter):
-                if isinstance(action, CreateMakeUp):
-                    plan.findings.append(Finding(
-                        kind="cannot_book",
-                        message=(f"calsync cannot book the make-up: "
-                                 f"{shown_calendar(action.calendar)} is read from "
-                                 f"{action.provider}, which is read-only."),
-                        severity="warning",
-                    ))
-                continue
-            if pair_id is None:
-                continue
-            kind, payload = encode(action)
-            if settings.daemon.dry_run:
-                # Planned and recorded as it would be written; nothing is queued.
-                before, after = audit_texts(action)
-                if store.record_write(
-                    key=queued.key, kind=kind, pair_id=pair_id, provider=action.provider,
-                    calendar=shown_calendar(action.calendar), remote_id=None, why=action.why,
-                    before=before, after=after, dry_run=True, now=now,
-                ):
-                    log.info("dry run: would write %s", queued.key)
-            elif store.enqueue(queued.key, kind, payload, pair_id, now=now):
-                log.info("queued %s", queued.key)
-    return plans
+        if pair_id is None:
+            continue
+        kind, payload = encode(action)
+        if settings.daemon.dry_run:
+            # Planned and recorded as it would be written; nothing is queued.
+            before, after = audit_texts(action)
+            if store.record_write(
+                key=queued.key, kind=kind, pair_id=pair_id, provider=action.provider,
+                calendar=shown_calendar(action.calendar), remote_id=None, why=action.why,
+                before=before, after=after, dry_run=True, now=now,
+            ):
+                log.info("dry run: would write %s", queued.key)
+        elif store.enqueue(queued.key, kind, payload, pair_id, now=now):
+            log.info("queued %s", queued.key)
+    return plan

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from calsync.model import Event, EventStatus, Response, to_utc
+from calsync.policies.index import indexed
 from calsync.policies.types import Occurrence, PairParams, Status
 
 MAX_MAKEUP_ATTEMPTS = 2  # the make-up and one re-booking of it; then a finding instead
@@ -77,9 +78,9 @@ def makeups_of(
     """The pair's make-ups, grouped by the regular start they replace, by attempt."""
     people = (pair.manager, pair.report)
     copies: dict[str, list[tuple[str, Event]]] = {}
-    for owner, events in events_by_owner.items():
-        for event in events:
-            if event.tags.get("pair") == pair.key and event.tags.get("for"):
+    for owner, index in indexed(events_by_owner).items():
+        for event in index.tagged(pair.key):
+            if event.tags.get("for"):
                 copies.setdefault(event.uid, []).append((owner, event))
     out: dict[datetime, list[MakeUp]] = {}
     for uid, found in copies.items():
@@ -138,16 +139,17 @@ def _conflict(
     occurrence: Occurrence, events_by_owner: Mapping[str, Sequence[Event]], pair: PairParams
 ) -> tuple[str, Event] | None:
     """Another meeting either person accepted over this occurrence."""
+    calendars = indexed(events_by_owner)
     for person in (pair.manager, pair.report):
-        for event in events_by_owner.get(person, ()):
-            if event.uid == occurrence.uid or event.is_series or event.all_day:
-                continue
-            if event.status is EventStatus.CANCELLED or event.transparent:
+        index = calendars.get(person)
+        if index is None:
+            continue
+        # Only timed, opaque, live, non-series events overlapping it, in calendar order.
+        for event in index.blocking_over(occurrence.start, occurrence.end):
+            if event.uid == occurrence.uid:
                 continue
             if event.tags.get("pair") == pair.key:
                 continue  # our own make-up
-            if not (event.start < occurrence.end and occurrence.start < event.end):
-                continue
             response = event.response_of(person)
             if response is Response.ACCEPTED or (event.organizer == person and response is None):
                 return person, event
@@ -168,6 +170,7 @@ def detect_bumps(
     resolve themselves.
     """
     horizon = horizon if horizon is not None else pair.cadence.period
+    events_by_owner = indexed(events_by_owner)  # once for every occurrence's conflicts
     makeups = makeups_of(events_by_owner, pair)
     bumps = []
     for occurrence in occurrences:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from calsync.model import Event
 from calsync.policies.bumps import MAX_MAKEUP_ATTEMPTS, MakeUp, makeups_of, with_makeups
+from calsync.policies.index import indexed
 from calsync.policies.occurrences import classify, missed_after
 from calsync.policies.series import SeriesCandidate, choose_series, series_events
 from calsync.policies.types import (
@@ -236,7 +237,12 @@ def evaluate_pair(
     policy: PolicyParams,
     now: datetime,
 ) -> PairHealth:
-    """Everything calsync knows about one pair's 1:1s as of ``now``."""
+    """Everything calsync knows about one pair's 1:1s as of ``now``.
+
+    ``events_by_owner`` maps each person to their events, or to a ``CalendarIndex``
+    of them built once for every pair that reads that calendar.
+    """
+    events_by_owner = indexed(events_by_owner)  # each calendar indexed once per call at most
     chain = choose_series(events_by_owner, pair)
     if not chain:
         names = _names(pair)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from calsync.model import Event
+from calsync.policies.index import indexed
 from calsync.policies.types import PairParams
 from calsync.timeutil import Cadence
 
@@ -69,31 +70,35 @@ def candidates(
 ) -> list[SeriesCandidate]:
     """Every recurring series that is only the two of them, best first."""
     people = frozenset({pair.manager, pair.report})
+    calendars = indexed(events_by_owner)
     masters: dict[str, Event] = {}
-    spans: dict[str, list[datetime]] = {}
     # The organizer's copy wins: it is the one whose changes reach everybody.
-    for owner, events in events_by_owner.items():
-        for event in events:
-            if event.is_series and event.emails == people:
-                current = masters.get(event.uid)
-                if current is None or event.organizer == owner:
-                    masters[event.uid] = event
-    for events in events_by_owner.values():
-        for event in events:
-            if event.uid in masters and event.original_start is not None:
-                spans.setdefault(event.uid, []).append(event.original_start)
+    for owner, index in calendars.items():
+        for event in index.masters_of(people):
+            current = masters.get(event.uid)
+            if current is None or event.organizer == owner:
+                masters[event.uid] = event
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for index in calendars.values():
+        for uid in masters:
+            span = index.span_of(uid)
+            if span is None:
+                continue
+            known = spans.get(uid)
+            spans[uid] = span if known is None else (min(known[0], span[0]),
+                                                     max(known[1], span[1]))
     found = []
     for uid, master in masters.items():
         rule = _rrule(master)
         cadence = Cadence.from_rrule(rule) if rule else None
-        starts = spans.get(uid) or [master.start]
+        first, last = spans.get(uid) or (master.start, master.start)
         score = title_score(master.title, pair)
         if cadence == pair.cadence:
             score += 5
         elif cadence is None:
             score -= 5
         found.append(
-            SeriesCandidate(uid, master, master.title, cadence, min(starts), max(starts), score)
+            SeriesCandidate(uid, master, master.title, cadence, first, last, score)
         )
     found.sort(key=lambda c: (c.score, c.last, c.uid), reverse=True)
     return found
@@ -134,10 +139,10 @@ def series_events(
     events_by_owner: Mapping[str, Sequence[Event]], uids: Iterable[str]
 ) -> dict[str, list[tuple[str, Event]]]:
     """Occurrences of the chosen series, grouped by occurrence key, with their owner."""
-    wanted = set(uids)
+    wanted = list(dict.fromkeys(uids))
     grouped: dict[str, list[tuple[str, Event]]] = {}
-    for owner, events in events_by_owner.items():
-        for event in events:
-            if event.uid in wanted and event.original_start is not None:
-                grouped.setdefault(event.key, []).append((owner, event))
+    for owner, index in indexed(events_by_owner).items():
+        for uid in wanted:
+            for key, event in index.occurrences_of(uid):
+                grouped.setdefault(key, []).append((owner, event))
     return grouped

@@ -22,9 +22,9 @@ from typing import Any
 
 from calsync.config import PairSettings, Settings
 from calsync.engine.actions import CreateMakeUp
-from calsync.engine.evaluate import evaluate_all, load_calendars
+from calsync.engine.evaluate import evaluate_all
 from calsync.engine.outbox import WriteOutcome, execute
-from calsync.engine.plan import plan_all
+from calsync.engine.plan import evaluate_and_plan
 from calsync.engine.sync import CalendarResult, sync_all
 from calsync.providers.base import CalendarReader, ChannelWatcher, Subscriber
 from calsync.report import send_due_reports
@@ -130,10 +130,9 @@ class Daemon:
         pending = bool(self.store.pending(limit=1))
         if not pairs and not pending:
             return
-        calendars = load_calendars(self.store, pairs)
-        healths = evaluate_all(self.settings, self.store, now, pairs=pairs, calendars=calendars)
-        plans = plan_all(self.settings, self.store, healths, self.readers, now, enqueue=True,
-                         calendars=calendars)
+        # One manager's group at a time, each read once for its evaluation and plans.
+        healths, plans = evaluate_and_plan(self.settings, self.store, self.readers, now,
+                                           enqueue=True, pairs=pairs)
         for plan in plans:
             if plan.gave_up_for_no_slot:
                 metrics.record_rebook("no_slot")
@@ -148,6 +147,7 @@ class Daemon:
             resync = sync_all(self.settings, self.store, self.readers, now)
             changed = {c.owner for c in resync if c.ok and not c.unchanged}
             again = [p for p in self.settings.pairs if {p.manager, p.report} & changed]
+            # Only the affected pairs' groups are read again, one at a time.
             evaluate_all(self.settings, self.store, now, pairs=again)
         if len(pairs) == len(self.settings.pairs):
             # The gauge counts every pair: only a full evaluation may reset it.

@@ -52,6 +52,7 @@ class Store(Database):
     # -- events (events.py)
     events_of = events.events_of
     all_events = events.all_events
+    events_for_pairs = events.events_for_pairs
 
     # -- evaluation results (health.py)
     save_evaluation = health.save_evaluation
