@@ -61,11 +61,11 @@ def stream_groups(
 ) -> Iterator[tuple[Group, dict[str, CalendarIndex]]]:
     """Each group with its calendars, read when the previous one is done with.
 
-    The caller must not keep a group's calendars past its iteration step: the
-    generator holds no reference to them once it moves on.
+    The mapping handed out is emptied before the next group is read: a loop
+    variable still naming it then holds an empty dict, not a group of events.
     """
     since = read_since(settings, now)
     for group in manager_groups(pairs):
         calendars = load_group(store, group, since)
         yield group, calendars
-        del calendars
+        calendars.clear()

@@ -77,10 +77,13 @@ def sync_all(
                 batch_ids = {c: ids[(name, c)] for c, _ in ours}
                 results.extend(sync_batch(store, reader, name, ours, now, batch_ids))
             else:
+                idle: dict[int, str | None] = {}
                 results.extend(
-                    sync_calendar(store, reader, calendar, owner, now, ids[(name, calendar)])
+                    sync_calendar(store, reader, calendar, owner, now, ids[(name, calendar)],
+                                  idle=idle)
                     for calendar, owner in ours
                 )
+                store.mark_unchanged(idle, now)
     return results
 
 
@@ -98,9 +101,12 @@ def sync_batch(
     requests = [(calendar, cursors[ids[calendar]]) for calendar, _ in members]
     fetched = reader.fetch_many(requests, now)
     results = []
+    idle: dict[int, str | None] = {}
     for calendar, owner in members:
         outcome = fetched.get(calendar) or ProviderError(calendar, "no result from the provider")
-        results.append(_apply(store, name, ids[calendar], calendar, owner, outcome, now, False))
+        results.append(_apply(store, name, ids[calendar], calendar, owner, outcome, now, False,
+                              idle))
+    store.mark_unchanged(idle, now)
     return results
 
 
@@ -111,7 +117,10 @@ def sync_calendar(
     owner: str,
     now: datetime,
     calendar_id: int | None = None,
+    *,
+    idle: dict[int, str | None] | None = None,
 ) -> CalendarResult:
+    """One calendar; with ``idle``, an unchanged one's cursor is left there to write in batch."""
     if calendar_id is None:
         calendar_id = store.ensure_calendar(reader.name, calendar, owner)
     cursor = store.cursor(calendar_id)
@@ -127,7 +136,8 @@ def sync_calendar(
             outcome = reader.fetch_changes(calendar, None, now)
     except ProviderError as exc:
         outcome = exc
-    return _apply(store, reader.name, calendar_id, calendar, owner, outcome, now, resynced)
+    return _apply(store, reader.name, calendar_id, calendar, owner, outcome, now, resynced,
+                  idle)
 
 
 def _apply(
@@ -139,10 +149,21 @@ def _apply(
     outcome: ChangeSet | ProviderError,
     now: datetime,
     resynced: bool,
+    idle: dict[int, str | None] | None = None,
 ) -> CalendarResult:
-    """Store one calendar's outcome: its changes and cursor, or why it failed."""
+    """Store one calendar's outcome: its changes and cursor, or why it failed.
+
+    With ``idle``, an unchanged calendar's cursor goes there instead, for the
+    caller to write with the others' in one statement (``Store.mark_unchanged``).
+    """
     if isinstance(outcome, ProviderError):
         return _failed(store, provider, calendar_id, calendar, owner, str(outcome), now)
+    if idle is not None and outcome.unchanged:
+        idle[calendar_id] = outcome.cursor
+        for warning in outcome.warnings:
+            log.warning("%s", warning)
+        return CalendarResult(provider, calendar, owner, ok=True, unchanged=True,
+                              warnings=outcome.warnings, resynced=resynced)
     try:
         stats = store.apply_changes(calendar_id, outcome, now)
     except SuspiciousSnapshot as exc:

@@ -35,6 +35,7 @@ class CalendarIndex(Sequence[Event]):
         "_events",
         "_keys",
         "_masters",
+        "_occurrences",
         "_series",
         "_spans",
         "_tagged",
@@ -49,7 +50,8 @@ class CalendarIndex(Sequence[Event]):
         self._series: list[Event] = []
         # Every event by uid with its position: a series' master, occurrences, copies.
         self._uids: dict[str, list[tuple[int, Event]]] = {}
-        # Occurrences by uid with their key, computed once.
+        # Occurrences by uid, and with their keys once a pair asks for that series.
+        self._occurrences: dict[str, list[Event]] = {}
         self._keys: dict[str, list[tuple[str, Event]]] = {}
         # Earliest and latest original start of each series' occurrences.
         self._spans: dict[str, tuple[datetime, datetime]] = {}
@@ -64,9 +66,7 @@ class CalendarIndex(Sequence[Event]):
                 self._masters.setdefault(event.emails, []).append(event)
             original = event.original_start
             if original is not None:
-                self._keys.setdefault(event.uid, []).append(
-                    (occurrence_key(event.uid, original), event)
-                )
+                self._occurrences.setdefault(event.uid, []).append(event)
                 span = self._spans.get(event.uid)
                 if span is None:
                     self._spans[event.uid] = (original, original)
@@ -141,7 +141,15 @@ class CalendarIndex(Sequence[Event]):
 
     def occurrences_of(self, uid: str) -> Sequence[tuple[str, Event]]:
         """(occurrence key, event) of each occurrence of the series ``uid``."""
-        return self._keys.get(uid, ())
+        keyed = self._keys.get(uid)
+        if keyed is None:
+            # Computed once per series and calendar, whichever pair asks first.
+            keyed = self._keys[uid] = [
+                (occurrence_key(uid, event.original_start), event)
+                for event in self._occurrences.get(uid, ())
+                if event.original_start is not None
+            ]
+        return keyed
 
     def span_of(self, uid: str) -> tuple[datetime, datetime] | None:
         """Earliest and latest original start among the series' occurrences."""

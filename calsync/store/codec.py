@@ -130,13 +130,15 @@ class RowDecoder:
     One decoder per read: its caches live as long as that read's events.
     """
 
-    __slots__ = ("_attendees", "_raw_times", "_recurrences", "_tags")
+    __slots__ = ("_attendees", "_instants", "_raw_times", "_recurrences", "_tags")
 
     def __init__(self, dialect: str) -> None:
         self._raw_times = dialect == "sqlite"
         self._attendees: dict[str, tuple[Attendee, ...]] = {"[]": ()}
         self._recurrences: dict[str, tuple[str, ...]] = {"[]": ()}
         self._tags: dict[str, Mapping[str, str]] = {"{}": _EMPTY_TAGS}
+        # Both copies of an occurrence, and many events, share their instants.
+        self._instants: dict[str, datetime] = {}
 
     def columns(self, table_columns: Any) -> list[ColumnElement[Any]]:
         """The selected columns, in the order ``event`` reads them (after the owner)."""
@@ -159,9 +161,15 @@ class RowDecoder:
         (_owner, uid, original, start, end, title, status, organizer, attendees, recurrence,
          all_day, timezone, description, transparent, remote_id, etag, tags) = row
         if self._raw_times:
-            start = _parse(start)
-            end = _parse(end)
-            original = _parse(original) if original is not None else None
+            instants = self._instants
+            parsed = instants.get(start)
+            start = parsed if parsed is not None else instants.setdefault(start, _parse(start))
+            parsed = instants.get(end)
+            end = parsed if parsed is not None else instants.setdefault(end, _parse(end))
+            if original is not None:
+                parsed = instants.get(original)
+                original = (parsed if parsed is not None
+                            else instants.setdefault(original, _parse(original)))
         else:
             start = start.astimezone(UTC)
             end = end.astimezone(UTC)

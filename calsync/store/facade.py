@@ -46,6 +46,7 @@ class Store(Database):
     cursors = calendars.cursors
     cursor = calendars.cursor
     apply_changes = calendars.apply_changes
+    mark_unchanged = calendars.mark_unchanged
     record_error = calendars.record_error
     calendar_status = calendars.calendar_status
 

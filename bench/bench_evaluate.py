@@ -1,0 +1,200 @@
+"""Benchmark evaluation against what its data costs: prints figures and goals, asserts nothing.
+
+    .venv/bin/python bench/bench_evaluate.py [--pairs 1000] [--rss-pairs 1000,10000]
+                                             [--folder DIR] [--seed 1] [--repeat 3]
+
+On a generated team (``bench/generate_team.py``) synced into SQLite:
+
+1. the store read evaluation makes (``Store.events_for_pairs``, group by
+   group), next to a plain Core SELECT of exactly the same rows in the same
+   run (goal: at most 2 times), and next to reading everything (the old read);
+2. policy evaluation (each calendar indexed once, then ``evaluate_pair`` for
+   every pair) next to that read (goal: at most 0.5 of it);
+3. peak RSS of ``calsync check --no-sync --json`` in a subprocess, for each
+   team size of ``--rss-pairs`` (goal: under 250 MiB, 10,000 pairs included).
+
+``--folder`` keeps the generated teams and their databases between runs
+(``DIR/pairs-N``); syncing 10,000 pairs of ICS feeds takes a while.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from generate_team import write_big_team  # bench/ is on sys.path when run as a script
+from sqlalchemy import select
+
+from calsync.config import Settings, load_settings
+from calsync.engine.evaluate import pair_params, policy_params
+from calsync.engine.groups import manager_groups, read_since
+from calsync.engine.sync import sync_all
+from calsync.model import Event
+from calsync.policies import evaluate_pair
+from calsync.policies.index import CalendarIndex
+from calsync.providers.factory import build_readers
+from calsync.store import open_store
+from calsync.store.events import pairs_filter
+from calsync.store.models import CalendarRow, EventRow
+
+NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
+READ_GOAL = 2.0
+EVALUATION_GOAL = 0.5
+RSS_GOAL_MIB = 250
+
+
+def team(folder: Path, pairs: int, seed: int) -> tuple[Settings, Path]:
+    """The team of ``pairs`` in ``folder/pairs-N``, generated and synced unless it is there."""
+    home = folder / f"pairs-{pairs}"
+    config = home / "calsync.toml"
+    database = home / "calsync.db"
+    done = home / ".synced"
+    if not done.exists():
+        started = time.perf_counter()
+        write_big_team(home, pairs, NOW, seed)
+        settings = load_settings(config)
+        with open_store(f"sqlite:///{database}") as store:
+            sync_all(settings, store, build_readers(settings), NOW)
+        done.write_text(NOW.isoformat())
+        print(f"  generated and synced {pairs} pairs in {time.perf_counter() - started:.0f} s")
+    return load_settings(config), config
+
+
+def best(repeat: int, work: Callable[[], object]) -> tuple[float, object]:
+    """The fastest of ``repeat`` runs (the machine is shared), and the last result."""
+    timings = []
+    result: object = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = work()
+        timings.append(time.perf_counter() - started)
+    return min(timings), result
+
+
+def goal(reached: bool) -> str:
+    return "goal reached" if reached else "goal NOT reached"
+
+
+def measure_read_and_evaluation(settings: Settings, config: Path, repeat: int) -> None:
+    store = open_store(f"sqlite:///{config.parent / 'calsync.db'}")
+    since = read_since(settings, NOW)
+    groups = manager_groups(settings.pairs)
+    people = [
+        (group.owners, [(p.manager, p.report) for p in group.pairs]) for group in groups
+    ]
+    # The same rows, selected plainly: computed once, outside the timings.
+    clauses = [
+        pairs_filter(store, list(owners), {frozenset(p) for p in pairs}, since)
+        for owners, pairs in people
+    ]
+
+    def store_read() -> list[dict[str, list[Event]]]:
+        return [store.events_for_pairs(owners, pairs, since) for owners, pairs in people]
+
+    def plain_select() -> int:
+        rows = 0
+        columns = [CalendarRow.owner, *EventRow.__table__.c]
+        with store.engine.connect() as connection:
+            for clause in clauses:
+                query = (
+                    select(*columns)
+                    .join(CalendarRow, EventRow.calendar_id == CalendarRow.id)
+                    .where(clause)
+                    .order_by(CalendarRow.owner, EventRow.start, EventRow.key)
+                )
+                rows += len(connection.execute(query).fetchall())
+        return rows
+
+    def everything() -> int:
+        return sum(
+            len(events) for owners, _ in people
+            for events in store.events_of(owners).values()
+        )
+
+    floor_s, rows = best(repeat, plain_select)
+    read_s, loaded = best(repeat, store_read)
+    all_s, all_rows = best(1, everything)
+    groups_read: list[dict[str, list[Event]]] = loaded  # type: ignore[assignment]
+    events = sum(len(found) for group in groups_read for found in group.values())
+    ratio = read_s / floor_s
+    print(f"store read:   {events:,} events in {read_s:.2f} s "
+          f"({len(groups)} manager groups); plain Core SELECT of the same {rows:,} rows "
+          f"{floor_s:.2f} s: {ratio:.2f}x the floor (goal <= {READ_GOAL:g}x: "
+          f"{goal(ratio <= READ_GOAL)})")
+    print(f"              reading every event instead (the old read): {all_rows:,} events "
+          f"in {all_s:.2f} s")
+
+    policy = policy_params(settings.policy)
+    params = {(p.manager, p.report): pair_params(settings, p) for p in settings.pairs}
+
+    def evaluation() -> int:
+        done = 0
+        for group, calendars in zip(groups, groups_read, strict=True):
+            indexes = {owner: CalendarIndex(found) for owner, found in calendars.items()}
+            for pair in group.pairs:
+                evaluate_pair(
+                    {pair.manager: indexes[pair.manager], pair.report: indexes[pair.report]},
+                    params[(pair.manager, pair.report)], policy, NOW,
+                )
+                done += 1
+        return done
+
+    evaluation_s, evaluated = best(repeat, evaluation)
+    share = evaluation_s / read_s
+    print(f"evaluation:   {evaluated} pairs (calendars indexed once + evaluate_pair) in "
+          f"{evaluation_s:.2f} s: {share:.2f}x the store read (goal <= {EVALUATION_GOAL:g}x: "
+          f"{goal(share <= EVALUATION_GOAL)})")
+    store.close()
+
+
+def peak_rss_of_check(config: Path) -> tuple[float, float]:
+    """(peak RSS in MiB, seconds) of ``calsync check --no-sync --json`` in a subprocess."""
+    calsync = Path(sys.executable).with_name("calsync")
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [str(calsync), "-c", str(config), "check", "--no-sync", "--json", "--now",
+         NOW.isoformat()],
+        stdout=subprocess.DEVNULL,
+    )
+    _pid, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"calsync check failed for {config}")
+    return usage.ru_maxrss / 1024, seconds  # Linux reports kilobytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--rss-pairs", default="1000",
+                        help="comma-separated team sizes for the peak RSS (e.g. 1000,10000)")
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="keep generated teams here (default: a temporary folder)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.rss_pairs.split(",") if size.strip()]
+
+    with TemporaryDirectory() as tmp:
+        folder = args.folder or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        # The subprocesses first: a child's peak RSS counts the parent's at fork time.
+        for size in sizes:
+            _settings, sized = team(folder, size, args.seed)
+            mib, seconds = peak_rss_of_check(sized)
+            print(f"check --no-sync: {size} pairs in {seconds:.1f} s, peak RSS {mib:.0f} MiB "
+                  f"(goal < {RSS_GOAL_MIB} MiB: {goal(mib < RSS_GOAL_MIB)})")
+        settings, config = team(folder, args.pairs, args.seed)
+        print(f"team: {args.pairs} pairs, {len(settings.people)} people, as of {NOW:%Y-%m-%d}")
+        measure_read_and_evaluation(settings, config, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
