@@ -27,7 +27,7 @@ from calsync.demo.sample import DEMO_NOW
 from calsync.engine import groups
 from calsync.engine.plan import evaluate_and_plan
 from calsync.engine.sync import sync_all, sync_batch
-from calsync.model import ChangeSet
+from calsync.model import Attendee, ChangeSet, Event, Response
 from calsync.policies.index import CalendarIndex
 from calsync.policies.slots import Availability, BusyTimes, find_slots
 from calsync.providers.factory import build_readers
@@ -201,3 +201,38 @@ def test_an_idle_batch_after_a_failure_clears_the_error(store: Store) -> None:
     [status] = store.calendar_status()
     assert status.last_error is None
     assert status.last_synced_at == DEMO_NOW + timedelta(minutes=1)
+
+
+def test_the_evaluation_read_on_each_backend(store: Store) -> None:
+    """``events_for_pairs`` on SQLite and PostgreSQL: the JSON and time filters, the decoding."""
+    ann, bob, eve = "ann@example.com", "bob@example.com", "eve@example.com"
+    now = DEMO_NOW
+    year_ago = now - timedelta(days=365)
+
+    def at(when: datetime, uid: str, people: tuple[str, ...], **kw: object) -> Event:
+        return Event(uid=uid, start=when, end=when + timedelta(minutes=30), organizer=people[0],
+                     attendees=tuple(Attendee(p, Response.ACCEPTED) for p in people), **kw)
+
+    rule = ("RRULE:FREQ=WEEKLY",)
+    series = at(year_ago, "one-on-one", (ann, bob), recurrence=rule, title="Ann / Bob 1:1")
+    old_copy = at(year_ago, "one-on-one", (ann, bob), original_start=year_ago)
+    team = at(year_ago, "team", (ann, bob, eve), recurrence=rule)
+    old_team = at(year_ago, "team", (ann, bob, eve), original_start=year_ago)
+    old_single = at(year_ago, "lunch", (ann,))
+    old_makeup = at(year_ago, "makeup", (ann, bob), tags={"pair": "ann|bob", "for": "x"})
+    soon = at(now + timedelta(days=1), "review", (ann, eve), description="notes")
+    for owner in (ann, bob):
+        calendar = store.ensure_calendar("feeds", f"{owner}.ics", owner)
+        events = (series, old_copy, team, old_team, old_single, old_makeup, soon)
+        store.apply_changes(calendar, ChangeSet(events=events, cursor="c"), now)
+
+    read = store.events_for_pairs([ann, bob], [(ann, bob)], now - timedelta(days=2))
+    everything = store.events_of([ann, bob])
+    for owner in (ann, bob):
+        assert [e.uid for e in everything[owner]] == [
+            "lunch", "makeup", "one-on-one", "one-on-one", "team", "team", "review"]
+        # The year-old single and the year-old occurrence of someone else's series are left out.
+        assert read[owner] == [e for e in everything[owner]
+                               if e not in (old_single, old_team)]
+        assert read[owner] == [old_makeup, series, old_copy, team, soon]
+    assert store.events_for_pairs([eve], [(ann, eve)], now) == {eve: []}
