@@ -30,6 +30,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_check.py --pairs 1000
+	$(BIN)/python bench/bench_evaluate.py --pairs 1000 --rss-pairs 1000,10000
 	$(BIN)/python bench/bench_google.py --events 5000 --calendars 1000
 	$(BIN)/python bench/bench_outlook.py
 	$(BIN)/python bench/bench_caldav.py --events 5000 --calendars 200

@@ -32,6 +32,7 @@ from calsync.engine.evaluate import pair_params, policy_params
 from calsync.model import Event
 from calsync.policies import PairHealth, evaluate_pair
 from calsync.policies.agenda import page_url
+from calsync.policies.index import indexed
 from calsync.report.mailer import SendFailed, SmtpMailer
 from calsync.report.model import ManagerReport, build_manager_report
 from calsync.report.render import build_message, message_id
@@ -113,18 +114,15 @@ def _build(
         return []
     policy = policy_params(settings.policy)
     people = {person.email: person for person in settings.people}
-    team = {
-        email
-        for pair in settings.pairs
-        if pair.manager in {manager.email for manager, _ in jobs}
-        for email in (pair.manager, pair.report)
-    }
-    events = store.events_of(team)
     calendars = store.calendar_status()
     reports = []
     for manager, week in jobs:
         as_of = evaluation_instant(week, manager.zone, now)
         pairs = [pair for pair in settings.pairs if pair.manager == manager.email]
+        # One manager's team at a time, each calendar indexed once for all its pairs:
+        # on a Monday every manager is due, and the whole company need not be in memory.
+        team = {email for pair in pairs for email in (pair.manager, pair.report)}
+        events = indexed(store.events_of(team))
         healths = [
             evaluate_pair(
                 {pair.manager: events.get(pair.manager, []),
@@ -185,9 +183,10 @@ def _suggestions(
     as_of: datetime,
 ) -> dict[str, list[tuple[datetime, datetime]]]:
     """Make-up slots for bumped 1:1s still waiting for one (``rebook = "suggest"``)."""
-    from calsync.engine.plan import plan_pair
+    from calsync.engine.plan import PreparedBusy, plan_pair
 
     out = {}
+    prepared: dict[str, PreparedBusy] = {}  # the manager's busy times, once for the team
     for pair, health in zip(pairs, healths, strict=True):
         if pair.rebook != "suggest":
             continue
@@ -197,6 +196,7 @@ def _suggestions(
             health,
             {pair.manager: events.get(pair.manager, []), pair.report: events.get(pair.report, [])},
             as_of,
+            prepared=prepared,
         )
         if plan.suggestions:
             out[pair.report] = [(slot.start, slot.end) for slot in plan.suggestions[:3]]
