@@ -20,7 +20,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import overload
 
-from calsync.model import Event, EventStatus, occurrence_key
+from calsync.model import Event, EventStatus
+
+# An occurrence is its series and its original start (``model.Event``'s identity);
+# the pair compares and hashes in a fraction of the time of ``Event.key``'s string.
+OccurrenceKey = tuple[str, datetime]
 
 
 class CalendarIndex(Sequence[Event]):
@@ -52,7 +56,7 @@ class CalendarIndex(Sequence[Event]):
         self._uids: dict[str, list[tuple[int, Event]]] = {}
         # Occurrences by uid, and with their keys once a pair asks for that series.
         self._occurrences: dict[str, list[Event]] = {}
-        self._keys: dict[str, list[tuple[str, Event]]] = {}
+        self._keys: dict[str, list[tuple[OccurrenceKey, Event]]] = {}
         # Earliest and latest original start of each series' occurrences.
         self._spans: dict[str, tuple[datetime, datetime]] = {}
         # Events calsync tagged with a pair (make-ups), by pair key.
@@ -85,7 +89,7 @@ class CalendarIndex(Sequence[Event]):
                 or event.status is EventStatus.CANCELLED
             ):
                 blocking.append((event.start, position, event))
-        blocking.sort(key=lambda item: (item[0], item[1]))
+        blocking.sort()  # by start, then position: positions are unique, events never compared
         self._blocking = blocking
         self._block_starts = [start for start, _, _ in blocking]
         self._block_ends = [event.end for _, _, event in blocking]
@@ -139,13 +143,13 @@ class CalendarIndex(Sequence[Event]):
             found.update(self._uids.get(uid, ()))
         return [found[position] for position in sorted(found)]
 
-    def occurrences_of(self, uid: str) -> Sequence[tuple[str, Event]]:
+    def occurrences_of(self, uid: str) -> Sequence[tuple[OccurrenceKey, Event]]:
         """(occurrence key, event) of each occurrence of the series ``uid``."""
         keyed = self._keys.get(uid)
         if keyed is None:
             # Computed once per series and calendar, whichever pair asks first.
             keyed = self._keys[uid] = [
-                (occurrence_key(uid, event.original_start), event)
+                ((uid, event.original_start), event)
                 for event in self._occurrences.get(uid, ())
                 if event.original_start is not None
             ]

@@ -65,7 +65,7 @@ def merge_copies(
 
 
 def classify(
-    grouped: Mapping[str, Sequence[tuple[str, Event]]],
+    grouped: Mapping[tuple[str, datetime], Sequence[tuple[str, Event]]],
     scheduled: Mapping[str, timedelta],
     pair: PairParams,
     now: datetime,

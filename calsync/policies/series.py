@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from calsync.model import Event
-from calsync.policies.index import indexed
+from calsync.policies.index import OccurrenceKey, indexed
 from calsync.policies.types import PairParams
 from calsync.timeutil import Cadence
 
@@ -137,10 +137,10 @@ def _overlap(a: SeriesCandidate, b: SeriesCandidate) -> bool:
 
 def series_events(
     events_by_owner: Mapping[str, Sequence[Event]], uids: Iterable[str]
-) -> dict[str, list[tuple[str, Event]]]:
+) -> dict[OccurrenceKey, list[tuple[str, Event]]]:
     """Occurrences of the chosen series, grouped by occurrence key, with their owner."""
     wanted = list(dict.fromkeys(uids))
-    grouped: dict[str, list[tuple[str, Event]]] = {}
+    grouped: dict[OccurrenceKey, list[tuple[str, Event]]] = {}
     for owner, index in indexed(events_by_owner).items():
         for uid in wanted:
             for key, event in index.occurrences_of(uid):
