@@ -25,6 +25,7 @@ from bench.generate_team import write_big_team
 from calsync.config import Settings, load_settings
 from calsync.demo.sample import DEMO_NOW
 from calsync.engine import groups
+from calsync.engine.evaluate import evaluate_all
 from calsync.engine.plan import evaluate_and_plan
 from calsync.engine.sync import sync_all, sync_batch
 from calsync.model import Attendee, ChangeSet, Event, Response
@@ -236,3 +237,22 @@ def test_the_evaluation_read_on_each_backend(store: Store) -> None:
                                if e not in (old_single, old_team)]
         assert read[owner] == [old_makeup, series, old_copy, team, soon]
     assert store.events_for_pairs([eve], [(ann, eve)], now) == {eve: []}
+
+
+def test_re_evaluating_some_pairs_reads_only_their_calendars(
+    synced_team: tuple[Settings, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon re-evaluates the pairs a write touched: only their group is read."""
+    settings, store = synced_team
+    read: list[tuple[str, ...]] = []
+    real = groups.load_group
+
+    def watched(store: Store, group: groups.Group, since: datetime) -> dict[str, CalendarIndex]:
+        read.append(group.owners)
+        return real(store, group, since)
+
+    monkeypatch.setattr(groups, "load_group", watched)
+    touched = [settings.pairs[9], settings.pairs[12]]  # two reports of the second manager
+    [first, second] = evaluate_all(settings, store, DEMO_NOW, pairs=touched)
+    assert (first.report, second.report) == (touched[0].report, touched[1].report)
+    assert read == [(touched[0].manager, touched[0].report, touched[1].report)]
