@@ -29,7 +29,10 @@ def _check(config: Path, *args: str) -> dict:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    # Written in pieces, byte for byte what json.dumps prints.
+    assert result.stdout == json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return document
 
 
 def test_check_json_of_200_pairs_is_unchanged(tmp_path: Path) -> None:
