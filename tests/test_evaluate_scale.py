@@ -26,7 +26,7 @@ from calsync.config import Settings, load_settings
 from calsync.demo.sample import DEMO_NOW
 from calsync.engine import groups
 from calsync.engine.evaluate import evaluate_all
-from calsync.engine.plan import evaluate_and_plan
+from calsync.engine.plan import PreparedBusy, busy_of, evaluate_and_plan
 from calsync.engine.sync import sync_all, sync_batch
 from calsync.model import Attendee, ChangeSet, Event, Response
 from calsync.policies.index import CalendarIndex
@@ -256,3 +256,24 @@ def test_re_evaluating_some_pairs_reads_only_their_calendars(
     [first, second] = evaluate_all(settings, store, DEMO_NOW, pairs=touched)
     assert (first.report, second.report) == (touched[0].report, touched[1].report)
     assert read == [(touched[0].manager, touched[0].report, touched[1].report)]
+
+
+def test_prepared_busy_times_are_busy_of_converted_once(
+    synced_team: tuple[Settings, Store],
+) -> None:
+    settings, store = synced_team
+    [group, *_] = groups.manager_groups(settings.pairs)
+    calendars = store.events_of(group.owners)
+    everything = (-(2**62), 2**62)
+    checked = 0
+    for person in group.owners[:3]:
+        mine = calendars[person]
+        prepared = PreparedBusy.of(mine, person)
+        for occurrence in [e for e in mine if e.original_start is not None][::25]:
+            skip = ({occurrence.uid}, {occurrence.original_start})
+            busy, away = busy_of(mine, person, *skip)
+            fast_busy, fast_away = prepared.without(*skip)
+            assert sorted(fast_busy.between(*everything)) == BusyTimes(busy).between(*everything)
+            assert sorted(fast_away.between(*everything)) == BusyTimes(away).between(*everything)
+            checked += 1
+    assert checked > 20

@@ -72,14 +72,19 @@ def busy_of(events: Sequence[Event], person: str, skip_uids: set[str],
     """
     busy, away = [], []
     for event in events:
-        if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
-            continue
-        if event.response_of(person) is Response.DECLINED:
+        if not blocks(event, person):
             continue
         if event.uid in skip_uids and event.original_start in skip_starts:
             continue  # the bumped occurrence itself
         (away if event.all_day else busy).append((event.start, event.end))
     return busy, away
+
+
+def blocks(event: Event, person: str) -> bool:
+    """Whether ``event`` on the person's own calendar keeps a slot from them (see busy_of)."""
+    if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
+        return False
+    return event.response_of(person) is not Response.DECLINED
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +106,7 @@ class PreparedBusy:
         busy, away = [], []
         occurrences: dict[datetime, list[tuple[str, bool, datetime, datetime]]] = {}
         for event in events:
-            if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
-                continue
-            if event.response_of(person) is Response.DECLINED:
+            if not blocks(event, person):
                 continue
             (away if event.all_day else busy).append((event.start, event.end))
             if event.original_start is not None:
