@@ -9,6 +9,7 @@ calendars' cursors written in one statement per batch.
 
 from __future__ import annotations
 
+import json
 import random
 import weakref
 from collections.abc import Iterator
@@ -22,12 +23,13 @@ from sqlalchemy import event
 
 from bench.bench_slots import BERLIN, KOLKATA, LONDON, NEW_YORK, NOW, make_request
 from bench.generate_team import write_big_team
+from calsync.cli.check_json import check_document, write_check_document
 from calsync.config import Settings, load_settings
 from calsync.demo.sample import DEMO_NOW
 from calsync.engine import groups
 from calsync.engine.evaluate import evaluate_all
 from calsync.engine.plan import PreparedBusy, busy_of, evaluate_and_plan
-from calsync.engine.sync import sync_all, sync_batch
+from calsync.engine.sync import CalendarResult, sync_all, sync_batch
 from calsync.model import Attendee, ChangeSet, Event, Response
 from calsync.policies.index import CalendarIndex
 from calsync.policies.slots import Availability, BusyTimes, find_slots
@@ -277,3 +279,29 @@ def test_prepared_busy_times_are_busy_of_converted_once(
             assert sorted(fast_away.between(*everything)) == BusyTimes(away).between(*everything)
             checked += 1
     assert checked > 20
+
+
+@pytest.mark.parametrize("pairs", [0, 1, PAIRS])
+def test_the_check_document_written_pair_by_pair_is_the_whole_document(
+    synced_team: tuple[Settings, Store], pairs: int
+) -> None:
+    settings, store = synced_team
+    chosen = settings.pairs[:pairs]
+    healths, plans = evaluate_and_plan(settings, store, {}, DEMO_NOW, enqueue=False,
+                                       pairs=chosen)
+    calendars = [CalendarResult("feeds", "m0000.ics", "m0000@bench.example.com", ok=False,
+                                message="boom", warnings=("odd \u00e9v\u00e9nement",))]
+    whole = check_document(settings, healths, calendars, DEMO_NOW, plans)
+    pieces: list[str] = []
+    write_check_document(pieces.append, settings, zip(healths, plans, strict=True), calendars,
+                         DEMO_NOW)
+    assert "".join(pieces) == json.dumps(whole, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_results_come_in_the_order_pairs_are_given(synced_team: tuple[Settings, Store]) -> None:
+    settings, store = synced_team
+    chosen = [settings.pairs[i] for i in (0, 10, 1, 20, 2, 29)]  # managers interleaved
+    healths, plans = evaluate_and_plan(settings, store, {}, DEMO_NOW, enqueue=False,
+                                       pairs=chosen)
+    assert [(h.manager, h.report) for h in healths] == [(p.manager, p.report) for p in chosen]
+    assert [(p.manager, p.report) for p in plans] == [(p.manager, p.report) for p in chosen]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 
 import click
 
-from calsync.cli.check_json import check_document
+from calsync.cli.check_json import write_check_document
 from calsync.cli.check_table import render_check
 from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console
 from calsync.cli.params import InstantParam
-from calsync.engine.plan import evaluate_and_plan
+from calsync.engine.plan import evaluate_and_plan, evaluate_and_plan_each
 from calsync.engine.sync import sync_all
 from calsync.providers.factory import open_readers
 
@@ -34,27 +33,17 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
             results = sync_all(settings, store, readers, now)
         # The readers tell which calendars calsync could write (cannot_book otherwise).
         # One manager's group at a time: memory follows a group, not the team.
-        healths, plans = evaluate_and_plan(settings, store, readers, now, enqueue=False)
-    if as_json:
-        echo_json(check_document(settings, healths, results, now, plans))
-    else:
+        if as_json:
+            # Each pair is printed as soon as it is evaluated, then let go.
+            each = evaluate_and_plan_each(settings, store, readers, now, enqueue=False)
+            write_check_document(_echo, settings, ((h, p) for _, h, p in each), results, now)
+        else:
+            healths, plans = evaluate_and_plan(settings, store, readers, now, enqueue=False)
+    if not as_json:
         render_check(out_console(), settings, healths, results, now, plans)
     if any(not r.ok for r in results):
         sys.exit(EXIT_FAILED)  # the health shown may miss what that calendar holds
 
 
-def echo_json(document: object) -> None:
-    """``document`` exactly as ``json.dumps(indent=2)`` prints it, written in pieces.
-
-    For 10,000 pairs the text is tens of MiB: building it as one string (and
-    click copying it) would double the peak memory of ``check`` for nothing.
-    """
-    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
-    pieces: list[str] = []
-    for piece in encoder.iterencode(document):
-        pieces.append(piece)
-        if len(pieces) >= 8192:
-            click.echo("".join(pieces), nl=False)
-            pieces.clear()
-    pieces.append("\n")
-    click.echo("".join(pieces), nl=False)
+def _echo(text: str) -> None:
+    click.echo(text, nl=False)

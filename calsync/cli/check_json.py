@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -85,31 +87,72 @@ def check_document(
     now: datetime,
     plans: Sequence[PairPlan] = (),
 ) -> dict[str, Any]:
-    ranked = fairness(healths)
     by_pair = {(p.manager, p.report): p for p in plans}
     return {
         "format": FORMAT_VERSION,
         "generated_at": iso(now),
         "pairs": [pair_json(settings, h, by_pair.get((h.manager, h.report))) for h in healths],
-        "fairness": [
-            {
-                "manager": manager,
-                "reports": [
-                    {"report": report, "bumps": total, "by": dict(sorted(by.items()))}
-                    for report, total, by in rows
-                ],
-            }
-            for manager, rows in ranked.items()
-        ],
-        "calendars": [
-            {
-                "provider": c.provider,
-                "calendar": shown_calendar(c.calendar),
-                "owner": c.owner,
-                "ok": c.ok,
-                "error": c.message or None,
-                "warnings": list(c.warnings),
-            }
-            for c in calendars
-        ],
+        "fairness": _fairness_json(healths),
+        "calendars": _calendars_json(calendars),
     }
+
+
+def write_check_document(
+    write: Callable[[str], None],
+    settings: Settings,
+    results: Iterable[tuple[PairHealth, PairPlan | None]],
+    calendars: Sequence[CalendarResult],
+    now: datetime,
+) -> None:
+    """``check_document`` as ``json.dumps(indent=2)`` prints it, pair by pair.
+
+    Each pair is written as it comes and then dropped (only who bumped whom is
+    kept, for the fairness part), so printing 10,000 pairs holds one pair's
+    document at a time. The bytes are those of ``check_document``'s document.
+    """
+    def dumps(value: Any, level: int) -> str:
+        # Inside the document every line of a value is indented by its level;
+        # JSON strings hold no raw line breaks, so this is exact.
+        text = json.dumps(value, indent=2, ensure_ascii=False)
+        return text.replace("\n", "\n" + "  " * level)
+
+    bumps: list[PairHealth] = []
+    write("{\n")
+    write(f'  "format": {dumps(FORMAT_VERSION, 1)},\n')
+    write(f'  "generated_at": {dumps(iso(now), 1)},\n')
+    write('  "pairs": [')
+    first = True
+    for health, plan in results:
+        write(("\n" if first else ",\n") + "    " + dumps(pair_json(settings, health, plan), 2))
+        first = False
+        bumps.append(replace(health, occurrences=(), findings=()))
+    write("]" if first else "\n  ]")
+    write(f',\n  "fairness": {dumps(_fairness_json(bumps), 1)}')
+    write(f',\n  "calendars": {dumps(_calendars_json(calendars), 1)}\n}}\n')
+
+
+def _fairness_json(healths: Sequence[PairHealth]) -> list[dict[str, Any]]:
+    return [
+        {
+            "manager": manager,
+            "reports": [
+                {"report": report, "bumps": total, "by": dict(sorted(by.items()))}
+                for report, total, by in rows
+            ],
+        }
+        for manager, rows in fairness(healths).items()
+    ]
+
+
+def _calendars_json(calendars: Sequence[CalendarResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "provider": c.provider,
+            "calendar": shown_calendar(c.calendar),
+            "owner": c.owner,
+            "ok": c.ok,
+            "error": c.message or None,
+            "warnings": list(c.warnings),
+        }
+        for c in calendars
+    ]

@@ -10,7 +10,7 @@ Nothing here writes to a calendar: the outbox executor does, once per key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -371,19 +371,47 @@ def evaluate_and_plan(
     Each group's calendars are read once, serve both its evaluation and its
     plans, and are dropped before the next group is read.
     """
+    chosen = list(settings.pairs if pairs is None else pairs)
+    healths: list[PairHealth] = []
+    plans: list[PairPlan] = []
+    for _pair, health, plan in evaluate_and_plan_each(settings, store, readers, now,
+                                                      enqueue=enqueue, pairs=chosen):
+        healths.append(health)
+        plans.append(plan)
+    return healths, plans
+
+
+def evaluate_and_plan_each(
+    settings: Settings,
+    store: Store,
+    readers: Mapping[str, CalendarReader],
+    now: datetime,
+    *,
+    enqueue: bool,
+    pairs: Sequence[PairSettings] | None = None,
+) -> Iterator[tuple[PairSettings, PairHealth, PairPlan]]:
+    """``evaluate_and_plan`` one pair at a time, in the order of ``pairs``.
+
+    A caller that uses each result and lets it go (``check --json`` prints it)
+    holds one group of calendars and the pairs not yet in order, not the team.
+    Groups come manager by manager, so pairs listed manager by manager (as
+    usual) come out as soon as they are evaluated.
+    """
     policy = policy_params(settings.policy)
     chosen = list(settings.pairs if pairs is None else pairs)
-    healths: dict[tuple[str, str], PairHealth] = {}
-    plans: dict[tuple[str, str], PairPlan] = {}
+    position = {(p.manager, p.report): index for index, p in enumerate(chosen)}
+    waiting: dict[int, tuple[PairSettings, PairHealth, PairPlan]] = {}
+    next_out = 0
     for group, calendars in stream_groups(store, settings, chosen, now):
         prepared: dict[str, PreparedBusy] = {}
         for pair in group.pairs:
-            key = (pair.manager, pair.report)
-            healths[key] = evaluate_one(settings, store, pair, calendars, policy, now)
-            plans[key] = _plan_and_queue(settings, store, pair, healths[key], calendars,
-                                         readers, now, enqueue, prepared)
-    return ([healths[(p.manager, p.report)] for p in chosen],
-            [plans[(p.manager, p.report)] for p in chosen])
+            health = evaluate_one(settings, store, pair, calendars, policy, now)
+            plan = _plan_and_queue(settings, store, pair, health, calendars, readers, now,
+                                   enqueue, prepared)
+            waiting[position[(pair.manager, pair.report)]] = (pair, health, plan)
+        while next_out in waiting:
+            yield waiting.pop(next_out)
+            next_out += 1
 
 
 def _plan_and_queue(
