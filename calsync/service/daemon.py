@@ -24,7 +24,7 @@ from calsync.config import PairSettings, Settings
 from calsync.engine.actions import CreateMakeUp
 from calsync.engine.evaluate import evaluate_all
 from calsync.engine.outbox import WriteOutcome, execute
-from calsync.engine.plan import evaluate_and_plan
+from calsync.engine.plan import evaluate_and_plan_each
 from calsync.engine.sync import CalendarResult, sync_all
 from calsync.providers.base import CalendarReader, ChannelWatcher, Subscriber
 from calsync.report import send_due_reports
@@ -130,10 +130,12 @@ class Daemon:
         pending = bool(self.store.pending(limit=1))
         if not pairs and not pending:
             return
-        # One manager's group at a time, each read once for its evaluation and plans.
-        healths, plans = evaluate_and_plan(self.settings, self.store, self.readers, now,
-                                           enqueue=True, pairs=pairs)
-        for plan in plans:
+        # One manager's group at a time; only the findings' count is kept of each pair.
+        findings: Counter[str] = Counter()
+        for _pair, health, plan in evaluate_and_plan_each(
+            self.settings, self.store, self.readers, now, enqueue=True, pairs=pairs
+        ):
+            findings.update(f.kind for f in health.findings)
             if plan.gave_up_for_no_slot:
                 metrics.record_rebook("no_slot")
         if self.stop.is_set():
@@ -151,7 +153,7 @@ class Daemon:
             evaluate_all(self.settings, self.store, now, pairs=again)
         if len(pairs) == len(self.settings.pairs):
             # The gauge counts every pair: only a full evaluation may reset it.
-            metrics.set_findings(Counter(f.kind for h in healths for f in h.findings))
+            metrics.set_findings(findings)
 
     def _emails(self, now: datetime, result: CycleResult) -> None:
         if self.settings.smtp is None:
