@@ -52,42 +52,35 @@ class CalendarIndex(Sequence[Event]):
         self._masters: dict[frozenset[str], list[Event]] = {}
         # Every series master, in the given order.
         self._series: list[Event] = []
-        # Every event by uid with its position: a series' master, occurrences, copies.
-        self._uids: dict[str, list[tuple[int, Event]]] = {}
+        # Every event by uid with its position: built when the agenda first asks.
+        self._uids: dict[str, list[tuple[int, Event]]] | None = None
         # Occurrences by uid, and with their keys once a pair asks for that series.
         self._occurrences: dict[str, list[Event]] = {}
         self._keys: dict[str, list[tuple[OccurrenceKey, Event]]] = {}
-        # Earliest and latest original start of each series' occurrences.
-        self._spans: dict[str, tuple[datetime, datetime]] = {}
+        # Earliest and latest original start of a series' occurrences, once asked.
+        self._spans: dict[str, tuple[datetime, datetime] | None] = {}
         # Events calsync tagged with a pair (make-ups), by pair key.
         self._tagged: dict[str, list[tuple[int, Event]]] = {}
         # Timed events that may block: not series, not all day, not cancelled, opaque.
         blocking: list[tuple[datetime, int, Event]] = []
+        occurrences = self._occurrences
+        cancelled = EventStatus.CANCELLED
         for position, event in enumerate(self._events):
-            self._uids.setdefault(event.uid, []).append((position, event))
             if event.recurrence:
                 self._series.append(event)
                 self._masters.setdefault(event.emails, []).append(event)
-            original = event.original_start
-            if original is not None:
-                self._occurrences.setdefault(event.uid, []).append(event)
-                span = self._spans.get(event.uid)
-                if span is None:
-                    self._spans[event.uid] = (original, original)
-                elif original < span[0]:
-                    self._spans[event.uid] = (original, span[1])
-                elif original > span[1]:
-                    self._spans[event.uid] = (span[0], original)
+            if event.original_start is not None:
+                bucket = occurrences.get(event.uid)
+                if bucket is None:
+                    occurrences[event.uid] = [event]
+                else:
+                    bucket.append(event)
             if event.tags:
                 pair = event.tags.get("pair")
                 if pair is not None:
                     self._tagged.setdefault(pair, []).append((position, event))
-            if not (
-                event.recurrence
-                or event.all_day
-                or event.transparent
-                or event.status is EventStatus.CANCELLED
-            ):
+            if not (event.recurrence or event.all_day or event.transparent
+                    or event.status is cancelled):
                 blocking.append((event.start, position, event))
         blocking.sort()  # by start, then position: positions are unique, events never compared
         self._blocking = blocking
@@ -138,6 +131,10 @@ class CalendarIndex(Sequence[Event]):
 
     def related(self, uids: Iterable[str], pair_key: str) -> list[Event]:
         """Events with one of ``uids`` or tagged with the pair, in the given order."""
+        if self._uids is None:
+            self._uids = {}
+            for position, event in enumerate(self._events):
+                self._uids.setdefault(event.uid, []).append((position, event))
         found = dict(self._tagged.get(pair_key, ()))
         for uid in uids:
             found.update(self._uids.get(uid, ()))
@@ -157,7 +154,11 @@ class CalendarIndex(Sequence[Event]):
 
     def span_of(self, uid: str) -> tuple[datetime, datetime] | None:
         """Earliest and latest original start among the series' occurrences."""
-        return self._spans.get(uid)
+        if uid not in self._spans:
+            starts = [e.original_start for e in self._occurrences.get(uid, ())
+                      if e.original_start is not None]
+            self._spans[uid] = (min(starts), max(starts)) if starts else None
+        return self._spans[uid]
 
     def tagged(self, pair_key: str) -> Sequence[Event]:
         """Events calsync tagged with this pair (its make-ups), in the given order."""
