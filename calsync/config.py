@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays as holiday_calendars
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -286,6 +287,25 @@ def _zone(value: str) -> str:
     return value
 
 
+def _holiday_region(value: str) -> str:
+    """A ``holidays`` region: a country, or a country and its subdivision ("US-CA")."""
+    region = value.strip().upper()
+    country, _, subdivision = region.partition("-")
+    supported = holiday_calendars.list_supported_countries()
+    if country not in supported:
+        raise ValueError(
+            f"{value!r}: unknown country {country!r} for public holidays "
+            "(an ISO 3166 code with an optional subdivision, e.g. 'US', 'DE' or 'US-CA')"
+        )
+    if subdivision and subdivision not in supported[country]:
+        known = ", ".join(supported[country][:12])
+        more = ", ..." if len(supported[country]) > 12 else ""
+        raise ValueError(
+            f"{value!r}: {country} has no subdivision {subdivision!r} (known: {known}{more})"
+        )
+    return region
+
+
 class Person(_Strict):
     email: str
     name: str = ""
@@ -293,6 +313,8 @@ class Person(_Strict):
     working_hours: HoursSetting = WorkingHours.parse("Mon-Fri 09:00-17:00")
     provider: str
     calendar: str | None = None
+    # Public holidays of this region excuse a missed 1:1: "US", "US-CA", "DE-BY".
+    holidays: str | None = None
 
     @field_validator("email")
     @classmethod
@@ -301,6 +323,13 @@ class Person(_Strict):
         if not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
             raise ValueError(f"{value!r} is not an email address")
         return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _holiday_region(value)
 
     @field_validator("timezone")
     @classmethod

@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo
 
 from calsync.config import DaemonSettings, PairSettings, Settings
 from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, audit_texts, encode
+from calsync.engine.away import away_of
 from calsync.engine.evaluate import pair_params
 from calsync.model import AgendaBlock, Event, EventStatus, Response
 from calsync.policies import Finding, PairHealth
 from calsync.policies.agenda import agenda_block, page_url
+from calsync.policies.away import away_days
 from calsync.policies.bumps import (
     MAX_MAKEUP_ATTEMPTS,
     Bump,
@@ -170,11 +172,14 @@ def _slot_request(
 ) -> SlotRequest:
     skip_uids, skip_starts = set(health.series_uids), {bump.original_start}
     people = []
+    leave = away_of(settings, events_by_owner, now, (params.manager, params.report))
     for email in (params.manager, params.report):
         person = settings.person(email)
         busy, away = busy_of(events_by_owner.get(email, ()), email, skip_uids, skip_starts)
         # The bumped time just proved not to work: never offer it back.
         busy.append((bump.start, bump.end))
+        # No make-up goes into a day either person is away, not even its free hours.
+        away.extend(away_days(leave[email], person.zone))
         people.append(Availability(
             email=email, zone=person.zone, hours=person.hours,
             busy=tuple(busy), out_of_office=tuple(away), name=person.display,

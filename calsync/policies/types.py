@@ -20,6 +20,9 @@ class Status(StrEnum):
     MADE_UP = "made_up"
     # An expected period with nothing on either calendar (the series ended).
     MISSED = "missed"
+    # Fell while either person was away (leave, out of office, public holiday):
+    # neither kept nor missed, and no make-up is owed.
+    EXCUSED = "excused"
 
 
 # Statuses that mean the 1:1 did not happen in its period.
@@ -38,6 +41,7 @@ class Occurrence:
     in_window: bool | None = None  # for moves: still inside the cadence window?
     uid: str | None = None
     title: str = ""
+    reason: str | None = None  # why it is excused: "Ana away (out of office)"
 
     @property
     def minutes(self) -> int:

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from calsync.config import PairSettings, Person, Settings
 from calsync.engine.agenda import agenda_counts
+from calsync.engine.away import away_of
 from calsync.engine.evaluate import pair_params, policy_params
 from calsync.model import Event
 from calsync.policies import PairHealth, evaluate_pair
@@ -125,6 +126,7 @@ def _build(
     for manager, week in jobs:
         as_of = evaluation_instant(week, manager.zone, now)
         pairs = [pair for pair in settings.pairs if pair.manager == manager.email]
+        away = away_of(settings, events, as_of, team)
         healths = [
             evaluate_pair(
                 {pair.manager: events.get(pair.manager, []),
@@ -132,6 +134,7 @@ def _build(
                 pair_params(settings, pair),
                 policy,
                 as_of,
+                away={p: away[p] for p in (pair.manager, pair.report)},
             )
             for pair in pairs
         ]

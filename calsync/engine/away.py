@@ -1,0 +1,47 @@
+"""Who is away when: each person's away spans, from their stored events and their config.
+
+The policies take the spans as values (``calsync.policies.away``); this is
+where they are gathered: out-of-office events the providers tagged, and the
+public holidays of the person's ``holidays`` region around ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from calsync.config import Settings
+from calsync.model import Event
+from calsync.policies.away import AwaySpan, holiday_spans, spans_from_events
+
+# Years of holidays around ``now``: the longest history a pair keeps (twelve
+# monthly periods) and the furthest a make-up is planned ahead both fit.
+_YEARS_BACK = 2
+_YEARS_AHEAD = 1
+
+
+@lru_cache(maxsize=256)
+def _holidays(region: str, zone: ZoneInfo, first: date, last: date) -> tuple[AwaySpan, ...]:
+    # The daemon evaluates every few minutes: a region's years are computed once.
+    return tuple(holiday_spans(region, zone, first, last))
+
+
+def away_of(
+    settings: Settings,
+    calendars: Mapping[str, Sequence[Event]],
+    now: datetime,
+    emails: Iterable[str] | None = None,
+) -> dict[str, list[AwaySpan]]:
+    """email -> away spans, for ``emails`` (default: every owner in ``calendars``)."""
+    out: dict[str, list[AwaySpan]] = {}
+    for email in calendars if emails is None else emails:
+        spans = spans_from_events(calendars.get(email, ()), email)
+        person = next((p for p in settings.people if p.email == email), None)
+        if person is not None and person.holidays:
+            first = date(now.year - _YEARS_BACK, 1, 1)
+            last = date(now.year + _YEARS_AHEAD, 12, 31)
+            spans.extend(_holidays(person.holidays, person.zone, first, last))
+        out[email] = spans
+    return out
