@@ -29,6 +29,8 @@ def occurrence_json(occurrence: Occurrence) -> dict[str, Any]:
         "by": occurrence.by,
         "in_window": occurrence.in_window,
         "minutes": occurrence.minutes,
+        # Only on an excused 1:1: why ("Ana away (out of office)").
+        **({"reason": occurrence.reason} if occurrence.reason else {}),
     }
 
 
@@ -60,6 +62,7 @@ def pair_json(
         "next": iso(health.next_start),
         "last_held": iso(health.last_held),
         "bumped_by": dict(sorted(health.bumped_by.items())),
+        **({"away": list(health.away)} if health.away else {}),
         "bumps": [
             {
                 "original_start": iso(b.original_start),

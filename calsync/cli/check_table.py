@@ -25,6 +25,7 @@ GLYPHS: dict[Status, tuple[str, str]] = {
     Status.DECLINED: ("⊘", "magenta"),
     Status.MISSED: ("○", "red"),
     Status.UPCOMING: ("·", "dim"),
+    Status.EXCUSED: ("–", "cyan"),
 }
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -86,6 +87,9 @@ def health_table(
             if index:
                 flags.append("\n")
             flags.append(finding.message, style=SEVERITY_STYLE.get(finding.severity, ""))
+        for note in health.away:
+            # Leave instead of a flag: "Ana away 16–27 Nov".
+            flags.append(("\n" if flags.plain else "") + note, style="cyan")
         if plan and plan.suggestions:
             slot = plan.suggestions[0]
             local = slot.start.astimezone(zone)
@@ -94,7 +98,7 @@ def health_table(
                 f"{' (shortened)' if slot.shortened else ''}",
                 style="bold cyan",
             )
-        if not findings and not (plan and plan.suggestions):
+        if not findings and not health.away and not (plan and plan.suggestions):
             flags.append("healthy", style="green")
         table.add_row(
             f"{manager.display} → {report.display}",
@@ -119,6 +123,7 @@ def legend() -> Text:
         Status.CANCELLED: "cancelled",
         Status.DECLINED: "declined",
         Status.MISSED: "nothing on the calendar",
+        Status.EXCUSED: "excused (someone away)",
     }
     for status, name in names.items():
         glyph, style = GLYPHS[status]

@@ -185,3 +185,35 @@ def stretch_around(spans: Sequence[AwaySpan], instant: datetime,
         if min(s.start for s in stretch) <= instant < max(s.end for s in stretch):
             return stretch
     return []
+
+
+def away_notes(
+    occurrences: Sequence[Occurrence], away: Away, pair: PairParams
+) -> tuple[str, ...]:
+    """What a report says instead of a flag: "Ana away 16–27 Nov", "Thanksgiving Day (26 Nov)".
+
+    One note per stretch of leave (or holiday) that excused one of ``occurrences``,
+    dates in the manager's zone.
+    """
+    zone = ZoneInfo(pair.manager_zone)
+    names = {pair.manager: pair.manager_name or pair.manager,
+             pair.report: pair.report_name or pair.report}
+    notes: list[str] = []
+    for occurrence in occurrences:
+        if occurrence.status is not Status.EXCUSED:
+            continue
+        start = occurrence.original_start
+        end = start + max(occurrence.end - occurrence.start, timedelta(minutes=1))
+        for person in (pair.manager, pair.report):
+            spans = away.get(person, ())
+            for span in spans:
+                if not span.overlaps(start, end):
+                    continue
+                if span.holiday:
+                    note = f"{span.reason} ({day_range([span], zone)})"
+                else:
+                    stretch = stretch_around([s for s in spans if not s.holiday], start)
+                    note = f"{names[person]} away {day_range(stretch or [span], zone)}"
+                if note not in notes:
+                    notes.append(note)
+    return tuple(notes)

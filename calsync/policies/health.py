@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from calsync.model import Event
-from calsync.policies.away import Away, away_time, excuse
+from calsync.policies.away import Away, away_notes, away_time, excuse
 from calsync.policies.bumps import MAX_MAKEUP_ATTEMPTS, MakeUp, makeups_of, with_makeups
 from calsync.policies.occurrences import classify, missed_after
 from calsync.policies.series import SeriesCandidate, choose_series, series_events
@@ -184,7 +184,9 @@ def cadence_gap(
 
 
 def _not_counting(absent: timedelta) -> str:
-    return f", not counting {_days(absent)} away" if absent >= timedelta(days=1) else ""
+    if absent < timedelta(days=1):
+        return ""
+    return f", not counting {'1 day' if absent.days == 1 else _days(absent)} away"
 
 
 def _days(span: timedelta) -> str:
@@ -343,6 +345,7 @@ def evaluate_pair(
         next_start=upcoming.start if upcoming else None,
         last_held=held.start if held else None,
         bumped_by=dict(bumped),
+        away=away_notes(shown, away or {}, pair),
     )
 
 

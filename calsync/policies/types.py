@@ -113,3 +113,5 @@ class PairHealth:
     next_start: datetime | None
     last_held: datetime | None
     bumped_by: dict[str, int] = field(default_factory=dict)  # email -> cancels + declines
+    # Leave that excused shown occurrences, for reports: "Ana away 16–27 Nov".
+    away: tuple[str, ...] = ()

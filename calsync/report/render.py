@@ -112,6 +112,8 @@ def counts_line(report: ManagerReport) -> str:
         parts.append(f"{counts.missed} with nothing on the calendar")
     if counts.upcoming:
         parts.append(f"{counts.upcoming} still to come")
+    if counts.excused:
+        parts.append(f"{counts.excused} excused (someone away)")
     return " · ".join(parts)
 
 
@@ -155,8 +157,9 @@ def _context(report: ManagerReport) -> dict[str, object]:
 
 
 def _legend_kinds(report: ManagerReport) -> list[str]:
-    """Every kind, in a fixed order; 'made up' only once make-ups can exist."""
-    kinds = [k for k in CELL_KINDS if k != "made_up"]
+    """Every kind, in a fixed order; 'made up' only once make-ups can exist, 'excused' if shown."""
+    shown = {cell.kind for row in report.rows for cell in row.strip}
+    kinds = [k for k in CELL_KINDS if k != "made_up" and (k != "excused" or k in shown)]
     if report.counts.made_up is not None or any(
         cell.kind == "made_up" for row in report.rows for cell in row.strip
     ):
