@@ -37,8 +37,9 @@ def away_of(
     """email -> away spans, for ``emails`` (default: every owner in ``calendars``)."""
     out: dict[str, list[AwaySpan]] = {}
     for email in calendars if emails is None else emails:
-        spans = spans_from_events(calendars.get(email, ()), email)
         person = next((p for p in settings.people if p.email == email), None)
+        zone = person.zone if person is not None else None
+        spans = spans_from_events(calendars.get(email, ()), email, zone)
         if person is not None and person.holidays:
             first = date(now.year - _YEARS_BACK, 1, 1)
             last = date(now.year + _YEARS_AHEAD, 12, 31)

@@ -35,6 +35,7 @@ class AwaySpan:
     end: datetime
     reason: str  # "out of office", or the holiday's name
     holiday: bool = False
+    zone: ZoneInfo | None = None  # the person's own: their days are read in it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", to_utc(self.start, "away start"))
@@ -47,7 +48,8 @@ class AwaySpan:
 Away = Mapping[str, Sequence[AwaySpan]]  # email -> spans
 
 
-def spans_from_events(events: Iterable[Event], person: str) -> list[AwaySpan]:
+def spans_from_events(events: Iterable[Event], person: str,
+                      zone: ZoneInfo | None = None) -> list[AwaySpan]:
     """The away spans one person's own calendar shows.
 
     Series masters are skipped (their occurrences are rows of their own), and
@@ -60,7 +62,7 @@ def spans_from_events(events: Iterable[Event], person: str) -> list[AwaySpan]:
             continue
         if event.response_of(person) is Response.DECLINED or event.end <= event.start:
             continue
-        out.append(AwaySpan(event.start, event.end, reason))
+        out.append(AwaySpan(event.start, event.end, reason, zone=zone))
     return out
 
 
@@ -75,7 +77,7 @@ def holiday_spans(region: str, zone: ZoneInfo, first: date, last: date) -> list[
         if first <= day <= last:
             start = datetime.combine(day, time(0), tzinfo=zone)
             end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-            out.append(AwaySpan(start, end, name, holiday=True))
+            out.append(AwaySpan(start, end, name, holiday=True, zone=zone))
     return out
 
 
@@ -156,8 +158,13 @@ def excuse(occurrences: Sequence[Occurrence], away: Away, pair: PairParams) -> l
     return out
 
 
-def day_range(spans: Sequence[AwaySpan], zone: ZoneInfo) -> str:
-    """'16–27 Nov', '30 Nov–4 Dec', '26 Nov': the local days a stretch of leave covers."""
+def day_range(spans: Sequence[AwaySpan], default_zone: ZoneInfo) -> str:
+    """'16–27 Nov', '30 Nov–4 Dec', '26 Nov': the local days a stretch of leave covers.
+
+    Days are the away person's own (their zone, else ``default_zone``): leave
+    from Monday to Friday in Lisbon is not "Sun–Fri" for a manager in New York.
+    """
+    zone = next((s.zone for s in spans if s.zone is not None), default_zone)
     lo = min(s.start for s in spans).astimezone(zone).date()
     hi = (max(s.end for s in spans) - timedelta(microseconds=1)).astimezone(zone).date()
     if lo == hi:

@@ -19,7 +19,8 @@ Served under ``/v1.0`` (``/users/{upn or id}/...`` or ``/me/...``):
 ``calendarView/delta``, ``calendarView``, ``events`` (list, create),
 ``events/{id}`` (get, patch, delete), ``events/{id}/instances``,
 ``events/{id}/cancel|decline|accept|tentativelyAccept``, ``calendar/getSchedule``,
-``calendar``, ``calendars``, the user itself, ``$batch`` and ``subscriptions``;
+``calendar``, ``calendars``, ``mailboxSettings`` (get, patch: automatic replies;
+:mod:`calsync_emulators.graph_mailbox`), the user itself, ``$batch`` and ``subscriptions``;
 the identity endpoints msal needs under ``/{tenant}/...`` (see
 :mod:`calsync_emulators.graph_auth`). A separate process flips faults with
 ``POST /_emulator/faults`` (JSON, same names as the Python methods), reads the
@@ -494,6 +495,18 @@ class GraphEmulator:
     def mailboxes(self) -> list[str]:
         return self.state.mailbox_ids()
 
+    def set_automatic_replies(self, upn: str, setting: Json) -> Json:
+        """PATCH /users/{upn}/mailboxSettings ``automaticRepliesSetting`` without HTTP."""
+        return self.state.patch_mailbox_settings(upn, {"automaticRepliesSetting": setting})
+
+    def deny_mailbox_settings(self, upn: str, denied: bool = True) -> None:
+        """Answer 403 to mailboxSettings of ``upn``: an app without MailboxSettings.Read."""
+        key = upn.lower()
+        if denied:
+            self.state.settings_denied.add(key)
+        else:
+            self.state.settings_denied.discard(key)
+
     def create_event(self, upn: str, body: Json, *, seed: bool = False) -> Json:
         """POST /users/{upn}/events without HTTP (``seed=True`` also takes read-only fields)."""
         return self.state.create_event(upn, body, seed=seed)[0]
@@ -894,6 +907,10 @@ class GraphEmulator:
             return ok(200, state.calendar(user))
         if names == ["calendars"] and method == "GET":
             return ok(200, {"value": [state.calendar(user)]})
+        if names == ["mailboxsettings"] and method == "GET":
+            return ok(200, state.mailbox_settings(user))
+        if names == ["mailboxsettings"] and method == "PATCH":
+            return ok(200, state.patch_mailbox_settings(user, _json_body(body)))
         if names == ["calendarview", "delta"] and method == "GET":
             size = None
             if "odata.maxpagesize" in context.prefer:

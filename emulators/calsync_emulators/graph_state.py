@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
-from calsync_emulators import graph_events, graph_lists, graph_schedule
+from calsync_emulators import graph_events, graph_lists, graph_mailbox, graph_schedule
 from calsync_emulators.graph_delta import Delta
 from calsync_emulators.graph_model import Mailbox, View
 from calsync_emulators.graph_store import Store
@@ -80,6 +80,9 @@ class GraphState:
         #: Delta tokens and rounds, and their fault switches (``empty_pages``,
         #: ``replays``, ``token_cache``; the emulator's methods of the same names).
         self.deltas = Delta(self.store)
+        #: Automatic replies by mailbox key; mailboxes whose settings an app may not read.
+        self.replies: dict[str, Json] = {}
+        self.settings_denied: set[str] = set()
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -129,6 +132,27 @@ class GraphState:
     @_locked
     def calendar(self, user: str) -> Json:
         return self.store.calendar(user)
+
+    # ---------------------------------------------------- mailbox settings ----
+    @_locked
+    def mailbox_settings(self, user: str) -> Json:
+        """GET /users/{id}/mailboxSettings (403 for a mailbox in ``settings_denied``)."""
+        mailbox = self.store.mailbox(user)
+        if mailbox.key in self.settings_denied:
+            raise graph_mailbox.access_denied()
+        replies = self.replies.get(mailbox.key) or graph_mailbox.default_replies()
+        return graph_mailbox.mailbox_settings(mailbox, replies, self.store.base_url)
+
+    @_locked
+    def patch_mailbox_settings(self, user: str, patch: object) -> Json:
+        """PATCH /users/{id}/mailboxSettings: automatic replies (the rest is read-only here)."""
+        mailbox = self.store.mailbox(user)
+        if mailbox.key in self.settings_denied:
+            raise graph_mailbox.access_denied()
+        current = self.replies.get(mailbox.key) or graph_mailbox.default_replies()
+        self.replies[mailbox.key] = graph_mailbox.patched_replies(current, patch)
+        return graph_mailbox.mailbox_settings(mailbox, self.replies[mailbox.key],
+                                              self.store.base_url)
 
     # ----------------------------------------------------------- events ----
     @_locked

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from calsync.model import Attendee, Event, EventStatus, Response, Window, occurrence_key
-from calsync.providers.away import AWAY_TAG, BUSY_STATUS, OOF, away_reason
+from calsync.providers.away import AWAY_TAG, BUSY_STATUS, OOF, OUT_OF_OFFICE, away_reason
 from calsync.providers.expand import iana_zone, parse_calendar
 
 Json = dict[str, Any]
@@ -530,6 +530,38 @@ def to_events(
             # A rule time with no instance: the occurrence was deleted.
             out.append(replace(event, status=EventStatus.CANCELLED))
     return out, warnings
+
+
+def automatic_replies_event(settings: Mapping[str, Any], owner: str,
+                            window: Window) -> Event | None:
+    """The mailbox's scheduled automatic replies as an away event; None unless scheduled.
+
+    ``mailboxSettings.automaticRepliesSetting`` with ``status = "scheduled"``
+    says the person is away from ``scheduledStartDateTime`` to
+    ``scheduledEndDateTime``. Replies switched on with no end
+    (``alwaysEnabled``) say nothing about when, so they are not leave. The
+    uid is keyed by the start: an earlier stretch stays in the history.
+    """
+    replies = settings.get("automaticRepliesSetting") or {}
+    if str(replies.get("status") or "").lower() != "scheduled":
+        return None
+    try:
+        start = graph_instant(replies["scheduledStartDateTime"])
+        end = graph_instant(replies["scheduledEndDateTime"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if end <= start or not window.overlaps(start, end):
+        return None
+    return Event(
+        uid=f"calsync-automatic-replies-{owner}-{start:%Y%m%dT%H%M%SZ}",
+        start=start,
+        end=end,
+        title="Automatic replies",
+        organizer=owner,
+        # Free/busy is the calendar's to say; this only marks the person away.
+        transparent=True,
+        tags={AWAY_TAG: OUT_OF_OFFICE},
+    )
 
 
 def window_params(window: Window) -> dict[str, str]:
