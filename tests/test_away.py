@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from calsync.model import Event, EventStatus
 from calsync.policies import evaluate_pair
@@ -202,3 +204,54 @@ def test_a_timed_event_needs_the_oof_mark_not_just_a_title():
     assert away_reason("", "Vacation", all_day=False) is None
     assert away_reason("OOF", "Dentist", all_day=False) == OUT_OF_OFFICE
     assert away_reason("BUSY", "Dentist", all_day=False) is None
+
+
+def test_holiday_regions_are_validated_and_normalised(tmp_path):
+    from pathlib import Path
+
+    from calsync.config import ConfigError, settings_from_dict
+
+    def load(region: str):
+        return settings_from_dict({
+            "providers": {"feeds": {"kind": "ics", "path": "calendars"}},
+            "people": [{"email": MANAGER, "provider": "feeds", "holidays": region}],
+        }, source=Path(tmp_path) / "calsync.toml")
+
+    assert load("us-ca").person(MANAGER).holidays == "US-CA"
+    assert load("DE").person(MANAGER).holidays == "DE"
+    with pytest.raises(ConfigError, match=r"people\[0\]\.holidays: 'XX': unknown country"):
+        load("XX")
+    with pytest.raises(ConfigError, match=r"DE has no subdivision 'ZZ' \(known: BB, BE"):
+        load("DE-ZZ")
+
+
+_OUTCOMES = st.lists(st.sampled_from(["held", "cancelled", "declined_report", "short:15",
+                                      "moved:50"]), min_size=4, max_size=14)
+
+
+@settings(max_examples=60, deadline=None)
+@given(outcomes=_OUTCOMES, away_weeks=st.sets(st.integers(0, 13), max_size=6),
+       who=st.sampled_from([MANAGER, REPORT]))
+def test_leave_never_counts_against_a_pair(outcomes, away_weeks, who):
+    """Whatever happened and whoever was away: an excused 1:1 is in no count and no
+    evidence, only 1:1s that did not take place are excused, and adherence is the
+    share kept of those that were not excused."""
+    calendars = series(outcomes)
+    leave_events = [leave(week(i), 5, owner=who) for i in sorted(away_weeks)]
+    calendars = with_leave(calendars, *leave_events)
+    now = week(len(outcomes)) + timedelta(days=1)
+    health = evaluate_pair(calendars, PAIR, POLICY, now, away=away_from(calendars))
+    excused = {o.original_start for o in health.occurrences if o.status is Status.EXCUSED}
+    plain = evaluate_pair(series(outcomes), PAIR, POLICY, now)
+    before = {o.original_start: o for o in plain.occurrences}
+    for start in excused:
+        assert not before[start].kept  # a 1:1 that took place stays what it was
+        assert any(week(i) <= start < week(i) + timedelta(days=5) for i in away_weeks)
+    for finding in health.findings:
+        assert not excused & set(finding.evidence)
+    counted = [o for o in health.occurrences
+               if o.original_start < now and o.status is not Status.EXCUSED]
+    if counted:
+        expected = sum(o.kept for o in counted[-4:]) / len(counted[-4:])
+        assert health.adherence_4 == pytest.approx(expected)
+    assert sum(health.bumped_by.values()) <= sum(plain.bumped_by.values())
