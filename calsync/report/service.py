@@ -121,12 +121,12 @@ def _build(
         for email in (pair.manager, pair.report)
     }
     events = store.events_of(team)
+    away = away_of(settings, events, now, team)  # once for the team, every manager's week
     calendars = store.calendar_status()
     reports = []
     for manager, week in jobs:
         as_of = evaluation_instant(week, manager.zone, now)
         pairs = [pair for pair in settings.pairs if pair.manager == manager.email]
-        away = away_of(settings, events, as_of, team)
         healths = [
             evaluate_pair(
                 {pair.manager: events.get(pair.manager, []),
