@@ -12,13 +12,13 @@ import string
 import tomllib
 from datetime import time, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holiday_calendars
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -290,20 +290,27 @@ def _zone(value: str) -> str:
 def _holiday_region(value: str) -> str:
     """A ``holidays`` region: a country, or a country and its subdivision ("US-CA")."""
     region = value.strip().upper()
-    country, _, subdivision = region.partition("-")
-    supported = holiday_calendars.list_supported_countries()
-    if country not in supported:
-        raise ValueError(
-            f"{value!r}: unknown country {country!r} for public holidays "
-            "(an ISO 3166 code with an optional subdivision, e.g. 'US', 'DE' or 'US-CA')"
-        )
-    if subdivision and subdivision not in supported[country]:
-        known = ", ".join(supported[country][:12])
-        more = ", ..." if len(supported[country]) > 12 else ""
-        raise ValueError(
-            f"{value!r}: {country} has no subdivision {subdivision!r} (known: {known}{more})"
-        )
+    problem = _region_problem(region)
+    if problem:
+        raise ValueError(f"{value!r}: {problem}")
     return region
+
+
+@lru_cache(maxsize=512)
+def _region_problem(region: str) -> str | None:
+    # Imported here: the package takes a moment to load, and most configs never need it.
+    import holidays
+
+    country, _, subdivision = region.partition("-")
+    try:
+        known = holidays.country_holidays(country).subdivisions
+    except NotImplementedError:
+        return (f"unknown country {country!r} for public holidays (an ISO 3166 code with "
+                "an optional subdivision, e.g. 'US', 'DE' or 'US-CA')")
+    if subdivision and subdivision not in known:
+        listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+        return f"{country} has no subdivision {subdivision!r} (known: {listed or 'none'})"
+    return None
 
 
 class Person(_Strict):

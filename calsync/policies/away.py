@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import holidays as holiday_calendars
-
 from calsync.model import Event, EventStatus, Response, to_utc
 from calsync.policies.types import Occurrence, PairParams, Status
 
@@ -68,6 +66,9 @@ def spans_from_events(events: Iterable[Event], person: str,
 
 def holiday_spans(region: str, zone: ZoneInfo, first: date, last: date) -> list[AwaySpan]:
     """The public holidays of ``region`` from ``first`` to ``last`` (inclusive), as local days."""
+    # Imported here: the package takes a moment to load, and most teams never need it.
+    import holidays as holiday_calendars
+
     country, _, subdivision = region.partition("-")
     calendar = holiday_calendars.country_holidays(
         country, subdiv=subdivision or None, years=range(first.year, last.year + 1)
