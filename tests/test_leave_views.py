@@ -64,6 +64,9 @@ def test_the_1on1_page_says_why_and_topics_wait_for_a_1on1_that_takes_place(
     page = team.page()
     text = maria.get(page).text
     assert f"excused: {REASON}" in text
+    api = maria.get("/api/pairs/" + page.rsplit("/", 1)[1] + "/agenda").json()
+    excused = [m for m in api["history"] if m["status"] == "excused"]
+    assert [(m["reason"], m["by"]) for m in excused] == [(REASON, None)]
     # Dev is away on Mon 23 Nov as well: that 1:1 will not take place, so the
     # page's next 1:1 (where topics go) is the 30th.
     rows = [occurrence_row(o) for o in _record()]
