@@ -50,7 +50,7 @@ def test_out_writes_eml_and_html_previews_and_says_where(team: Path, tmp_path: P
         assert name in page and name in text
     assert "declined once by Lena" in text  # the flags in plain words, addressed to Maria
     # Maria's cancellation of Wed 4 Nov fell on her day out of office: excused, not flagged.
-    assert "cancelled once by you" in text and "Maria Chen away 4 Nov" in text
+    assert "cancelled once by you" in text and "Maria away 4 Nov" in text
     assert "Book the next 1:1 with Priya" in text
 
 
@@ -73,8 +73,8 @@ def test_json_is_the_same_data(team: Path) -> None:
     assert [c["kind"] for c in lena["strip"]][-4:] == [
         "excused", "cancelled", "declined", "upcoming"
     ]
-    assert lena["strip"][-4]["note"].endswith("excused, Maria Chen away (out of office)")
-    assert lena["away"] == ["Maria Chen away 4 Nov"]
+    assert lena["strip"][-4]["note"].endswith("excused, Maria away (out of office)")
+    assert lena["away"] == ["Maria away 4 Nov"]
     assert maria["fairness"][0]["name"] == "Lena Fischer"
     assert maria["calendar_problems"] == []
 

@@ -116,10 +116,17 @@ def away_days(spans: Iterable[AwaySpan], zone: ZoneInfo) -> list[tuple[datetime,
     return out
 
 
+def _first_names(pair: PairParams) -> dict[str, str]:
+    """How leave names people: by first name, as a team says it ("Ana away 16–27 Nov")."""
+    out = {}
+    for email, name in ((pair.manager, pair.manager_name), (pair.report, pair.report_name)):
+        out[email] = name.split()[0] if name.split() else email.split("@", 1)[0]
+    return out
+
+
 def _why(hits: Sequence[tuple[str, AwaySpan]], pair: PairParams) -> str:
     """"Ana away (out of office)", "public holiday: Thanksgiving Day", or both."""
-    names = {pair.manager: pair.manager_name or pair.manager,
-             pair.report: pair.report_name or pair.report}
+    names = _first_names(pair)
     parts: list[str] = []
     for person, span in hits:
         text = (f"public holiday: {span.reason}" if span.holiday
@@ -204,8 +211,7 @@ def away_notes(
     dates in the manager's zone.
     """
     zone = ZoneInfo(pair.manager_zone)
-    names = {pair.manager: pair.manager_name or pair.manager,
-             pair.report: pair.report_name or pair.report}
+    names = _first_names(pair)
     notes: list[str] = []
     for occurrence in occurrences:
         if occurrence.status is not Status.EXCUSED:
