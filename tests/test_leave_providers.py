@@ -127,6 +127,7 @@ def _assert_the_story(config: Path, *, second_leave: bool = True) -> dict[str, A
     email = _run(config, "report", "--now", NOW, "--week", "2026-W48")
     assert "Ana away 16\u201327 Nov" in email
     assert "1 excused (someone away)" in email
+    assert "no 1:1s were due (1 excused: someone away)" in email  # the subject
     assert "did not happen" not in email and "No 1:1" not in email
     return pair
 

@@ -134,6 +134,8 @@ def subject(report: ManagerReport) -> str:
                 f", {bumped} cancelled or declined"
     else:
         held = "no 1:1s were due"
+    if counts.excused:
+        held += f" ({counts.excused} excused: someone away)"
     attention = len(report.needs_attention)
     tail = f"{attention} need{'s' if attention == 1 else ''} attention" if attention else \
         "all on track"
