@@ -222,7 +222,9 @@ def test_the_google_emulator_refuses_what_google_refuses_for_out_of_office() -> 
                 "transparency": "transparent"}
         guests = {**_ooo("2026-11-16T00:00:00", "2026-11-17T00:00:00"),
                   "attendees": [{"email": MARIA}]}
-        for body in (all_day, free, guests):
+        bare = {k: v for k, v in _ooo("2026-11-16T00:00:00", "2026-11-17T00:00:00").items()
+                if k != "outOfOfficeProperties"}
+        for body in (all_day, free, guests, bare):
             with pytest.raises(ApiError) as raised:
                 google.insert_event(ANA, body)
             assert raised.value.status == 400

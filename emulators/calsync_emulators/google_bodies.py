@@ -165,9 +165,11 @@ def _validate(
 def _validate_out_of_office(data: Json, start: When) -> None:
     """An out-of-office block: timed, blocking, no guests; its properties as Google keeps them.
 
-    Google's guide to event types: out-of-office events are timed (not all-day),
-    busy (``transparency`` opaque), without attendees, and carry
-    ``outOfOfficeProperties`` (``autoDeclineMode``, ``declineMessage``).
+    The Events reference: "An outOfOfficeProperties parameter must be supplied
+    to make a valid event (even if empty)", with ``autoDeclineMode`` one of
+    three values and a ``declineMessage``. Observed by integrators: such an
+    event is never all-day and never free (clients fall back to a plain busy
+    event for those), and, declining meetings itself, it invites nobody.
     """
     if start.all_day:
         raise invalid("An out of office event cannot be an all-day event.", "start")
@@ -176,6 +178,8 @@ def _validate_out_of_office(data: Json, start: When) -> None:
     if data.get("attendees"):
         raise invalid("An out of office event cannot have attendees.", "attendees")
     data["transparency"] = "opaque"
+    if "outOfOfficeProperties" not in data:
+        raise required("Missing out of office properties.")
     properties = data.get("outOfOfficeProperties") or {}
     if not isinstance(properties, dict):
         raise invalid("Invalid value for: outOfOfficeProperties")
