@@ -20,8 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from calsync_emulators.google import GoogleEmulator
+from calsync_emulators.google_errors import ApiError
 from calsync_emulators.graph import GraphEmulator
 from click.testing import CliRunner
 
@@ -212,8 +214,6 @@ def test_google_out_of_office_events_excuse_and_block_make_ups(tmp_path: Path) -
 
 
 def test_the_google_emulator_refuses_what_google_refuses_for_out_of_office() -> None:
-    from calsync_emulators.google_errors import ApiError
-
     with GoogleEmulator(port=0) as google:
         google.add_calendar(ANA)
         all_day = {**_ooo("2026-11-16T00:00:00", "2026-11-17T00:00:00"),
@@ -335,3 +335,31 @@ def test_an_unknown_holiday_region_is_a_clear_config_error(tmp_path: Path) -> No
     assert result.exit_code != 0
     assert "people[0].holidays" in result.output and "'US-XX'" in result.output
     assert "US has no subdivision 'XX'" in result.output
+
+
+def test_the_graph_emulator_serves_mailbox_settings_as_graph_does() -> None:
+    with GraphEmulator(port=0, auth=False) as graph:
+        graph.add_mailbox(ANA, "Ana Souza", time_zone="GMT Standard Time")
+        url = f"{graph.url}/users/{ANA}/mailboxSettings"
+        settings = httpx.get(url).json()
+        assert settings["timeZone"] == "GMT Standard Time"
+        assert settings["automaticRepliesSetting"]["status"] == "disabled"
+        assert settings["workingHours"]["daysOfWeek"][0] == "monday"
+        patched = httpx.patch(url, json={"automaticRepliesSetting": {
+            "status": "scheduled",
+            "scheduledStartDateTime": {"dateTime": "2026-11-16T00:00:00", "timeZone": "UTC"},
+            "scheduledEndDateTime": {"dateTime": "2026-11-28T00:00:00", "timeZone": "UTC"},
+        }})
+        assert patched.status_code == 200
+        replies = httpx.get(url).json()["automaticRepliesSetting"]
+        assert replies["scheduledEndDateTime"] == {"dateTime": "2026-11-28T00:00:00.0000000",
+                                                   "timeZone": "UTC"}
+        bad = httpx.patch(url, json={"automaticRepliesSetting": {"status": "sometimes"}})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "BadRequest"
+        missing = httpx.patch(url, json={"automaticRepliesSetting": {
+            "status": "scheduled", "scheduledStartDateTime": None}})
+        assert missing.status_code == 400
+        graph.deny_mailbox_settings(ANA)
+        denied = httpx.get(url)
+        assert denied.status_code == 403
+        assert denied.json()["error"]["code"] == "ErrorAccessDenied"
