@@ -1,0 +1,127 @@
+"""The directory's roster: who each source listed, and the pairs it gave, with their dates.
+
+Nothing is deleted. A person who leaves a source keeps their row with
+``left_at``; a pair that ends (the report left or changed manager, or fell out
+of every scope) keeps its row with ``ended_at`` and the reason, so its history
+stays readable and ``check`` can show it as ended. A source's changes are
+applied in one transaction: a read is applied whole or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from calsync.store.base import Database
+from calsync.store.models import DirectoryPairRow, DirectoryPersonRow
+
+
+@dataclass(frozen=True, slots=True)
+class RosterPerson:
+    source: str
+    email: str
+    name: str
+    manager: str | None
+    timezone: str | None
+    working_hours: str | None  # as the source wrote it, parsed by the engine
+    left_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RosterPair:
+    source: str
+    manager: str
+    report: str
+    scope: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Everything the directory sources gave, as last applied."""
+
+    people: tuple[RosterPerson, ...] = ()
+    pairs: tuple[RosterPair, ...] = ()
+
+    def of(self, source: str) -> Roster:
+        return Roster(tuple(p for p in self.people if p.source == source),
+                      tuple(p for p in self.pairs if p.source == source))
+
+
+@dataclass(frozen=True, slots=True)
+class RosterUpdate:
+    """What one complete (or failed-safe) read of a source changes."""
+
+    source: str
+    people: tuple[RosterPerson, ...] = ()  # listed now: inserted or refreshed
+    left: tuple[str, ...] = ()  # emails no longer listed
+    started: tuple[tuple[str, str, int], ...] = ()  # (manager, report, scope)
+    ended: tuple[tuple[str, str, str], ...] = ()  # (manager, report, reason)
+    rescoped: tuple[tuple[str, str, int], ...] = field(default=())
+
+
+def directory_roster(store: Database) -> Roster:
+    """Every stored person and pair of every source, oldest pair stretch first."""
+    with store.transaction() as session:
+        people = tuple(
+            RosterPerson(r.source, r.email, r.name, r.manager, r.timezone, r.working_hours,
+                         r.left_at)
+            for r in session.scalars(
+                select(DirectoryPersonRow).order_by(DirectoryPersonRow.source,
+                                                    DirectoryPersonRow.email))
+        )
+        pairs = tuple(
+            RosterPair(r.source, r.manager, r.report, r.scope, r.started_at, r.ended_at,
+                       r.end_reason)
+            for r in session.scalars(select(DirectoryPairRow).order_by(DirectoryPairRow.id))
+        )
+    return Roster(people, pairs)
+
+
+def apply_directory(store: Database, update: RosterUpdate, now: datetime) -> None:
+    """Apply one source's update in one transaction."""
+    with store.transaction() as session:
+        rows = {
+            r.email: r
+            for r in session.scalars(
+                select(DirectoryPersonRow).where(DirectoryPersonRow.source == update.source))
+        }
+        for person in update.people:
+            row = rows.get(person.email)
+            if row is None:
+                row = DirectoryPersonRow(source=update.source, email=person.email,
+                                         first_seen=now)
+                session.add(row)
+            row.name = person.name
+            row.manager = person.manager
+            row.timezone = person.timezone
+            row.working_hours = person.working_hours
+            row.last_seen = now
+            row.left_at = None  # back (a rehire keeps the first_seen of the first stretch)
+        for email in update.left:
+            if email in rows and rows[email].left_at is None:
+                rows[email].left_at = now
+        open_pairs = {
+            (r.manager, r.report): r
+            for r in session.scalars(
+                select(DirectoryPairRow).where(DirectoryPairRow.source == update.source,
+                                               DirectoryPairRow.ended_at.is_(None)))
+        }
+        for manager, report, reason in update.ended:
+            pair = open_pairs.pop((manager, report), None)
+            if pair is not None:
+                pair.ended_at = now
+                pair.end_reason = reason
+        session.flush()  # an ended stretch frees its slot in the open-pair index
+        for manager, report, scope in update.rescoped:
+            if (manager, report) in open_pairs:
+                open_pairs[(manager, report)].scope = scope
+        for manager, report, scope in update.started:
+            if (manager, report) not in open_pairs:
+                session.add(DirectoryPairRow(source=update.source, manager=manager,
+                                             report=report, scope=scope, started_at=now))
+
