@@ -831,7 +831,8 @@ class Settings(_Strict):
         for index, pair in enumerate(self.pairs):
             for role in ("manager", "report"):
                 email = getattr(pair, role)
-                if email not in seen:
+                # With a directory, a pair may override one it gives (engine.roster checks).
+                if email not in seen and not self.directory.sources:
                     raise _KeyedError(
                         ("pairs", index, role), f"{email} is not listed under [[people]]"
                     )
@@ -870,6 +871,11 @@ class Settings(_Strict):
                 raise _KeyedError((*where, "provider"), f"kind {source.kind!r} reads the "
                                   f"directory with the credentials of an {need} provider; "
                                   f"{source.provider!r} is {provider.kind!r}")
+            if (isinstance(source, GoogleDirectory) and isinstance(provider, GoogleProvider)
+                    and provider.auth == "oauth"):
+                raise _KeyedError((*where, "provider"), "the Admin SDK is read by a service "
+                                  "account with domain-wide delegation: give the source a "
+                                  "google provider with auth = \"service_account\"")
             if (isinstance(source, GoogleDirectory) and isinstance(provider, GoogleProvider)
                     and provider.auth == "service_account" and not source.admin):
                 raise _KeyedError((*where, "admin"), "the Admin SDK is read as a Workspace "

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from calsync.store.base import Database
-from calsync.store.models import DirectoryPairRow, DirectoryPersonRow
+from calsync.store.models import DirectoryPairRow, DirectoryPersonRow, FindingRow, PairRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +83,18 @@ def directory_roster(store: Database) -> Roster:
     return Roster(people, pairs)
 
 
-def apply_directory(store: Database, update: RosterUpdate, now: datetime) -> None:
+def apply_directory(store: Database, change: RosterUpdate, now: datetime) -> None:
     """Apply one source's update in one transaction."""
     with store.transaction() as session:
         rows = {
             r.email: r
             for r in session.scalars(
-                select(DirectoryPersonRow).where(DirectoryPersonRow.source == update.source))
+                select(DirectoryPersonRow).where(DirectoryPersonRow.source == change.source))
         }
-        for person in update.people:
+        for person in change.people:
             row = rows.get(person.email)
             if row is None:
-                row = DirectoryPersonRow(source=update.source, email=person.email,
+                row = DirectoryPersonRow(source=change.source, email=person.email,
                                          first_seen=now)
                 session.add(row)
             row.name = person.name
@@ -102,26 +103,39 @@ def apply_directory(store: Database, update: RosterUpdate, now: datetime) -> Non
             row.working_hours = person.working_hours
             row.last_seen = now
             row.left_at = None  # back (a rehire keeps the first_seen of the first stretch)
-        for email in update.left:
+        for email in change.left:
             if email in rows and rows[email].left_at is None:
                 rows[email].left_at = now
         open_pairs = {
             (r.manager, r.report): r
             for r in session.scalars(
-                select(DirectoryPairRow).where(DirectoryPairRow.source == update.source,
+                select(DirectoryPairRow).where(DirectoryPairRow.source == change.source,
                                                DirectoryPairRow.ended_at.is_(None)))
         }
-        for manager, report, reason in update.ended:
+        for manager, report, reason in change.ended:
             pair = open_pairs.pop((manager, report), None)
             if pair is not None:
                 pair.ended_at = now
                 pair.end_reason = reason
+                _resolve_findings(session, manager, report, now)
         session.flush()  # an ended stretch frees its slot in the open-pair index
-        for manager, report, scope in update.rescoped:
+        for manager, report, scope in change.rescoped:
             if (manager, report) in open_pairs:
                 open_pairs[(manager, report)].scope = scope
-        for manager, report, scope in update.started:
+        for manager, report, scope in change.started:
             if (manager, report) not in open_pairs:
-                session.add(DirectoryPairRow(source=update.source, manager=manager,
+                session.add(DirectoryPairRow(source=change.source, manager=manager,
                                              report=report, scope=scope, started_at=now))
 
+
+def _resolve_findings(session: Session, manager: str, report: str, now: datetime) -> None:
+    """An ended pair raises no more flags: its open findings close with it."""
+    pair_id = session.scalars(
+        select(PairRow.id).where(PairRow.manager == manager, PairRow.report == report)
+    ).one_or_none()
+    if pair_id is not None:
+        session.execute(
+            update(FindingRow)
+            .where(FindingRow.pair_id == pair_id, FindingRow.resolved_at.is_(None))
+            .values(resolved_at=now)
+        )

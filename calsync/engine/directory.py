@@ -1,0 +1,102 @@
+"""``people sync``: read every directory source, show the difference, apply it.
+
+Each source is read whole. A source that fails (network, permission, a CSV
+with bad rows) is reported and changes nothing, so a failed or partial read
+never ends a pair; the sources that read are applied, each in one
+transaction. ``dry_run`` computes the same difference and stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from calsync.config import EndedPair, Settings
+from calsync.engine.evaluate import stored_occurrences
+from calsync.engine.roster import Difference, effective_settings, plan_update
+from calsync.policies import Occurrence
+from calsync.providers.directory.entries import (
+    DirectoryError,
+    DirectoryInputError,
+    DirectoryReader,
+)
+from calsync.providers.directory.sources import open_directories
+from calsync.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutcome:
+    source: str
+    difference: Difference | None = None
+    error: DirectoryError | None = None
+
+    @property
+    def bad_input(self) -> bool:
+        return isinstance(self.error, DirectoryInputError)
+
+
+def people_sync(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    readers: dict[str, DirectoryReader] | None = None,
+) -> list[SourceOutcome]:
+    """Read each source of the TOML ``settings`` and apply (or, dry, only compute) it."""
+    known = {p.email for p in settings.people}
+    if readers is None:
+        with open_directories(settings, known=known) as opened:
+            return people_sync(settings, store, now, dry_run=dry_run, readers=opened)
+    roster = store.directory_roster()
+    outcomes = []
+    for source in settings.directory.sources:
+        try:
+            listing = readers[source.label].read()
+        except DirectoryError as exc:
+            log.warning("directory %s: %s", source.label, exc.message)
+            outcomes.append(SourceOutcome(source.label, error=exc))
+            continue
+        update, difference = plan_update(source, listing, roster.of(source.label), known)
+        if not dry_run:
+            store.apply_directory(update, now)
+        outcomes.append(SourceOutcome(source.label, difference))
+    return outcomes
+
+
+def with_directory(settings: Settings, store: Store) -> Settings:
+    """The effective settings: the TOML merged with the stored roster."""
+    if not settings.directory.sources:
+        return settings
+    return effective_settings(settings, store.directory_roster())
+
+
+@dataclass(frozen=True, slots=True)
+class EndedHistory:
+    """A pair the directory ended, with the 1:1s of its last evaluation (its history)."""
+
+    pair: EndedPair
+    occurrences: tuple[Occurrence, ...] = ()
+
+
+def ended_histories(settings: Settings, store: Store) -> list[EndedHistory]:
+    """Every ended pair of the effective settings, with its last evaluated occurrences."""
+    out = []
+    for pair in settings.ended_pairs:
+        try:
+            occurrences = tuple(stored_occurrences(store, pair.manager, pair.report))
+        except LookupError:
+            occurrences = ()  # ended before any command evaluated it
+        out.append(EndedHistory(pair, occurrences))
+    return out
+
+
+def display_name(settings: Settings, email: str) -> str:
+    """A person's display name; the address's local part once they left."""
+    try:
+        return settings.person(email).display
+    except KeyError:
+        return email.split("@", 1)[0]

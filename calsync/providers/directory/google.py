@@ -1,0 +1,176 @@
+"""``kind = "google"``: Google Workspace users and managers from the Admin SDK.
+
+``GET admin/directory/v1/users?customer=my_customer&projection=full`` paged
+with ``pageToken``, as the configured ``admin`` (a service account with
+domain-wide delegation, scope ``admin.directory.user.readonly``). The manager
+is the ``relations[]`` item of ``type = "manager"``; suspended and archived
+users count as gone. Each person's time zone is their calendar setting
+(``GET calendar/v3/users/me/settings/timezone`` as that person, scope
+``calendar.settings.readonly``); the Calendar API does not publish working
+hours, so the source's ``working_hours`` apply (a note says so).
+
+Requests go through the Google provider's client (its retry policy and error
+mapping). A failed page raises: the list is whole or it is not read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httplib2
+from google.auth.exceptions import GoogleAuthError
+from google.oauth2 import service_account
+from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.discovery import build
+
+from calsync.config import GoogleDirectory, GoogleProvider
+from calsync.providers.base import ProviderError
+from calsync.providers.directory.entries import (
+    DirectoryEntry,
+    DirectoryError,
+    DirectoryListing,
+    clean_email,
+    is_email,
+)
+from calsync.providers.google.auth import CredentialSource
+from calsync.providers.google.client import GoogleClient
+
+DIRECTORY_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
+SETTINGS_SCOPE = "https://www.googleapis.com/auth/calendar.settings.readonly"
+DEFAULT_ROOT = "https://www.googleapis.com/"
+PAGE_SIZE = 500  # the Admin SDK's maximum
+HOURS_NOTE = ("Google's Calendar API does not publish working hours: the source's "
+              "working_hours apply (set a person's own under [[people]])")
+
+
+class GoogleDirectoryReader:
+    def __init__(
+        self,
+        name: str,
+        source: GoogleDirectory,
+        provider: GoogleProvider,
+        resolve: Callable[[str], Path],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self.source = source
+        self.provider = provider
+        self.key_file = (resolve(provider.service_account_file)
+                         if provider.service_account_file else None)
+        # The provider's client only for its retry policy and error mapping.
+        self.client = GoogleClient(name, provider, CredentialSource(), sleep=sleep)
+        self._https: list[httplib2.Http] = []
+
+    def close(self) -> None:
+        for http in self._https:
+            http.close()
+        self._https.clear()
+
+    def read(self) -> DirectoryListing:
+        try:
+            users = [u for u in self._users()
+                     if not u.get("suspended") and not u.get("archived")
+                     and is_email(clean_email(u.get("primaryEmail")))]
+            notes = [HOURS_NOTE]
+            zones: dict[str, str] = {}
+            if self.key_file is None:
+                notes.append("time zones not read: a local emulator without a service account "
+                             "cannot act as each person; the source's timezone applies")
+            else:
+                zones, unreadable = self._zones([clean_email(u["primaryEmail"]) for u in users])
+                if unreadable:
+                    notes.append(f"{unreadable} calendar(s) without a readable time zone keep "
+                                 "the source's (is calendar.settings.readonly delegated?)")
+        except ProviderError as exc:
+            raise DirectoryError(self.name, exc.message) from None
+        entries = tuple(_entry(u, zones) for u in users)
+        return DirectoryListing(self.name, entries, tuple(notes))
+
+    # -- HTTP
+
+    def _http(self, subject: str | None, scope: str) -> httplib2.Http:
+        raw = httplib2.Http(timeout=self.provider.timeout)
+        self._https.append(raw)
+        if self.key_file is None:
+            return raw
+        try:
+            creds = service_account.Credentials.from_service_account_file(
+                str(self.key_file), scopes=[scope], subject=subject)
+        except FileNotFoundError:
+            raise ProviderError(self.name, f"{self.key_file}: no such key file") from None
+        except (ValueError, KeyError, GoogleAuthError) as exc:
+            raise ProviderError(
+                self.name, f"{self.key_file}: not a service account key ({exc})") from None
+        return AuthorizedHttp(creds, http=raw)
+
+    def _endpoint(self, path: str) -> str | None:
+        """None: the library's own host (admin.googleapis.com) for the real Admin SDK."""
+        root = self.provider.api_endpoint
+        if root == DEFAULT_ROOT and path == "":
+            return None
+        return root + path
+
+    def _users(self) -> Iterator[dict[str, Any]]:
+        endpoint = self._endpoint("")
+        options = {"api_endpoint": endpoint} if endpoint else None
+        service = build("admin", "directory_v1", http=self._http(self.source.admin,
+                                                                  DIRECTORY_SCOPE),
+                        static_discovery=True, cache_discovery=False, client_options=options)
+        users = service.users()
+        token: str | None = None
+        while True:
+            request = users.list(customer=self.source.customer, projection="full",
+                                 maxResults=PAGE_SIZE, pageToken=token)
+            page = self.client.execute(request, f"{self.name} (users.list)")
+            yield from page.get("users") or []
+            token = page.get("nextPageToken")
+            if not token:
+                return
+
+    def _zones(self, emails: list[str]) -> tuple[dict[str, str], int]:
+        zones: dict[str, str] = {}
+        unreadable = 0
+        endpoint = self._endpoint("calendar/v3/")
+        for email in emails:
+            service = build("calendar", "v3", http=self._http(email, SETTINGS_SCOPE),
+                            static_discovery=True, cache_discovery=False,
+                            client_options={"api_endpoint": endpoint})
+            try:
+                answer = self.client.execute(service.settings().get(setting="timezone"), email)
+            except ProviderError:
+                unreadable += 1  # one person's calendar: the list itself is still whole
+                continue
+            value = str(answer.get("value") or "")
+            try:
+                zones[email] = ZoneInfo(value).key
+            except (ZoneInfoNotFoundError, ValueError):
+                unreadable += 1
+        return zones, unreadable
+
+
+def _manager(user: dict[str, Any]) -> str | None:
+    for relation in user.get("relations") or []:
+        if isinstance(relation, dict) and relation.get("type") == "manager":
+            email = clean_email(relation.get("value"))
+            if is_email(email):
+                return email
+    return None
+
+
+def _entry(user: dict[str, Any], zones: dict[str, str]) -> DirectoryEntry:
+    email = clean_email(user.get("primaryEmail"))
+    name = user.get("name") or {}
+    full = str(name.get("fullName") or " ".join(
+        str(name.get(k) or "") for k in ("givenName", "familyName")).strip())
+    return DirectoryEntry(
+        email=email,
+        name=full,
+        manager=_manager(user),
+        timezone=zones.get(email),
+        org_unit=str(user.get("orgUnitPath") or "/"),
+    )
