@@ -41,6 +41,7 @@ from typing import ParamSpec, TypeVar
 
 from calsync_emulators import graph_events, graph_lists, graph_schedule
 from calsync_emulators.graph_delta import Delta
+from calsync_emulators.graph_directory import Directory
 from calsync_emulators.graph_model import Mailbox, View
 from calsync_emulators.graph_store import Store
 from calsync_emulators.graph_times import Json
@@ -80,6 +81,8 @@ class GraphState:
         #: Delta tokens and rounds, and their fault switches (``empty_pages``,
         #: ``replays``, ``token_cache``; the emulator's methods of the same names).
         self.deltas = Delta(self.store)
+        #: Entra ID users, managers and groups (``graph_directory``).
+        self.directory = Directory(self.store)
 
     @property
     def clock(self) -> Callable[[], datetime]:

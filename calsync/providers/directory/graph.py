@@ -34,7 +34,7 @@ from calsync.timeutil import WorkingHours
 
 USER_FIELDS = "id,mail,userPrincipalName,displayName,accountEnabled,userType"
 MANAGER_FIELDS = "id,mail,userPrincipalName"
-PAGE_SIZE = 999  # Graph's maximum $top for users
+PAGE_SIZE = 999  # Graph's maximum $top for users (the provider's page_size if smaller)
 
 
 class GraphDirectoryReader:
@@ -51,7 +51,7 @@ class GraphDirectoryReader:
             users = list(self._pages("users", {
                 "$select": USER_FIELDS,
                 "$expand": f"manager($select={MANAGER_FIELDS})",
-                "$top": str(PAGE_SIZE),
+                "$top": str(min(PAGE_SIZE, self.client.settings.page_size)),
             }))
             members = {group: self._members(group) for group in self.groups}
             people = [u for u in users if _email_of(u) and u.get("accountEnabled") is not False
