@@ -100,3 +100,16 @@ def display_name(settings: Settings, email: str) -> str:
         return settings.person(email).display
     except KeyError:
         return email.split("@", 1)[0]
+
+
+def refresh(toml: Settings, store: Store, now: datetime) -> Settings:
+    """The daemon's daily read: apply every source that reads, log the rest; new settings."""
+    for outcome in people_sync(toml, store, now):
+        if outcome.error is not None:
+            log.warning("directory %s not refreshed: %s", outcome.source, outcome.error.message)
+        elif outcome.difference is not None and not outcome.difference.empty:
+            d = outcome.difference
+            log.info("directory %s: %d new people, %d new pairs, %d manager changes, "
+                     "%d departures", outcome.source, len(d.new_people), len(d.new_pairs),
+                     len(d.manager_changes), len(d.departures))
+    return with_directory(toml, store)

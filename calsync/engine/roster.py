@@ -199,7 +199,7 @@ def effective_settings(settings: Settings, roster: Roster) -> Settings:
 
     pairs = [directory_pairs.get(p.key) or p for p in settings.pairs]
     pairs += [p for key, p in directory_pairs.items() if key not in toml_pairs]
-    needed = {e for p in directory_pairs.values() for e in (p.manager, p.report)}
+    needed = {e for p in pairs for e in (p.manager, p.report) if e in found}
     known = set(toml_people) | needed
     for pair in [p for p in pairs if not {p.manager, p.report} <= known]:
         # A [[pairs]] override of a pair the directory does not (or no longer) give.
