@@ -426,6 +426,7 @@ class DirectoryScope(_Strict):
 
 
 class _DirectorySource(_Strict):
+    kind: str  # each kind narrows it to its Literal (the union's discriminator)
     name: str | None = Field(default=None, description="default: the kind")
     provider: str = Field(description="the [providers.X] whose calendars these people use")
     timezone: str = Field(default="UTC", description="when the directory does not say")
@@ -446,7 +447,7 @@ class _DirectorySource(_Strict):
 
     @property
     def label(self) -> str:
-        return self.name or self.kind  # type: ignore[attr-defined]
+        return self.name or self.kind
 
 
 class GraphDirectory(_DirectorySource):
@@ -871,6 +872,10 @@ class Settings(_Strict):
                 raise _KeyedError((*where, "provider"), f"kind {source.kind!r} reads the "
                                   f"directory with the credentials of an {need} provider; "
                                   f"{source.provider!r} is {provider.kind!r}")
+            if isinstance(provider, OutlookProvider) and provider.auth == "device_code":
+                raise _KeyedError((*where, "provider"), "the directory is read with the app's "
+                                  "own permissions: give the source an outlook provider with "
+                                  "auth = \"client_credentials\"")
             if (isinstance(source, GoogleDirectory) and isinstance(provider, GoogleProvider)
                     and provider.auth == "oauth"):
                 raise _KeyedError((*where, "provider"), "the Admin SDK is read by a service "

@@ -135,8 +135,16 @@ def test_an_admin_who_is_not_one_is_refused_and_nothing_changes(tmp_path: Path, 
     config = _config(tmp_path, emu, admin="ana@acme.com")
     code, _, err = cli(config, "people", "sync", "--now", NOW)
     assert code == 1
-    assert "Not Authorized" in err
+    assert "ana@acme.com must be an admin allowed to read users" in err
     assert _pairs(config) == {}
+
+
+def test_a_delegation_that_does_not_work_says_which_scopes_it_needs(tmp_path: Path, emu) -> None:
+    config = _config(tmp_path, emu, admin="nobody@acme.com")  # the token endpoint refuses
+    code, _, err = cli(config, "people", "sync", "--now", NOW)
+    assert code == 1
+    assert "could not act as nobody@acme.com" in err
+    assert "admin.directory.user.readonly" in err
 
 
 def test_without_a_service_account_people_are_read_but_not_their_zones(

@@ -123,6 +123,15 @@ def test_two_sources_with_one_name_are_refused() -> None:
         settings_from_dict(data, Path("calsync.toml"))
 
 
+def test_a_graph_source_needs_the_apps_own_permissions() -> None:
+    data = {"providers": {"m": {"kind": "outlook", "auth": "device_code", "tenant_id": "t",
+                                "client_id": "c"}},
+            "directory": {"sources": [{"kind": "graph", "provider": "m"}]}}
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.provider: the directory is read "
+                       r"with the app's own permissions"):
+        settings_from_dict(data, Path("calsync.toml"))
+
+
 def test_ended_pairs_is_not_a_config_key() -> None:
     with pytest.raises(ConfigError, match="ended_pairs: unknown key"):
         settings_from_dict({"ended_pairs": []}, Path("calsync.toml"))

@@ -328,7 +328,8 @@ class GoogleEmulator:
     """The Google Calendar API v3 on ``127.0.0.1``: start, point a client at it, stop.
 
     State can be read and changed directly (``add_calendar``, ``insert_event``,
-    ...), faults switched on (``rate_limit``, ``fail_5xx``, ``fail_rate``,
+    ...; the Workspace directory with ``add_user``, ``set_manager``,
+    ``remove_user``), faults switched on (``rate_limit``, ``fail_5xx``, ``fail_rate``,
     ``latency``, ``expire_sync_tokens``, ``short_pages``) and traffic observed
     (``requests``, ``deliveries``). One lock guards all of it.
     """

@@ -363,7 +363,9 @@ class GraphEmulator:
     """Microsoft Graph v1.0 (calendar) on ``127.0.0.1``: start, point a client at it, stop.
 
     State can be read and changed directly (``add_mailbox``, ``create_event``,
-    ``cancel_occurrence``, ``decline``, ...), faults switched on (``throttle``,
+    ``cancel_occurrence``, ``decline``, ...; the directory with ``add_user``,
+    ``set_manager``, ``remove_user``, ``add_group``, ``deny_mailbox_settings``),
+    faults switched on (``throttle``,
     ``fail_5xx``, ``fail_rate``, ``latency``, ``expire_delta_tokens``,
     ``delta_empty_pages``, ``delta_replays``, ``delta_token_cache``,
     ``mailbox_concurrency``) and traffic observed (``requests``,

@@ -28,7 +28,7 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 
 from calsync.config import GoogleDirectory, GoogleProvider
-from calsync.providers.base import ProviderError
+from calsync.providers.base import ProviderError, ReauthorizationNeeded
 from calsync.providers.directory.entries import (
     DirectoryEntry,
     DirectoryError,
@@ -37,7 +37,7 @@ from calsync.providers.directory.entries import (
     is_email,
 )
 from calsync.providers.google.auth import CredentialSource
-from calsync.providers.google.client import GoogleClient
+from calsync.providers.google.client import GoogleClient, HttpProblem
 
 DIRECTORY_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 SETTINGS_SCOPE = "https://www.googleapis.com/auth/calendar.settings.readonly"
@@ -86,6 +86,17 @@ class GoogleDirectoryReader:
                 if unreadable:
                     notes.append(f"{unreadable} calendar(s) without a readable time zone keep "
                                  "the source's (is calendar.settings.readonly delegated?)")
+        except ReauthorizationNeeded:
+            # Not a person's grant to renew: the service account's delegation is missing.
+            raise DirectoryError(self.name, (
+                f"the service account could not act as {self.source.admin}: is domain-wide "
+                f"delegation granted for {DIRECTORY_SCOPE} and {SETTINGS_SCOPE}?")) from None
+        except HttpProblem as exc:
+            if exc.status == 403:
+                raise DirectoryError(self.name, (
+                    f"Google refused the user list (403 {exc.reason}): {self.source.admin} must "
+                    "be an admin allowed to read users, with the Admin SDK API enabled")) from None
+            raise DirectoryError(self.name, exc.message) from None
         except ProviderError as exc:
             raise DirectoryError(self.name, exc.message) from None
         entries = tuple(_entry(u, zones) for u in users)

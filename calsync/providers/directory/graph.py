@@ -28,7 +28,7 @@ from calsync.providers.directory.entries import (
     hours_from_days,
     is_email,
 )
-from calsync.providers.outlook.client import BATCH_SIZE, GraphClient
+from calsync.providers.outlook.client import BATCH_SIZE, GraphClient, HttpProblem
 from calsync.providers.outlook.mapping import zone_named
 from calsync.timeutil import WorkingHours
 
@@ -57,6 +57,14 @@ class GraphDirectoryReader:
             people = [u for u in users if _email_of(u) and u.get("accountEnabled") is not False
                       and u.get("userType", "Member") != "Guest"]
             settings, notes = self._mailbox_settings([str(u["id"]) for u in people])
+        except HttpProblem as exc:
+            if exc.status == 403:
+                # The client's own 403 text speaks of mailboxes and Calendars.*.
+                raise DirectoryError(self.name, (
+                    f"Microsoft Graph refused to list users or groups (403 {exc.code}): grant "
+                    "the app the application permissions User.Read.All (and "
+                    "GroupMember.Read.All for groups scopes), then admin consent")) from None
+            raise DirectoryError(self.name, exc.message) from None
         except ProviderError as exc:
             raise DirectoryError(self.name, exc.message) from None
         entries = []
