@@ -117,6 +117,14 @@ def test_users_managers_org_units_and_time_zones_from_workspace(tmp_path: Path, 
     assert paths.count("/admin/directory/v1/users") == 2  # dry run, then applied
     assert paths.count("/calendar/v3/users/me/settings/timezone") == 2 * 4
 
+    emu.add_user("nia@acme.com", "Nia Ward", manager="ana@acme.com", org_unit="/Eng",
+                 timezone="Europe/Berlin")
+    assert "+ pair ana@acme.com / nia@acme.com" in _sync(config, "--dry-run")
+    assert ("ana", "nia") not in _pairs(config)
+    _sync(config)
+    assert ("ana", "nia") in _pairs(config)
+    assert Context(config).settings.person("nia@acme.com").timezone == "Europe/Berlin"
+
     emu.set_manager("dev@acme.com", "sam@acme.com")
     out = _sync(config, "--dry-run")
     assert "~ manager of dev@acme.com: ana@acme.com -> sam@acme.com" in out

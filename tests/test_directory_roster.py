@@ -145,6 +145,7 @@ def test_ending_a_pair_keeps_its_rows_and_closes_its_findings(store: Store) -> N
     }, Path("calsync.toml"))
     store.sync_config(settings)
     store.save_evaluation("a@x.com", "b@x.com", [], [FindingRecord("no_series", "none")], T0)
+    store.enqueue("make-up-1", "create_make_up", {}, store.pair_id("a@x.com", "b@x.com"), now=T0)
     people = tuple(RosterPerson("hr", e, e[0].upper(), m, None, None)
                    for e, m in (("a@x.com", None), ("b@x.com", "a@x.com")))
     store.apply_directory(RosterUpdate("hr", people, started=(("a@x.com", "b@x.com", 0),)), T0)
@@ -159,6 +160,10 @@ def test_ending_a_pair_keeps_its_rows_and_closes_its_findings(store: Store) -> N
     with store.transaction() as session:
         [finding] = session.scalars(select(FindingRow))
         assert finding.resolved_at == later
+    assert store.pending() == []
+    write = store.outbox_item("make-up-1")
+    assert write is not None and (write.state, write.last_error) == (
+        "failed", "not written: the pair ended (b now reports to c)")
 
     # The report comes back to A: a new stretch, the old one kept.
     store.apply_directory(RosterUpdate("hr", people, ended=(("c@x.com", "b@x.com", "back"),),

@@ -12,11 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from calsync.store.base import Database
-from calsync.store.models import DirectoryPairRow, DirectoryPersonRow, FindingRow, PairRow
+from calsync.store.models import (
+    DirectoryPairRow,
+    DirectoryPersonRow,
+    FindingRow,
+    OutboxRow,
+    PairRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ def apply_directory(store: Database, change: RosterUpdate, now: datetime) -> Non
             if pair is not None:
                 pair.ended_at = now
                 pair.end_reason = reason
-                _resolve_findings(session, manager, report, now)
+                _close_pair(session, manager, report, reason, now)
         session.flush()  # an ended stretch frees its slot in the open-pair index
         for manager, report, scope in change.rescoped:
             if (manager, report) in open_pairs:
@@ -128,14 +134,28 @@ def apply_directory(store: Database, change: RosterUpdate, now: datetime) -> Non
                                              report=report, scope=scope, started_at=now))
 
 
-def _resolve_findings(session: Session, manager: str, report: str, now: datetime) -> None:
-    """An ended pair raises no more flags: its open findings close with it."""
+def _close_pair(session: Session, manager: str, report: str, reason: str,
+                now: datetime) -> None:
+    """An ended pair raises no more flags and gets nothing booked.
+
+    Its open findings close, and its writes still waiting in the outbox (a
+    make-up planned before the news) are dropped as failed, with the reason;
+    one a worker is performing right now (under its lease) finishes.
+    """
     pair_id = session.scalars(
         select(PairRow.id).where(PairRow.manager == manager, PairRow.report == report)
     ).one_or_none()
-    if pair_id is not None:
-        session.execute(
-            update(FindingRow)
-            .where(FindingRow.pair_id == pair_id, FindingRow.resolved_at.is_(None))
-            .values(resolved_at=now)
-        )
+    if pair_id is None:
+        return
+    session.execute(
+        update(FindingRow)
+        .where(FindingRow.pair_id == pair_id, FindingRow.resolved_at.is_(None))
+        .values(resolved_at=now)
+    )
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.pair_id == pair_id, OutboxRow.state == "pending",
+               or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now))
+        .values(state="failed", last_error=f"not written: the pair ended ({reason})",
+                updated_at=now)
+    )
