@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +66,7 @@ class GoogleDirectoryReader:
         # The provider's client only for its retry policy and error mapping.
         self.client = GoogleClient(name, provider, CredentialSource(), sleep=sleep)
         self._https: list[httplib2.Http] = []
+        self._base: service_account.Credentials | None = None
 
     def close(self) -> None:
         for http in self._https:
@@ -104,20 +106,26 @@ class GoogleDirectoryReader:
 
     # -- HTTP
 
+    def _credentials(self, subject: str | None, scope: str) -> Any | None:
+        """The service account acting as ``subject``; None without a key (an emulator)."""
+        if self.key_file is None:
+            return None
+        if self._base is None:
+            try:
+                self._base = service_account.Credentials.from_service_account_file(
+                    str(self.key_file))
+            except FileNotFoundError:
+                raise ProviderError(self.name, f"{self.key_file}: no such key file") from None
+            except (ValueError, KeyError, GoogleAuthError) as exc:
+                raise ProviderError(
+                    self.name, f"{self.key_file}: not a service account key ({exc})") from None
+        return self._base.with_scopes([scope]).with_subject(subject)
+
     def _http(self, subject: str | None, scope: str) -> httplib2.Http:
         raw = httplib2.Http(timeout=self.provider.timeout)
         self._https.append(raw)
-        if self.key_file is None:
-            return raw
-        try:
-            creds = service_account.Credentials.from_service_account_file(
-                str(self.key_file), scopes=[scope], subject=subject)
-        except FileNotFoundError:
-            raise ProviderError(self.name, f"{self.key_file}: no such key file") from None
-        except (ValueError, KeyError, GoogleAuthError) as exc:
-            raise ProviderError(
-                self.name, f"{self.key_file}: not a service account key ({exc})") from None
-        return AuthorizedHttp(creds, http=raw)
+        creds = self._credentials(subject, scope)
+        return raw if creds is None else AuthorizedHttp(creds, http=raw)
 
     def _endpoint(self, path: str) -> str | None:
         """None: the library's own host (admin.googleapis.com) for the real Admin SDK."""
@@ -144,24 +152,29 @@ class GoogleDirectoryReader:
                 return
 
     def _zones(self, emails: list[str]) -> tuple[dict[str, str], int]:
+        """Each person's calendar time zone, read as them; (zones, how many unreadable)."""
         zones: dict[str, str] = {}
-        unreadable = 0
-        endpoint = self._endpoint("calendar/v3/")
-        for email in emails:
-            service = build("calendar", "v3", http=self._http(email, SETTINGS_SCOPE),
-                            static_discovery=True, cache_discovery=False,
-                            client_options={"api_endpoint": endpoint})
+        # One service (building one reads the discovery document); each request
+        # is sent through the HTTP object of the person it acts as.
+        settings = build("calendar", "v3", http=httplib2.Http(), static_discovery=True,
+                         cache_discovery=False,
+                         client_options={"api_endpoint": self._endpoint("calendar/v3/")}
+                         ).settings()
+        for done, email in enumerate(emails):
+            request = settings.get(setting="timezone")
+            request.http = self._http(email, SETTINGS_SCOPE)
             try:
-                answer = self.client.execute(service.settings().get(setting="timezone"), email)
+                answer = self.client.execute(request, email)
+            except ReauthorizationNeeded:
+                # Delegation is domain-wide: refused for one, refused for all.
+                return zones, len(emails) - done
             except ProviderError:
-                unreadable += 1  # one person's calendar: the list itself is still whole
-                continue
-            value = str(answer.get("value") or "")
-            try:
-                zones[email] = ZoneInfo(value).key
-            except (ZoneInfoNotFoundError, ValueError):
-                unreadable += 1
-        return zones, unreadable
+                continue  # this person's calendar only: the list itself is still whole
+            finally:
+                request.http.close()
+            with suppress(ZoneInfoNotFoundError, ValueError):
+                zones[email] = ZoneInfo(str(answer.get("value") or "")).key
+        return zones, len(emails) - len(zones)
 
 
 def _manager(user: dict[str, Any]) -> str | None:
