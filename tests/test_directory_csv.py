@@ -226,3 +226,20 @@ def test_without_sources_people_sync_says_so(tmp_path: Path) -> None:
     config.write_text('[providers.cal]\nkind = "ics"\npath = "."\n')
     code, out, _ = cli(config, "people", "sync")
     assert code == 0 and "nothing to read" in out
+
+
+def test_a_source_that_suddenly_loses_most_people_needs_force(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    team = TEAM + "".join(f"p{n}@example.com,P{n},bob@example.com,,,\n" for n in range(6))
+    _write(tmp_path, team)
+    _sync(config)
+    before = _roster(tmp_path)
+    _write(tmp_path, TEAM)  # six of the nine gone at once: a truncated export?
+    code, _, err = cli(config, "people", "sync", "--now", LATER)
+    assert code == 1
+    assert "6 of the 9 people it listed before are missing: nothing applied" in err
+    assert "- person p0@example.com left" in err
+    assert _roster(tmp_path) == before
+    code, _, err = cli(config, "people", "sync", "--now", LATER, "--force")
+    assert code == 0, err
+    assert "ended" in _check(config, LATER)[("bob", "p0")]

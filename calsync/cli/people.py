@@ -29,13 +29,16 @@ def people() -> None:
 
 @people.command("sync")
 @click.option("--dry-run", is_flag=True, help="Show the difference; store nothing.")
+@click.option("--force", is_flag=True,
+              help="Apply even when more than half of a source's people would leave at once.")
 @click.option("--now", type=InstantParam(), default=None, help="Pretend it is this instant.")
 @click.pass_obj
-def sync_people(obj: Context, dry_run: bool, now: datetime | None) -> None:
+def sync_people(obj: Context, dry_run: bool, force: bool, now: datetime | None) -> None:
     """Read every directory source, print the difference, then apply it.
 
-    Exit 1 when a source could not be read (it changes nothing), 2 when a
-    source's data is wrong (a CSV with bad rows: the file is refused whole).
+    Exit 1 when a source could not be read or would lose more than half its
+    people at once (it changes nothing), 2 when a source's data is wrong (a
+    CSV with bad rows: the file is refused whole).
     """
     settings = obj.toml_settings
     console = out_console()
@@ -43,7 +46,8 @@ def sync_people(obj: Context, dry_run: bool, now: datetime | None) -> None:
         console.print("no [[directory.sources]] in the config: nothing to read", highlight=False)
         return
     with opened_store(settings, obj.config_path) as store:
-        outcomes = people_sync(settings, store, now or datetime.now(UTC), dry_run=dry_run)
+        outcomes = people_sync(settings, store, now or datetime.now(UTC), dry_run=dry_run,
+                               force=force)
     for outcome in outcomes:
         _show(err_console if outcome.error else console, outcome, dry_run)
     if any(o.bad_input for o in outcomes):
@@ -57,6 +61,10 @@ def _show(console: Console, outcome: SourceOutcome, dry_run: bool) -> None:
         console.print(f"[red]✗[/] {escape(outcome.source)}: {escape(outcome.error.message)}\n"
                       "  nothing changed for this source (no pair is ended on a failed read)",
                       highlight=False)
+        if outcome.difference is not None:
+            console.print("  what it read would change:", highlight=False)
+            for line in difference_lines(outcome.difference):
+                console.print("  " + escape(line), highlight=False)
         return
     difference = outcome.difference
     assert difference is not None

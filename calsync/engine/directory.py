@@ -26,6 +26,9 @@ from calsync.store import Store
 
 log = logging.getLogger(__name__)
 
+#: More departures than this (and than half a source) in one read need --force.
+MASS_DEPARTURE = 3
+
 
 @dataclass(frozen=True, slots=True)
 class SourceOutcome:
@@ -44,13 +47,19 @@ def people_sync(
     now: datetime,
     *,
     dry_run: bool = False,
+    force: bool = False,
     readers: dict[str, DirectoryReader] | None = None,
 ) -> list[SourceOutcome]:
-    """Read each source of the TOML ``settings`` and apply (or, dry, only compute) it."""
+    """Read each source of the TOML ``settings`` and apply (or, dry, only compute) it.
+
+    A read that would have more than half the people a source listed (and more
+    than ``MASS_DEPARTURE``) leave at once is refused unless ``force``.
+    """
     known = {p.email for p in settings.people}
     if readers is None:
         with open_directories(settings, known=known) as opened:
-            return people_sync(settings, store, now, dry_run=dry_run, readers=opened)
+            return people_sync(settings, store, now, dry_run=dry_run, force=force,
+                               readers=opened)
     roster = store.directory_roster()
     outcomes = []
     for source in settings.directory.sources:
@@ -60,7 +69,17 @@ def people_sync(
             log.warning("directory %s: %s", source.label, exc.message)
             outcomes.append(SourceOutcome(source.label, error=exc))
             continue
-        update, difference = plan_update(source, listing, roster.of(source.label), known)
+        stored = roster.of(source.label)
+        update, difference = plan_update(source, listing, stored, known)
+        present = sum(1 for p in stored.people if p.left_at is None)
+        if not force and len(update.left) > max(MASS_DEPARTURE, present // 2):
+            # Like a calendar that suddenly looks empty: more likely a wrong scope,
+            # a truncated export or a changed permission than half the company leaving.
+            outcomes.append(SourceOutcome(source.label, difference, DirectoryError(
+                source.label, f"{len(update.left)} of the {present} people it listed before "
+                "are missing: nothing applied (if they really left, run `calsync people "
+                "sync --force`)")))
+            continue
         if not dry_run:
             store.apply_directory(update, now)
         outcomes.append(SourceOutcome(source.label, difference))
