@@ -332,6 +332,9 @@ class PairSettings(_Strict):
     duration: PositiveDuration = timedelta(minutes=30)
     min_duration: PositiveDuration = timedelta(minutes=15)
     rebook: Literal["auto", "suggest", "off"] = "suggest"
+    #: With no 1:1 series: propose a recurring slot ("suggest"), also create the
+    #: series on the manager's calendar ("auto"), or say nothing more ("off").
+    setup: Literal["auto", "suggest", "off"] = "suggest"
     title: str | None = Field(
         default=None, description="title of the 1:1 series, when the usual guesses miss it"
     )

@@ -16,9 +16,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from calsync.config import DaemonSettings, PairSettings, Settings
-from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, audit_texts, encode
+from calsync.engine.actions import (
+    CreateMakeUp,
+    CreateSeries,
+    Queued,
+    UpdateAgenda,
+    audit_texts,
+    encode,
+)
 from calsync.engine.evaluate import pair_params
-from calsync.model import AgendaBlock, Event, EventStatus, Response
+from calsync.engine.setup import series_rows
+from calsync.model import AgendaBlock, Event, EventStatus
 from calsync.policies import Finding, PairHealth
 from calsync.policies.agenda import agenda_block, page_url
 from calsync.policies.bumps import (
@@ -29,8 +37,9 @@ from calsync.policies.bumps import (
     makeup_key,
     managed_by_tool,
 )
+from calsync.policies.busy import busy_of
 from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
-from calsync.policies.types import PairParams
+from calsync.policies.types import PairParams, SeriesProposal
 from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent
 from calsync.secrets import shown_calendar
 from calsync.store import Store
@@ -46,31 +55,13 @@ class PairPlan:
     bumps: list[Bump] = field(default_factory=list)
     suggestions: list[Slot] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    #: No series: the recurring slot proposed (and with ``setup = "auto"`` booked).
+    proposal: SeriesProposal | None = None
 
     @property
     def gave_up_for_no_slot(self) -> bool:
         """calsync was to book a make-up itself and found no slot (a metric, a finding)."""
         return self.rebook == "auto" and any(f.kind == "no_slot" for f in self.findings)
-
-
-def busy_of(events: Sequence[Event], person: str, skip_uids: set[str],
-            skip_starts: set[datetime]) -> tuple[list[tuple[datetime, datetime]],
-                                                  list[tuple[datetime, datetime]]]:
-    """(busy, out-of-office) of one person from their own calendar: free/busy only.
-
-    Only times are used: what blocks a slot is a confirmed, opaque event the
-    person did not decline. Non-transparent all-day events are out-of-office.
-    """
-    busy, away = [], []
-    for event in events:
-        if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
-            continue
-        if event.response_of(person) is Response.DECLINED:
-            continue
-        if event.uid in skip_uids and event.original_start in skip_starts:
-            continue  # the bumped occurrence itself
-        (away if event.all_day else busy).append((event.start, event.end))
-    return busy, away
 
 
 def _organizer(events_by_owner: Mapping[str, Sequence[Event]], uids: Sequence[str],
@@ -97,11 +88,13 @@ def plan_pair(
     page: str | None = None,
 ) -> tuple[PairPlan, list[Queued]]:
     """What to do for one pair: the plan, and the make-up to queue if there is one."""
-    plan = PairPlan(pair.manager, pair.report, pair.rebook)
+    plan = PairPlan(pair.manager, pair.report, pair.rebook, proposal=health.proposal)
     rows: list[Queued] = []
-    if pair.rebook == "off" or not health.series_uids:
-        return plan, rows
     params = pair_params(settings, pair)
+    if not health.series_uids:
+        return plan, series_rows(settings, pair, health, _agenda_block(settings, params, page))
+    if pair.rebook == "off":
+        return plan, rows
     daemon: DaemonSettings = settings.daemon
     masters = [
         e for events in events_by_owner.values() for e in events
@@ -286,6 +279,14 @@ def plan_all(
         for queued in rows:
             action = queued.action
             if not isinstance(readers.get(action.provider), CalendarWriter):
+                if isinstance(action, CreateSeries):
+                    plan.findings.append(Finding(
+                        kind="cannot_book",
+                        message=(f"calsync cannot create the 1:1 series: "
+                                 f"{shown_calendar(action.calendar)} is read from "
+                                 f"{action.provider}, which is read-only."),
+                        severity="warning",
+                    ))
                 if isinstance(action, CreateMakeUp):
                     plan.findings.append(Finding(
                         kind="cannot_book",
