@@ -113,7 +113,7 @@ def no_proposal_text(request: SeriesRequest) -> str:
     need, total = required_free(request)
     unit = "weeks" if request.cadence == Cadence(weeks=1) else "occurrences"
     return (
-        "no recurring slot fits both people's working hours on every one of the next "
+        "no recurring slot that fits both people's working hours on every one of the next "
         f"{total} {unit} and is free on both calendars in at least {need} of them"
     )
 
