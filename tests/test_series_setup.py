@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from calsync_emulators.google import GoogleEmulator
+from calsync_emulators.graph import GraphEmulator
 
 from calsync.engine.outbox import LEASE
-from tests.support import cli
+from tests.support import Clock, cli
 
 MARIA, DEV = "maria@example.com", "dev@example.com"
 # Thursday 3 Dec 2026, 08:00 in New York: the pair has never had a 1:1 series.
@@ -183,3 +184,58 @@ def test_undo_deletes_the_series_and_it_is_not_created_again(google, tmp_path):
     _, out, _ = cli(config, "writes", "--json")
     kinds = sorted(r["kind"] for r in json.loads(out)["writes"])
     assert kinds == ["create_series", "delete_makeup"]
+
+
+# -- Microsoft Graph ------------------------------------------------------------------------
+
+
+def graph_config(tmp_path: Path, graph: GraphEmulator) -> Path:
+    text = CONFIG.format(database=tmp_path / "calsync.db", endpoint="", setup="auto")
+    text = text.replace('kind = "google"\nauth = "none"\napi_endpoint = ""',
+                        f'kind = "outlook"\nauth = "none"\ngraph_endpoint = "{graph.url}"')
+    path = tmp_path / "calsync.toml"
+    path.write_text(text)
+    return path
+
+
+def graph_series(graph: GraphEmulator, upn: str) -> list[dict]:
+    return [
+        e for e in graph.events(upn)
+        if e.get("type") == "seriesMaster" and not e.get("isCancelled")
+        and e.get("subject") == "1:1 Maria / Dev"
+    ]
+
+
+@pytest.mark.parametrize("point", ["after-write"])
+def test_auto_creates_one_graph_series_in_the_managers_zone_despite_a_kill(tmp_path, point):
+    with GraphEmulator(port=0, auth=False, clock=Clock(NOW)) as graph:
+        graph.add_mailbox(MARIA, "Maria", time_zone="Eastern Standard Time")
+        graph.add_mailbox(DEV, "Dev", time_zone="W. Europe Standard Time")
+        graph.create_event(DEV, {
+            "subject": "Team weekly",
+            "start": {"dateTime": "2026-11-02T14:00:00", "timeZone": "Europe/Berlin"},
+            "end": {"dateTime": "2026-11-02T18:00:00", "timeZone": "Europe/Berlin"},
+            "recurrence": {
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                "range": {"type": "noEnd", "startDate": "2026-11-02"},
+            },
+        })
+        config = graph_config(tmp_path, graph)
+        assert run_once(config, NOW, crash=point) == 86
+        assert len(graph_series(graph, MARIA)) == 1
+        for minutes in (0, 5):
+            assert run_once(config, LATER + timedelta(minutes=minutes)) == 0
+        (created,) = graph_series(graph, MARIA)
+        assert created["recurrence"]["pattern"]["type"] == "weekly"
+        assert created["recurrence"]["pattern"]["daysOfWeek"] == ["tuesday"]
+        assert created["recurrence"]["range"]["startDate"] == "2026-12-08"
+        assert "https://docs.example.com/1on1/" in created["body"]["content"]
+        assert len(graph_series(graph, DEV)) == 1  # the invitation in Dev's mailbox
+        pair = pair_of(config, LATER + timedelta(hours=1))
+        assert pair["series"] == "1:1 Maria / Dev"
+        assert "no_series" not in {f["kind"] for f in pair["flags"]}
+        assert pair["next"] == "2026-12-08T15:00:00+00:00"
+        # Undo deletes the series from the organizer's mailbox (and so the invitation).
+        code, out, err = cli(config, "undo", "--all", "--now", LATER.isoformat())
+        assert code == 0, err + out
+        assert graph_series(graph, MARIA) == []
