@@ -134,6 +134,15 @@ def test_suggest_proposes_the_slot_and_writes_nothing(google, tmp_path):
         "Propose Tuesdays 10:00–10:30 New York (16:00 Berlin), free 8 of the next 8 weeks.")
     code, out, _ = cli(config, "check", "--no-sync", "--now", NOW.isoformat())
     assert code == 0 and "Propose Tuesdays 10:00–10:30 New York" in out
+    # The weekly email's advice names the slot, in the text and the HTML part.
+    code, out, err = cli(config, "report", "--json", "--no-sync", "--now", NOW.isoformat(),
+                         "--out", str(tmp_path / "mail"))
+    assert code == 0, err + out
+    (row,) = json.loads(out)["reports"][0]["reports"]
+    assert row["advice"].startswith("Set up a recurring weekly 30m 1:1 with Dev. Proposed: "
+                                    "Tuesdays 10:00–10:30 New York (16:00 Berlin), free ")
+    (html,) = (tmp_path / "mail").glob("*.html")
+    assert "Proposed: Tuesdays 10:00–10:30 New York (16:00 Berlin)" in html.read_text()
 
 
 @pytest.mark.parametrize("point", ["before-write", "after-write"])
