@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from calsync.policies.recurring_slot import SeriesRequest, propose_series
 from calsync.policies.slots import Availability
@@ -213,3 +215,50 @@ def test_no_overlap_of_working_hours_means_no_proposal() -> None:
         cadence=Cadence(weeks=1),
     )
     assert propose_series(request, at("2026-12-07T18:00")) is None
+
+
+ZONES = ("America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Sao_Paulo",
+         "Australia/Sydney", "Europe/London", "UTC")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    zones=st.tuples(st.sampled_from(ZONES), st.sampled_from(ZONES)),
+    starts=st.tuples(st.integers(5, 12), st.integers(5, 12)),
+    now=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31),
+                     timezones=st.just(UTC)),
+    weeks=st.sampled_from([1, 2, 3]),
+    busy_days=st.lists(st.integers(0, 80), max_size=12),
+)
+def test_a_proposal_always_fits_both_days_every_time_and_is_mostly_free(
+    zones: tuple[str, str], starts: tuple[int, int], now: datetime, weeks: int,
+    busy_days: list[int],
+) -> None:
+    manager_zone, report_zone = (ZoneInfo(z) for z in zones)
+    # Whole days busy for the report: conflicts the proposal must count.
+    first = now.astimezone(report_zone).date()
+    busy = tuple(
+        (datetime.combine(first + timedelta(days=d), time(0), report_zone),
+         datetime.combine(first + timedelta(days=d + 1), time(0), report_zone))
+        for d in busy_days
+    )
+    manager_hours, report_hours = (f"Mon-Fri {h:02d}:00-{h + 8:02d}:00" for h in starts)
+    request = SeriesRequest(
+        people=(
+            person("m@example.com", manager_zone, manager_hours),
+            person("r@example.com", report_zone, report_hours, busy),
+        ),
+        duration=HALF_HOUR,
+        cadence=Cadence(weeks=weeks),
+    )
+    proposal = propose_series(request, now)
+    assume(proposal is not None)  # days that never overlap (Sydney and New York, say)
+    assert proposal is not None
+    assert proposal.first_start > now
+    assert_inside_hours(request, proposal.starts)
+    assert {s.astimezone(manager_zone).time() for s in proposal.starts} == {proposal.local_start}
+    assert {s.astimezone(manager_zone).weekday() for s in proposal.starts} == {proposal.weekday}
+    busy_starts = {s for s in proposal.starts if any(lo < s + HALF_HOUR and s < hi
+                                                       for lo, hi in busy)}
+    assert set(proposal.conflicts) == busy_starts
+    assert proposal.free * 4 >= proposal.total * 3

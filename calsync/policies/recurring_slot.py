@@ -32,6 +32,7 @@ occurrences), then the earlier time.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -84,7 +85,8 @@ def propose_series(request: SeriesRequest, now: datetime) -> SeriesProposal | No
     need, total = required_free(request)
     anchor = request.people[0].zone
     tomorrow = now.astimezone(anchor).date() + timedelta(days=1)
-    busy = [_busy(person) for person in request.people]
+    horizon = (now, now + request.cadence.period * (total + 1) + timedelta(weeks=1))
+    busy = [_busy(person, horizon) for person in request.people]
     best: tuple[tuple[int, int, float, time], SeriesProposal] | None = None
     for offset in range(7):
         first = _first_date(tomorrow + timedelta(days=offset), request.cadence)
@@ -98,7 +100,7 @@ def propose_series(request: SeriesRequest, now: datetime) -> SeriesProposal | No
                 continue
             conflicts = tuple(
                 start for start in starts
-                if any(_overlaps(spans, start, start + request.duration) for spans in busy)
+                if any(spans.overlaps(start, start + request.duration) for spans in busy)
             )
             if total - len(conflicts) < need:
                 continue
@@ -184,12 +186,27 @@ def _fits_hours(
     return worst
 
 
-def _busy(person: Availability) -> list[tuple[datetime, datetime]]:
-    return sorted([*person.busy, *person.out_of_office])
+class _Busy:
+    """One person's busy spans inside the horizon, merged: an overlap test is a bisect."""
+
+    def __init__(self, spans: list[tuple[datetime, datetime]]) -> None:
+        merged: list[tuple[datetime, datetime]] = []
+        for lo, hi in sorted(spans):
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        self.starts = [lo for lo, _ in merged]
+        self.spans = merged
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        index = bisect_left(self.starts, end)  # spans starting before ``end``
+        return index > 0 and self.spans[index - 1][1] > start
 
 
-def _overlaps(spans: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
-    return any(lo < end and start < hi for lo, hi in spans)
+def _busy(person: Availability, horizon: tuple[datetime, datetime]) -> _Busy:
+    lo, hi = horizon
+    return _Busy([(a, b) for a, b in (*person.busy, *person.out_of_office) if a < hi and b > lo])
 
 
 # -- the proposal ---------------------------------------------------------------------------
