@@ -2,8 +2,10 @@
 
 For each pair: find bumps (policies.bumps), find slots from both people's busy
 time (policies.slots), and per the pair's ``rebook`` setting suggest them or
-queue the make-up in the outbox under its deterministic key. The agenda block
-is queued for the pair's series and make-ups whenever it is missing or stale.
+queue the make-up in the outbox under its deterministic key; a pair with no
+series gets its new series queued instead (engine.setup, ``setup = "auto"``).
+The agenda block is queued for the pair's series and make-ups whenever it is
+missing or stale.
 Nothing here writes to a calendar: the outbox executor does, once per key.
 """
 
@@ -39,7 +41,7 @@ from calsync.policies.bumps import (
 )
 from calsync.policies.busy import busy_of
 from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
-from calsync.policies.types import PairParams, SeriesProposal
+from calsync.policies.types import PairParams
 from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent
 from calsync.secrets import shown_calendar
 from calsync.store import Store
@@ -55,8 +57,6 @@ class PairPlan:
     bumps: list[Bump] = field(default_factory=list)
     suggestions: list[Slot] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    #: No series: the recurring slot proposed (and with ``setup = "auto"`` booked).
-    proposal: SeriesProposal | None = None
 
     @property
     def gave_up_for_no_slot(self) -> bool:
@@ -88,7 +88,7 @@ def plan_pair(
     page: str | None = None,
 ) -> tuple[PairPlan, list[Queued]]:
     """What to do for one pair: the plan, and the make-up to queue if there is one."""
-    plan = PairPlan(pair.manager, pair.report, pair.rebook, proposal=health.proposal)
+    plan = PairPlan(pair.manager, pair.report, pair.rebook)
     rows: list[Queued] = []
     params = pair_params(settings, pair)
     if not health.series_uids:
