@@ -332,6 +332,9 @@ class PairSettings(_Strict):
     duration: PositiveDuration = timedelta(minutes=30)
     min_duration: PositiveDuration = timedelta(minutes=15)
     rebook: Literal["auto", "suggest", "off"] = "suggest"
+    #: With no 1:1 series: propose a recurring slot ("suggest"), also create the
+    #: series on the manager's calendar ("auto"), or say nothing more ("off").
+    setup: Literal["auto", "suggest", "off"] = "suggest"
     title: str | None = Field(
         default=None, description="title of the 1:1 series, when the usual guesses miss it"
     )
@@ -392,6 +395,9 @@ class DirectoryScope(_Strict):
     duration: PositiveDuration = timedelta(minutes=30)
     min_duration: PositiveDuration = timedelta(minutes=15)
     rebook: Literal["auto", "suggest", "off"] = "suggest"
+    setup: Literal["auto", "suggest", "off"] = Field(
+        default="suggest", description="a new pair with no 1:1: create the series (auto)"
+    )
 
     @field_validator("root")
     @classmethod
@@ -422,7 +428,7 @@ class DirectoryScope(_Strict):
 
     def pair_defaults(self) -> dict[str, Any]:
         return {"cadence": self.cadence, "duration": self.duration,
-                "min_duration": self.min_duration, "rebook": self.rebook}
+                "min_duration": self.min_duration, "rebook": self.rebook, "setup": self.setup}
 
 
 class _DirectorySource(_Strict):

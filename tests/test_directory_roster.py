@@ -64,6 +64,20 @@ def test_the_first_scope_that_covers_a_report_gives_its_defaults() -> None:
     assert difference.new_people == tuple(sorted(CHAIN))
 
 
+def test_a_scope_sets_up_its_new_pairs_unless_a_pair_in_the_toml_says_otherwise() -> None:
+    settings = _settings(
+        {"scopes": [{"root": "vp@x.com", "setup": "auto"}, {}]},
+        pairs=[{"manager": "lead@x.com", "report": "dev@x.com", "setup": "off"}],
+    )
+    [source] = settings.directory.sources
+    listing = DirectoryListing("csv", tuple(CHAIN.values()))
+    update, _ = plan_update(source, listing, Roster())
+    roster = Roster(update.people, tuple(RosterPair("csv", m, r, s, T0)
+                                         for m, r, s in update.started))
+    setup = {p.report.split("@")[0]: p.setup for p in effective_settings(settings, roster).pairs}
+    assert setup == {"vp": "suggest", "lead": "auto", "dev": "off", "ops": "suggest"}
+
+
 def test_an_ended_pair_leaves_the_pairs_unless_the_toml_lists_it() -> None:
     people = tuple(RosterPerson("csv", e, "", None, None, None)
                    for e in ("a@x.com", "b@x.com", "c@x.com"))

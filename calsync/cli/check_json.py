@@ -11,11 +11,13 @@ from calsync.engine.directory import EndedHistory, display_name
 from calsync.engine.plan import PairPlan
 from calsync.engine.sync import CalendarResult
 from calsync.policies import Occurrence, PairHealth, Status, fairness
+from calsync.policies.types import SeriesProposal
 from calsync.secrets import shown_calendar
 from calsync.timeutil import iso
 
 FORMAT_VERSION = 1
 HELD_STATUSES = (Status.HELD, Status.SHORTENED, Status.MOVED, Status.MADE_UP)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def _ratio(value: float | None) -> float | None:
@@ -77,6 +79,26 @@ def pair_json(
              "reason": s.reason}
             for s in (plan.suggestions[:3] if plan else [])
         ],
+        "proposal": proposal_json(health.proposal),
+    }
+
+
+def proposal_json(proposal: SeriesProposal | None) -> dict[str, Any] | None:
+    """The recurring slot proposed to a pair with no series (None otherwise)."""
+    if proposal is None:
+        return None
+    return {
+        "weekday": _WEEKDAYS[proposal.weekday],
+        "local_start": proposal.local_start.strftime("%H:%M"),
+        "zone": proposal.zone,
+        "minutes": int(proposal.duration.total_seconds() // 60),
+        "cadence": proposal.cadence.label,
+        "rrule": proposal.rrule,
+        "first_start": iso(proposal.first_start),
+        "free": proposal.free,
+        "total": proposal.total,
+        "conflicts": [iso(c) for c in proposal.conflicts],
+        "text": proposal.text,
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from calsync.config import PairSettings, PolicySettings, Settings
+from calsync.engine.setup import with_proposal
 from calsync.model import Event
 from calsync.policies import (
     Finding,
@@ -78,6 +79,7 @@ def evaluate_all(
             pair.report: calendars.get(pair.report, []),
         }
         health = evaluate_pair(events, pair_params(settings, pair), policy, now)
+        health = with_proposal(settings, pair, events, health, now)  # no series: a slot
         save_health(store, health, now)
         healths.append(health)
     return healths

@@ -169,7 +169,7 @@ def effective_settings(settings: Settings, roster: Roster) -> Settings:
 
     The TOML wins for every key it sets on a person or a pair; the rest comes
     from the directory (a person's zone and hours) or the pair's scope
-    (cadence, duration, min_duration, rebook). A source no longer configured
+    (cadence, duration, min_duration, rebook, setup). A source no longer configured
     is ignored. Pairs the directory ended become ``ended_pairs`` unless the
     TOML lists them.
     """
