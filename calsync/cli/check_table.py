@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from calsync.config import Settings
+from calsync.engine.directory import EndedHistory, display_name
 from calsync.engine.plan import PairPlan
 from calsync.engine.sync import CalendarResult
 from calsync.policies import Occurrence, PairHealth, Status
@@ -65,6 +66,7 @@ def health_table(
     healths: Sequence[PairHealth],
     now: datetime,
     plans: Sequence[PairPlan] = (),
+    ended: Sequence[EndedHistory] = (),
 ) -> Table:
     by_pair = {(p.manager, p.report): p for p in plans}
     table = Table(title=f"1:1 health as of {now:%Y-%m-%d %H:%M} UTC", show_lines=True)
@@ -110,6 +112,19 @@ def health_table(
             _local(health.next_start, zone, now),
             flags,
         )
+    for history in ended:
+        pair = history.pair
+        table.add_row(
+            f"{display_name(settings, pair.manager)} → {display_name(settings, pair.report)}",
+            Text("ended", style="dim"),
+            Text("–", style="dim"),
+            Text("–", style="dim"),
+            strip(history.occurrences, now),
+            Text("–", style="dim"),
+            Text("–", style="dim"),
+            Text(f"ended {pair.ended.isoformat()}" + (f": {pair.reason}" if pair.reason else ""),
+                 style="dim"),
+        )
     return table
 
 
@@ -150,8 +165,9 @@ def render_check(
     results: Sequence[CalendarResult],
     now: datetime,
     plans: Sequence[PairPlan] = (),
+    ended: Sequence[EndedHistory] = (),
 ) -> None:
-    parts: list[Table | Text] = [health_table(settings, healths, now, plans), legend()]
+    parts: list[Table | Text] = [health_table(settings, healths, now, plans, ended), legend()]
     problems = calendar_problems(results)
     if problems is not None:
         parts.append(problems)

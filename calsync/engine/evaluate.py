@@ -12,6 +12,7 @@ from datetime import datetime
 
 from calsync.config import PairSettings, PolicySettings, Settings
 from calsync.engine.away import away_of
+from calsync.engine.setup import with_proposal
 from calsync.model import Event
 from calsync.policies import (
     Finding,
@@ -82,6 +83,7 @@ def evaluate_all(
         }
         health = evaluate_pair(events, pair_params(settings, pair), policy, now,
                                away={p: away[p] for p in (pair.manager, pair.report)})
+        health = with_proposal(settings, pair, events, health, now)  # no series: a slot
         save_health(store, health, now)
         healths.append(health)
     return healths

@@ -2,8 +2,10 @@
 
 For each pair: find bumps (policies.bumps), find slots from both people's busy
 time (policies.slots), and per the pair's ``rebook`` setting suggest them or
-queue the make-up in the outbox under its deterministic key. The agenda block
-is queued for the pair's series and make-ups whenever it is missing or stale.
+queue the make-up in the outbox under its deterministic key; a pair with no
+series gets its new series queued instead (engine.setup, ``setup = "auto"``).
+The agenda block is queued for the pair's series and make-ups whenever it is
+missing or stale.
 Nothing here writes to a calendar: the outbox executor does, once per key.
 """
 
@@ -16,10 +18,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from calsync.config import DaemonSettings, PairSettings, Settings
-from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, audit_texts, encode
+from calsync.engine.actions import (
+    CreateMakeUp,
+    CreateSeries,
+    Queued,
+    UpdateAgenda,
+    audit_texts,
+    encode,
+)
 from calsync.engine.away import away_of
 from calsync.engine.evaluate import pair_params
-from calsync.model import AgendaBlock, Event, EventStatus, Response
+from calsync.engine.setup import series_rows
+from calsync.model import AgendaBlock, Event, EventStatus
 from calsync.policies import Finding, PairHealth
 from calsync.policies.agenda import agenda_block, page_url
 from calsync.policies.away import away_days
@@ -31,6 +41,7 @@ from calsync.policies.bumps import (
     makeup_key,
     managed_by_tool,
 )
+from calsync.policies.busy import busy_of
 from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
 from calsync.policies.types import PairParams
 from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent
@@ -53,26 +64,6 @@ class PairPlan:
     def gave_up_for_no_slot(self) -> bool:
         """calsync was to book a make-up itself and found no slot (a metric, a finding)."""
         return self.rebook == "auto" and any(f.kind == "no_slot" for f in self.findings)
-
-
-def busy_of(events: Sequence[Event], person: str, skip_uids: set[str],
-            skip_starts: set[datetime]) -> tuple[list[tuple[datetime, datetime]],
-                                                  list[tuple[datetime, datetime]]]:
-    """(busy, out-of-office) of one person from their own calendar: free/busy only.
-
-    Only times are used: what blocks a slot is a confirmed, opaque event the
-    person did not decline. Non-transparent all-day events are out-of-office.
-    """
-    busy, away = [], []
-    for event in events:
-        if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
-            continue
-        if event.response_of(person) is Response.DECLINED:
-            continue
-        if event.uid in skip_uids and event.original_start in skip_starts:
-            continue  # the bumped occurrence itself
-        (away if event.all_day else busy).append((event.start, event.end))
-    return busy, away
 
 
 def _organizer(events_by_owner: Mapping[str, Sequence[Event]], uids: Sequence[str],
@@ -101,9 +92,11 @@ def plan_pair(
     """What to do for one pair: the plan, and the make-up to queue if there is one."""
     plan = PairPlan(pair.manager, pair.report, pair.rebook)
     rows: list[Queued] = []
-    if pair.rebook == "off" or not health.series_uids:
-        return plan, rows
     params = pair_params(settings, pair)
+    if not health.series_uids:
+        return plan, series_rows(settings, pair, health, _agenda_block(settings, params, page))
+    if pair.rebook == "off":
+        return plan, rows
     daemon: DaemonSettings = settings.daemon
     masters = [
         e for events in events_by_owner.values() for e in events
@@ -291,6 +284,14 @@ def plan_all(
         for queued in rows:
             action = queued.action
             if not isinstance(readers.get(action.provider), CalendarWriter):
+                if isinstance(action, CreateSeries):
+                    plan.findings.append(Finding(
+                        kind="cannot_book",
+                        message=(f"calsync cannot create the 1:1 series: "
+                                 f"{shown_calendar(action.calendar)} is read from "
+                                 f"{action.provider}, which is read-only."),
+                        severity="warning",
+                    ))
                 if isinstance(action, CreateMakeUp):
                     plan.findings.append(Finding(
                         kind="cannot_book",

@@ -407,6 +407,12 @@ def _advice(row_flags: Sequence[Flag], health: PairHealth, pair: PairSettings,
     first = report.display.split()[0] if report.display.split() else report.display
     length = format_duration(pair.duration)
     if "no_series" in kinds:
+        if health.proposal is not None and pair.setup == "auto":
+            return (f"calsync is setting up a recurring {health.cadence.label} {length} 1:1 "
+                    f"with {first}: {health.proposal.text}.")
+        if health.proposal is not None:
+            return (f"Set up a recurring {health.cadence.label} {length} 1:1 with {first}. "
+                    f"Proposed: {health.proposal.text}.")
         return f"Set up a recurring {health.cadence.label} {length} 1:1 with {first}."
     if "no_upcoming" in kinds:
         return f"Book the next 1:1 with {first}: nothing is on the calendar."

@@ -17,8 +17,7 @@ from datetime import datetime
 
 from calsync_emulators.graph_errors import GraphError, bad_request
 from calsync_emulators.graph_model import Mailbox
-from calsync_emulators.graph_times import DAYS, Json
-from calsync_emulators.zones import windows_name
+from calsync_emulators.graph_times import Json
 
 _STATUSES = ("disabled", "alwaysEnabled", "scheduled")
 _AUDIENCES = ("none", "contactsOnly", "all")
@@ -41,7 +40,7 @@ def access_denied() -> GraphError:
 
 def mailbox_settings(mailbox: Mailbox, replies: Json, root: str) -> Json:
     """The mailboxSettings resource of ``mailbox``."""
-    zone = windows_name(mailbox.time_zone)
+    zone = mailbox.time_zone  # as the mailbox was set up: a Windows (or IANA) name
     return {
         "@odata.context": f"{root}/v1.0/$metadata#users('{mailbox.user_id}')/mailboxSettings",
         "archiveFolder": "",
@@ -53,7 +52,7 @@ def mailbox_settings(mailbox: Mailbox, replies: Json, root: str) -> Json:
         "userPurpose": "user",
         "delegateMeetingMessageDeliveryOptions": "sendToDelegateOnly",
         "workingHours": {
-            "daysOfWeek": [day for day in DAYS if day in mailbox.working_days],
+            "daysOfWeek": list(mailbox.working_days),
             "startTime": f"{mailbox.working_start:%H:%M:%S}.0000000",
             "endTime": f"{mailbox.working_end:%H:%M:%S}.0000000",
             "timeZone": {"name": zone},

@@ -326,10 +326,13 @@ class TeamSite:
         viewer = self._viewer(request)
         ref, can_edit = self._pair(request, viewer)
         agenda = self._agenda(ref, viewer)
+        # No series yet: the no_series finding says which recurring slot calsync proposes.
+        no_series = next((f.message for f in self.store.open_findings(ref.manager)
+                          if f.report == ref.report and f.kind == "no_series"), None)
         return self.render(
             request, "pair.html.j2", ref=ref, agenda=agenda, can_edit=can_edit,
             manager=self.name(ref.manager), report=self.name(ref.report),
-            title=f"{self.name(ref.manager)} / {self.name(ref.report)}",
+            title=f"{self.name(ref.manager)} / {self.name(ref.report)}", no_series=no_series,
         )
 
     # -- changes ----------------------------------------------------------------------------
