@@ -638,8 +638,8 @@ class WebSettings(_Strict):
         default=None, description="email both people this long before each 1:1 (off when unset)"
     )
     nudge_empty: PositiveDuration | None = Field(
-        default=None, description="with nudge: remind again this long before a 1:1 whose "
-        "agenda is still empty"
+        default=None, description="remind both people this long before a 1:1 whose agenda "
+        "is still empty (off when unset)"
     )
 
     @field_validator("public_url")

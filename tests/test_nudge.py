@@ -7,7 +7,9 @@ SMTP server (aiosmtpd) on loopback, on an injected clock.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,8 +21,9 @@ from calsync.config import ConfigError, Settings, load_settings, settings_from_d
 from calsync.policies.nudges import EMPTY, NUDGE, Recipient, due_nudges, nudge_key, send_time
 from calsync.policies.types import Occurrence, Status
 from calsync.providers.factory import build_readers, close_readers
+from calsync.report.nudge import send_due_nudges
 from calsync.service.daemon import Daemon
-from calsync.store import open_store
+from calsync.store import Store, open_store
 from calsync.store import report_sends as sends
 from calsync.timeutil import WorkingHours
 from tests.report_support import Catcher, smtp_server
@@ -128,17 +131,19 @@ from_address = "calsync <calsync@example.org>"
 [web]
 public_url = "http://calsync.example.test"
 nudge = "1d"
+{web_extra}
 """
 
 
 class Team:
-    def __init__(self, tmp_path: Path, google: GoogleEmulator, port: int) -> None:
+    def __init__(self, tmp_path: Path, google: GoogleEmulator, port: int,
+                 web_extra: str = "") -> None:
         self.google = google
         self.master = seed(google)
         text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}",
                              endpoint=google.url, daemon_extra="")
         text = re.sub(r"\[agenda\]\nurl_template = .*\n", "", text)
-        (tmp_path / "calsync.toml").write_text(text + EXTRA.format(port=port))
+        (tmp_path / "calsync.toml").write_text(text + EXTRA.format(port=port, web_extra=web_extra))
         self.settings: Settings = load_settings(tmp_path / "calsync.toml")
         self.clock = Clock(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
         self.readers = build_readers(self.settings)
@@ -168,9 +173,15 @@ def catcher() -> Catcher:
 
 
 @pytest.fixture
-def team(tmp_path: Path, google: GoogleEmulator, catcher: Catcher) -> Iterator[Team]:
+def web_extra() -> str:
+    return ""
+
+
+@pytest.fixture
+def team(tmp_path: Path, google: GoogleEmulator, catcher: Catcher,
+         web_extra: str) -> Iterator[Team]:
     with smtp_server(catcher) as port:
-        running = Team(tmp_path, google, port)
+        running = Team(tmp_path, google, port, web_extra)
         try:
             yield running
         finally:
@@ -235,3 +246,69 @@ def test_a_cancelled_one_on_one_gets_no_nudge_and_its_make_up_gets_one(
         assert f"{local:%a} {local.day} {local:%b %Y} at {local:%H:%M}" in mail
         assert "It is the make-up for the 1:1 of Mon 23 Nov." in mail
         assert "No topics yet." in mail
+
+
+def test_two_workers_at_once_send_each_nudge_once(team: Team, catcher: Catcher) -> None:
+    team.cycle(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))  # the record is written
+    now = MARIA_NUDGE + timedelta(minutes=5)  # both people's nudges are due
+    stores = [open_store(team.settings.database_url()) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+
+    def worker(store: Store) -> list[str]:
+        start.wait()
+        return [o.state for o in send_due_nudges(team.settings, store, now)]
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        states = [s for result in pool.map(worker, stores) for s in result]
+    for store in stores:
+        store.close()
+    assert sorted(states) == ["sent", "sent"]
+    assert len(nudges_to(catcher, MARIA)) == len(nudges_to(catcher, DEV)) == 1
+
+
+def test_a_refused_nudge_is_retried_later_and_sent_once(team: Team, catcher: Catcher) -> None:
+    team.cycle(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
+    catcher.fail_next = 1  # the relay refuses the first message (451: try again later)
+    team.cycle(DEV_NUDGE + timedelta(minutes=1))
+    assert nudges_to(catcher, DEV) == []
+    [failed] = sends.sends(team.store, f"nudge|{MARIA}|{DEV}|{MONDAY.isoformat()}",
+                           kind=sends.NUDGE)
+    assert failed.state == "failed" and failed.next_attempt_at is not None
+    team.cycle(DEV_NUDGE + timedelta(minutes=3))  # before the retry time: nothing
+    assert nudges_to(catcher, DEV) == []
+    team.cycle(failed.next_attempt_at + timedelta(minutes=1))
+    team.cycle(failed.next_attempt_at + timedelta(minutes=20))
+    assert len(nudges_to(catcher, DEV)) == 1
+
+
+@pytest.mark.parametrize("web_extra", ['nudge_empty = "3h"'])
+def test_an_empty_agenda_a_few_hours_before_says_so_and_a_topic_silences_it(
+    team: Team, catcher: Catcher, web_extra: str
+) -> None:
+    def empty_reminders(person: str) -> list[str]:
+        return [r.message.get_content() for r in catcher.received if person in r.rcpt_tos
+                and r.message["Subject"].startswith("No topics yet")]
+
+    team.cycle(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
+    team.cycle(MARIA_NUDGE + timedelta(minutes=5))  # the day-before nudges: no topics yet
+    assert all("No topics yet." in mail for mail in nudges_to(catcher, MARIA))
+    assert empty_reminders(MARIA) == []  # the Friday nudge said so; the reminder is Monday's
+    # Nobody adds anything: on Monday each gets the reminder, once, inside working hours.
+    for hours in (20, 6, 3, 2, 1, 0.5):
+        team.cycle(MONDAY - timedelta(hours=hours))
+    key = f"nudge-empty|{MARIA}|{DEV}|{MONDAY.isoformat()}"
+    for person, zone, hour in ((MARIA, NEW_YORK, 9), (DEV, BERLIN, 13)):
+        [mail] = empty_reminders(person)
+        assert "nothing is on the agenda of your 1:1" in mail
+        recorded = sends.get_send(team.store, person, key)
+        assert recorded is not None and recorded.sent_at is not None
+        # Maria at 09:00 New York (07:00 is before her day), Dev at 13:00 Berlin.
+        assert recorded.sent_at.astimezone(zone).hour == hour
+
+    # The next week Dev adds a topic on Friday: no reminder on Monday.
+    later = MONDAY + timedelta(days=7)
+    team.store.add_topic(MARIA, DEV, later, "Offsite plan", DEV, later - timedelta(days=3))
+    for hours in (30, 20, 6, 2, 1, 0.5):
+        team.cycle(later - timedelta(hours=hours))
+    assert len(empty_reminders(MARIA)) == len(empty_reminders(DEV)) == 1
+    assert "1. Offsite plan" in nudges_to(catcher, DEV)[-1]

@@ -11,7 +11,10 @@ on Friday afternoon rather than an hour before it starts).
 
 An optional second reminder (``[web] nudge_empty``) goes out a few hours
 before a 1:1 whose agenda is still empty; whether it is empty is for the
-caller to look up when the reminder is due.
+caller to look up when the reminder is due. Outside working hours it moves
+to the start of the working day when that is still before the 1:1 (a 10:00
+1:1 with ``3h`` is reminded at 09:00), and it is dropped when it would come
+no later than the nudge itself (which says "no topics yet" already).
 
 What is nudged: every occurrence that is still to come and not cancelled,
 declined or missed; a make-up is nudged under its own key (its bumped
@@ -36,6 +39,9 @@ EMPTY = "empty"
 SEARCH_DAYS = 14
 # The previous working day's nudge goes out this long before that day ends.
 BEFORE_DAY_ENDS = timedelta(hours=1)
+# The empty-agenda reminder moves to the start of the working day when that still
+# leaves this long to add a topic.
+EMPTY_LEAST = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +83,22 @@ def _working(hours: WorkingHours, zone: ZoneInfo, around: datetime,
         yield from sorted(hours.intervals(local + timedelta(days=offset), zone))
 
 
-def send_time(start: datetime, lead: timedelta, person: Recipient) -> datetime:
-    """When to nudge ``person`` about a 1:1 at ``start``: ``lead`` before, in working hours."""
+def send_time(start: datetime, lead: timedelta, person: Recipient,
+              least: timedelta | None = None) -> datetime:
+    """When to nudge ``person`` about a 1:1 at ``start``: ``lead`` before, in working hours.
+
+    Outside working hours, the next working moment is taken when it still
+    leaves ``least`` before the 1:1 (default: half the lead), else the last
+    working hour before the wanted time.
+    """
     wanted = start - lead
+    least = lead / 2 if least is None else least
     intervals = list(_working(person.hours, person.zone, wanted,
                               range(-SEARCH_DAYS, SEARCH_DAYS + 1)))
     if any(lo <= wanted < hi for lo, hi in intervals):
         return wanted
     later = [lo for lo, _ in intervals if wanted < lo]
-    if later and min(later) <= start - lead / 2:
+    if later and min(later) <= start - least:
         return min(later)
     earlier = [(lo, hi) for lo, hi in intervals if hi <= wanted]
     if not earlier:
@@ -117,13 +130,19 @@ def due_nudges(
     for occurrence in occurrences:
         if not nudgeable(occurrence, now):
             continue
-        for kind, wanted in ((NUDGE, lead), (EMPTY, empty_lead)):
-            if wanted is None:
+        for person in people:
+            first = None if lead is None else send_time(occurrence.start, lead, person)
+            if first is not None and first <= now:
+                due.append(DueNudge(person.email, NUDGE, occurrence, first,
+                                    nudge_key(NUDGE, pair_key, occurrence)))
+            if empty_lead is None:
                 continue
-            for person in people:
-                at = send_time(occurrence.start, wanted, person)
-                if at <= now:
-                    due.append(DueNudge(person.email, kind, occurrence, at,
-                                        nudge_key(kind, pair_key, occurrence)))
+            # Still empty a few hours before: said on the day, never the day before.
+            again = send_time(occurrence.start, empty_lead, person, EMPTY_LEAST)
+            if first is not None and again <= first:
+                continue  # it would come with (or before) the nudge, which says so already
+            if again <= now:
+                due.append(DueNudge(person.email, EMPTY, occurrence, again,
+                                    nudge_key(EMPTY, pair_key, occurrence)))
     due.sort(key=lambda n: (n.send_at, n.person, n.kind))
     return due
