@@ -104,8 +104,11 @@ class Stage:
         self.store.sync_config(self.settings)
         self.readers = build_readers(self.settings)
         self.daemon = Daemon(self.settings, self.store, self.readers, clock=self.clock)
-        app = web_app(self.settings, self.store, Hooks(b"push secret", lambda: (True, {})),
-                      SecretBox(KEY), self.clock)
+        # What a push would do in `calsync run`: the daemon syncs that calendar soon.
+        self.woken: list[tuple[str, str]] = []
+        hooks = Hooks(b"push secret", lambda: (True, {}),
+                      lambda provider, calendar: self.woken.append((provider, calendar)))
+        app = web_app(self.settings, self.store, hooks, SecretBox(KEY), self.clock)
         assert self.settings.web.listen is not None
         self.server = WebServer(self.settings.web.listen, app).start()
 
@@ -238,6 +241,7 @@ def test_the_manager_books_a_suggested_make_up_once_and_the_report_sees_only_the
     second.wait_for_url(re.compile(r"/team"))
     expect(second.locator(".flash")).to_contain_text("already booked")
     [key] = stage.makeup_keys()
+    assert stage.woken == [("work", MARIA)]  # the daemon is told to write it now, once
     assert key.startswith(f"makeup|{MARIA}|{DEV}|20261123T150000Z|")
     first.reload()
     expect(first.locator(f"#{row_id} .booked")).to_contain_text("Booked for")

@@ -11,7 +11,9 @@ most one make-up: the second request finds the key already queued.
 Before queueing, the slot is checked again against the stored free/busy of
 both people (what the last sync saw): a slot that stopped being free is
 refused, with the fresh suggestions. A conflict only the provider knows of
-shows when the outbox write fails (``make_up_state``).
+shows when the outbox write fails: the team page shows the error, and the
+person may choose another time, which replaces the failed write under the
+same key (``Store.requeue``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class Booking:
     message: str  # in plain words, for the page
     suggestions: list[Slot] = field(default_factory=list)  # fresh ones (for "taken")
     key: str | None = None
+    # Where the make-up is written (for "queued"): the daemon may sync it at once.
+    provider: str | None = None
+    calendar: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,8 @@ def book_make_up(settings: Settings, store: Store, pair: PairSettings, start: da
     bump = plan.bumps[-1]
     params = pair_params(settings, pair)
     key = makeup_key(params.key, bump.original_start, bump.attempt)
-    if store.outbox_item(key) is not None:
+    existing = store.outbox_item(key)
+    if existing is not None and existing.state != "failed":
         return Booking("already", "This make-up is already booked.", key=key)
     # Every free slot, not only the three shown: a slot someone saw a minute ago is
     # still fine to book while it is free, even if a better one has opened since.
@@ -108,8 +114,15 @@ def book_make_up(settings: Settings, store: Store, pair: PairSettings, start: da
     queued = makeup_write(settings, params, health, events, bump, chosen, page=page,
                           booked_by=by)
     kind, payload = encode(queued.action)
-    if not store.enqueue(queued.key, kind, payload, store.pair_id(pair.manager, pair.report),
-                         now=now):
+    if existing is not None:
+        # calsync could not write the last time chosen: this one replaces it, same key.
+        done = store.requeue(queued.key, payload, now=now)
+    else:
+        done = store.enqueue(queued.key, kind, payload,
+                             store.pair_id(pair.manager, pair.report), now=now)
+    if not done:
         return Booking("already", "This make-up is already booked.", key=key)
+    action = queued.action
     return Booking("queued", "Booked: calsync puts it on both calendars now; "
-                   "it shows here after the next sync.", key=key)
+                   "it shows here after the next sync.", key=key,
+                   provider=action.provider, calendar=action.calendar)

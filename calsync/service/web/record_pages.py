@@ -51,6 +51,7 @@ class TeamSite(Protocol):
     settings: Settings
     store: Store
     clock: Callable[[], datetime]
+    on_booked: Callable[[str, str], None] | None
 
     def render(self, request: Request, template: str, status: int = 200,
                **context: Any) -> HTMLResponse: ...
@@ -162,6 +163,8 @@ class RecordPages:
                                           site.clock(), by=viewer)
         log.info("web: %s booked the make-up of %s / %s at %s: %s", viewer, ref.manager,
                  ref.report, start.isoformat(), booking.state)
+        if booking.provider and booking.calendar and site.on_booked is not None:
+            site.on_booked(booking.provider, booking.calendar)  # write it now, not next poll
         request.session["flash"] = {"page": ref.page_id, "state": booking.state,
                                     "message": booking.message}
         back = auth.safe_next(str(form.get("back") or "/team"))

@@ -85,8 +85,12 @@ class TeamSite:
         *,
         send_mail: Callable[[EmailMessage], None] | None = None,
         oidc: OidcSignIn | None = None,
+        on_booked: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
+        # A make-up was queued on (provider, calendar): with a daemon in the process,
+        # it syncs that calendar now, which performs the write (``Hooks.on_change``).
+        self.on_booked = on_booked
         self.store = store
         self.clock = clock
         self.oidc = oidc
