@@ -141,7 +141,9 @@ def compose(settings: Settings, store: Store, pair: PairSettings, nudge: DueNudg
     when = f"{local:%a} {local.day} {local:%b %Y} at {local:%H:%M}"
     short = f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
     public = settings.web.public_url
-    link = page_url(public, store.page_id(pair.manager, pair.report, now)) if public else None
+    link = None
+    if public:
+        link = page_url(public, store.page_id(pair.manager, pair.report, now)) + "#agenda"
     lines = [f"Hello {person.display.split()[0]},", ""]
     if nudge.kind == EMPTY:
         subject = f"No topics yet for your 1:1 with {other.display} ({short})"
