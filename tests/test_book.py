@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from calsync_emulators.google import GoogleEmulator
 
-from calsync.config import Settings, load_settings
+from calsync.config import IcsProvider, Settings, load_settings
 from calsync.engine.book import book_make_up, pending_make_up
 from calsync.providers.factory import build_readers, close_readers
 from calsync.service.daemon import Daemon
@@ -124,3 +124,14 @@ def test_a_slot_that_is_not_free_is_refused_with_fresh_suggestions(team: Team) -
         assert refused.message.startswith("That time is no longer free for both of you.")
         assert [s.start for s in refused.suggestions] == [s.start for s in pending.suggestions]
     assert [i for i in team.store.pending() if i.key.startswith("makeup|")] == []
+
+
+def test_a_calendar_calsync_only_reads_is_never_booked(team: Team) -> None:
+    pending = pending_make_up(team.settings, team.store, team.pair, FRIDAY)
+    assert pending is not None
+    read_only = team.settings.model_copy(
+        update={"providers": {"work": IcsProvider(kind="ics", path="feeds")}})
+    refused = book_make_up(read_only, team.store, team.pair, pending.suggestions[0].start,
+                           FRIDAY, by=MARIA)
+    assert refused.state == "refused" and "ICS feed" in refused.message
+    assert team.store.outbox_item(pending.key) is None

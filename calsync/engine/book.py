@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from calsync.config import PairSettings, Settings
+from calsync.config import IcsProvider, PairSettings, Settings
 from calsync.engine.actions import encode
 from calsync.engine.evaluate import pair_params, policy_params
 from calsync.engine.plan import makeup_write, pair_page_url, plan_pair, slot_request
@@ -31,6 +31,7 @@ from calsync.model import Event
 from calsync.policies import PairHealth, evaluate_pair
 from calsync.policies.bumps import Bump, makeup_key
 from calsync.policies.slots import Slot, find_slots
+from calsync.secrets import shown_calendar
 from calsync.store import Store
 from calsync.store.outbox import OutboxItem
 
@@ -113,6 +114,10 @@ def book_make_up(settings: Settings, store: Store, pair: PairSettings, start: da
     page = pair_page_url(settings, store, pair.manager, pair.report, now)
     queued = makeup_write(settings, params, health, events, bump, chosen, page=page,
                           booked_by=by)
+    if isinstance(settings.providers.get(queued.action.provider), IcsProvider):
+        return Booking("refused", f"calsync cannot book it: "
+                       f"{shown_calendar(queued.action.calendar)} is read from an ICS feed, "
+                       "which calsync never writes to.", key=key)
     kind, payload = encode(queued.action)
     if existing is not None:
         # calsync could not write the last time chosen: this one replaces it, same key.
