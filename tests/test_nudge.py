@@ -21,7 +21,7 @@ from calsync.config import ConfigError, Settings, load_settings, settings_from_d
 from calsync.policies.nudges import EMPTY, NUDGE, Recipient, due_nudges, nudge_key, send_time
 from calsync.policies.types import Occurrence, Status
 from calsync.providers.factory import build_readers, close_readers
-from calsync.report.nudge import send_due_nudges
+from calsync.report.nudge import nudge_problems, send_due_nudges
 from calsync.service.daemon import Daemon
 from calsync.store import Store, open_store
 from calsync.store import report_sends as sends
@@ -279,6 +279,21 @@ def test_a_refused_nudge_is_retried_later_and_sent_once(team: Team, catcher: Cat
     team.cycle(failed.next_attempt_at + timedelta(minutes=1))
     team.cycle(failed.next_attempt_at + timedelta(minutes=20))
     assert len(nudges_to(catcher, DEV)) == 1
+
+
+def test_a_nudge_refused_for_good_is_shown_by_doctor_and_not_retried(
+    team: Team, catcher: Catcher
+) -> None:
+    team.cycle(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
+    catcher.fail_next, catcher.fail_code = 1, "550 5.1.1 No such user"
+    team.cycle(DEV_NUDGE + timedelta(minutes=1))
+    team.cycle(DEV_NUDGE + timedelta(hours=2))
+    assert nudges_to(catcher, DEV) == [] and catcher.attempts == 1
+    [problem] = nudge_problems(team.store, DEV_NUDGE + timedelta(hours=2))
+    assert problem.startswith(f"nudge to {DEV} before the 1:1 of {MARIA} / {DEV} "
+                              f"({MONDAY.isoformat()}) failed after 1 attempt")
+    assert "No such user" in problem
+    assert nudge_problems(team.store, DEV_NUDGE + timedelta(days=8)) == []
 
 
 @pytest.mark.parametrize("web_extra", ['nudge_empty = "3h"'])

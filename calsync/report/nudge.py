@@ -18,7 +18,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 
@@ -33,6 +33,9 @@ from calsync.store import Store
 from calsync.store import report_sends as sends
 
 log = logging.getLogger(__name__)
+
+# doctor shows nudges that failed for good within this long (older ones are moot).
+PROBLEM_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +180,21 @@ def compose(settings: Settings, store: Store, pair: PairSettings, nudge: DueNudg
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("\n".join(lines) + "\n")
     return message
+
+
+def nudge_problems(store: Store, now: datetime) -> list[str]:
+    """Nudges of the last week that failed and are not retried, for ``calsync doctor``."""
+    problems = []
+    for record in sends.sends(store, kind=sends.NUDGE):
+        if record.claimed_at < now - PROBLEM_WINDOW:
+            continue
+        if record.state != "failed" or record.next_attempt_at is not None:
+            continue  # sent, in progress, or still retried automatically
+        # The key is "<kind>|<manager>|<report>|<occurrence>" (policies.nudges.nudge_key).
+        _, manager, report, when = [*record.week.split("|"), "", "", ""][:4]
+        problems.append(
+            f"nudge to {record.manager} before the 1:1 of {manager} / {report} "
+            f"({when.removeprefix('made_up@')}) failed after {record.attempts} attempt"
+            f"{'s' if record.attempts != 1 else ''} and is not retried: {record.last_error}"
+        )
+    return problems
