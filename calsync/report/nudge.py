@@ -120,6 +120,13 @@ def _deliver(settings: Settings, store: Store, pair: PairSettings, nudge: DueNud
         log.warning("nudge to %s (%s) not sent: %s", nudge.person, nudge.key, exc)
         sends.mark_failed(store, nudge.person, nudge.key, str(exc), now, retry_at)
         return NudgeOutcome(nudge.person, nudge.key, "failed", str(exc))
+    except Exception as exc:  # a bug in one nudge must not leave it claimed for ever
+        log.exception("nudge to %s (%s) could not be built", nudge.person, nudge.key)
+        error = f"could not build the email: {type(exc).__name__}: {exc}"
+        delay = retry_delay(claimed.attempts)
+        sends.mark_failed(store, nudge.person, nudge.key, error, now,
+                          None if delay is None else now + delay)
+        return NudgeOutcome(nudge.person, nudge.key, "failed", error)
     sends.mark_sent(store, nudge.person, nudge.key, now)
     log.info("nudge sent to %s for the 1:1 of %s", nudge.person, nudge.occurrence.start)
     return NudgeOutcome(nudge.person, nudge.key, "sent")
