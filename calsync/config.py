@@ -808,6 +808,13 @@ class WebSettings(_Strict):
     session_lifetime: PositiveDuration = Field(default=timedelta(days=14), description="how long a "
                                        "sign-in lasts")
     oidc: OidcSettings | None = Field(default=None, description="sign in with Google or Microsoft")
+    nudge: PositiveDuration | None = Field(
+        default=None, description="email both people this long before each 1:1 (off when unset)"
+    )
+    nudge_empty: PositiveDuration | None = Field(
+        default=None, description="remind both people this long before a 1:1 whose agenda "
+        "is still empty (off when unset)"
+    )
 
     @field_validator("public_url")
     @classmethod

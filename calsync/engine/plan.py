@@ -119,15 +119,36 @@ def plan_pair(
     bump = plan.bumps[-1]
     if bump.attempt > MAX_MAKEUP_ATTEMPTS:
         return plan, rows  # health reports makeup_bumped
-    result = find_slots(_slot_request(settings, params, health, events_by_owner, bump, now), now)
+    result = find_slots(slot_request(settings, params, health, events_by_owner, bump, now), now)
     plan.suggestions = list(result.slots)
     if result.finding is not None:
         plan.findings.append(result.finding)
     if pair.rebook != "auto" or not result.slots:
         return plan, rows
-    organizer = _organizer(events_by_owner, health.series_uids, pair.manager)
+    rows.append(makeup_write(settings, params, health, events_by_owner, bump, result.slots[0],
+                             page=page))
+    return plan, rows
+
+
+def makeup_write(
+    settings: Settings,
+    params: PairParams,
+    health: PairHealth,
+    events_by_owner: Mapping[str, Sequence[Event]],
+    bump: Bump,
+    slot: Slot,
+    *,
+    page: str | None = None,
+    booked_by: str | None = None,
+) -> Queued:
+    """The make-up of ``bump`` at ``slot`` on the organizer's calendar, under its outbox key.
+
+    The key depends on the pair, the bumped occurrence and the attempt only:
+    whoever queues it (the daemon on ``rebook = "auto"``, a person choosing a
+    suggested slot on the team page) and however often, it is written once.
+    """
+    organizer = _organizer(events_by_owner, health.series_uids, params.manager)
     person = settings.person(organizer)
-    slot = result.slots[0]
     original_local = bump.original_start.astimezone(person.zone)
     key = makeup_key(params.key, bump.original_start, bump.attempt)
     block = _agenda_block(settings, params, page)
@@ -139,7 +160,7 @@ def plan_pair(
         start=slot.start,
         end=slot.end,
         organizer=organizer,
-        attendees=(pair.manager, pair.report),
+        attendees=(params.manager, params.report),
         description=block.text if block else "",
         timezone=person.timezone,
         tags={
@@ -151,11 +172,12 @@ def plan_pair(
     who = f" by {bump.by}" if bump.by else ""
     why = (f"make-up for the 1:1 of {original_local:%a} {original_local.day} "
            f"{original_local:%b} ({bump.reason.replace('_', ' ')}{who}), attempt {bump.attempt}")
-    rows.append(Queued(key, CreateMakeUp(person.provider, person.calendar_id, event, why)))
-    return plan, rows
+    if booked_by:
+        why += f", chosen by {booked_by}"
+    return Queued(key, CreateMakeUp(person.provider, person.calendar_id, event, why))
 
 
-def _slot_request(
+def slot_request(
     settings: Settings,
     params: PairParams,
     health: PairHealth,

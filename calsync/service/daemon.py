@@ -29,6 +29,7 @@ from calsync.engine.plan import plan_all
 from calsync.engine.sync import CalendarResult, sync_all
 from calsync.providers.base import CalendarReader, ChannelWatcher, Subscriber
 from calsync.report import send_due_reports
+from calsync.report.nudge import send_due_nudges
 from calsync.secrets import SecretBox, shown_calendar
 from calsync.service import metrics
 from calsync.service.push import GoogleChannels, GraphSubscriptions
@@ -175,6 +176,9 @@ class Daemon:
             if outcome.state in ("sent", "failed"):
                 metrics.record_email(outcome.state)
         result.emails = sum(1 for o in outcomes if o.state == "sent")
+        # The nudges before each 1:1 ([web] nudge): the same ledger, once per person.
+        nudges = send_due_nudges(self.settings, self.store, now)
+        result.emails += sum(1 for o in nudges if o.state == "sent")
 
     # -- the loop ----------------------------------------------------------------------
 

@@ -65,6 +65,7 @@ class Store(Database):
 
     # -- calendar writes (outbox.py)
     enqueue = outbox.enqueue
+    requeue = outbox.requeue
     pending = outbox.pending
     outbox_item = outbox.item
     claim = outbox.claim

@@ -237,7 +237,13 @@ SEND_STATES = ("sending", "sent", "failed")
 
 
 class ReportSendRow(Base):
-    """One manager's weekly email for one ISO week ("2026-W47"); see ``report_sends``."""
+    """One email sent once: a manager's weekly email for one ISO week ("2026-W47"), or a
+    nudge before one 1:1 (``kind = "nudge"``, migration 0009); see ``report_sends``.
+
+    ``manager`` is the recipient and ``week`` the email's key within its kind (a nudge's
+    key names the pair and the occurrence, and starts with the kind, so the unique
+    (manager, week) pair never mixes two kinds).
+    """
 
     __tablename__ = "report_sends"
     __table_args__ = (
@@ -248,6 +254,7 @@ class ReportSendRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     manager: Mapped[str] = mapped_column(String)
     week: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String, server_default="weekly")
     state: Mapped[str] = mapped_column(String)
     message_id: Mapped[str] = mapped_column(String)
     attempts: Mapped[int] = mapped_column(Integer)
