@@ -120,3 +120,24 @@ def test_the_email_says_who_was_away_and_counts_it_apart(tmp_path: Path) -> None
     assert row["away"] == ["Dev away 16\u201320 Nov"]
     assert [c["kind"] for c in row["strip"]][:3] == ["held", "held", "excused"]
     assert row["strip"][2]["note"].endswith(f"excused, {REASON}")
+
+
+def test_the_record_on_me_says_why_a_1on1_was_excused() -> None:
+    from zoneinfo import ZoneInfo
+
+    from calsync.report.record import record_summary
+
+    summary = record_summary(_record(), DEV, lambda email: email.split("@")[0],
+                             ZoneInfo("Europe/London"), NOW)
+    texts = {entry.status: entry.text for entry in summary.entries}
+    assert texts["excused"] == f"excused: {REASON}"
+    assert summary.adherence_4 == 1.0  # two held; the excused one is not counted
+
+
+def test_no_nudge_before_a_1on1_that_someone_is_away_for() -> None:
+    from calsync.policies.nudges import nudgeable
+
+    ahead = FIRST + 3 * WEEK  # Mon 23 Nov, after NOW
+    upcoming = Occurrence(ahead, ahead, ahead + HALF, Status.UPCOMING)
+    excused = Occurrence(ahead, ahead, ahead + HALF, Status.EXCUSED, reason=REASON)
+    assert nudgeable(upcoming, NOW) and not nudgeable(excused, NOW)

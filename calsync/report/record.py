@@ -56,6 +56,8 @@ def entry_text(occurrence: Occurrence, reader: str, name: Callable[[str], str],
         return f"held, shortened to {occurrence.minutes} minutes"
     if status == "missed":
         return "nothing on the calendar"
+    if status == "excused":  # someone was away: the reason says who, or which holiday
+        return f"excused: {occurrence.reason}" if occurrence.reason else "excused"
     return status.replace("_", " ")
 
 
