@@ -434,6 +434,14 @@ class DirectoryScope(_Strict):
     setup: Literal["auto", "suggest", "off"] = Field(
         default="suggest", description="a new pair with no 1:1: create the series (auto)"
     )
+    holidays: str | None = Field(
+        default=None, description="public-holiday region of the reports it covers ('US-CA')"
+    )
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str | None) -> str | None:
+        return None if value is None else _holiday_region(value)
 
     @field_validator("root")
     @classmethod
@@ -473,7 +481,15 @@ class _DirectorySource(_Strict):
     provider: str = Field(description="the [providers.X] whose calendars these people use")
     timezone: str = Field(default="UTC", description="when the directory does not say")
     working_hours: HoursSetting = WorkingHours.parse("Mon-Fri 09:00-17:00")
+    holidays: str | None = Field(
+        default=None, description="public-holiday region of its people, unless a scope says"
+    )
     scopes: list[DirectoryScope] = Field(default_factory=lambda: [DirectoryScope()])
+
+    @field_validator("holidays")
+    @classmethod
+    def _source_holidays(cls, value: str | None) -> str | None:
+        return None if value is None else _holiday_region(value)
 
     @field_validator("timezone")
     @classmethod

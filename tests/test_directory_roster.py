@@ -223,3 +223,26 @@ provider = "cal"
         now = T0 + timedelta(days=1)
         daemon.cycle()
         assert [p.key for p in daemon.settings.pairs] == ["a@x.com|b@x.com", "a@x.com|c@x.com"]
+
+
+def test_a_scope_or_its_source_gives_people_their_holiday_region() -> None:
+    settings = _settings(
+        {"holidays": "DE-BE", "scopes": [{"root": "vp@x.com", "holidays": "US-CA"}, {}]},
+        people=[{"email": "dev@x.com", "provider": "cal", "holidays": "FR"}],
+    )
+    [source] = settings.directory.sources
+    listing = DirectoryListing("csv", tuple(CHAIN.values()))
+    update, _ = plan_update(source, listing, Roster())
+    roster = Roster(update.people, tuple(RosterPair("csv", m, r, s, T0)
+                                         for m, r, s in update.started))
+    regions = {p.email.split("@")[0]: p.holidays
+               for p in effective_settings(settings, roster).people}
+    # lead is covered by the vp scope; vp and ops (and the ceo, a manager only) by the
+    # catch-all scope, so the source's region; the TOML's dev keeps its own.
+    assert regions == {"ceo": "DE-BE", "vp": "DE-BE", "lead": "US-CA", "dev": "FR",
+                       "ops": "DE-BE"}
+
+
+def test_a_bad_holiday_region_on_a_scope_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"scopes.*holidays|holidays.*XX"):
+        _settings({"scopes": [{"holidays": "XX-YY"}]})

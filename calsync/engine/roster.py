@@ -168,7 +168,8 @@ def effective_settings(settings: Settings, roster: Roster) -> Settings:
     """The TOML's settings with the directory's people and pairs merged in.
 
     The TOML wins for every key it sets on a person or a pair; the rest comes
-    from the directory (a person's zone and hours) or the pair's scope
+    from the directory (a person's zone and hours; the holiday region of the
+    report's scope, else of the source) or the pair's scope
     (cadence, duration, min_duration, rebook, setup). A source no longer configured
     is ignored. Pairs the directory ended become ``ended_pairs`` unless the
     TOML lists them.
@@ -185,6 +186,8 @@ def effective_settings(settings: Settings, roster: Roster) -> Settings:
             found[person.email] = (sources[person.source], person)
 
     directory_pairs: dict[str, PairSettings] = {}
+    # A report's holiday region comes from the scope covering their pair.
+    regions: dict[str, str] = {}
     for pair in roster.pairs:
         source = sources.get(pair.source)
         key = f"{pair.manager}|{pair.report}"
@@ -193,6 +196,8 @@ def effective_settings(settings: Settings, roster: Roster) -> Settings:
         if not all(e in found or e in toml_people for e in (pair.manager, pair.report)):
             continue  # a stale row: the person's source row says they left
         scope = source.scopes[min(pair.scope, len(source.scopes) - 1)]
+        if scope.holidays:
+            regions.setdefault(pair.report, scope.holidays)
         data: dict[str, Any] = {"manager": pair.manager, "report": pair.report,
                                 **scope.pair_defaults()}
         directory_pairs[key] = PairSettings.model_validate(_overlay(data, toml_pairs.get(key)))
@@ -210,9 +215,10 @@ def effective_settings(settings: Settings, roster: Roster) -> Settings:
 
     people = []
     for person in settings.people:
-        people.append(_person(*found[person.email], person) if person.email in found
-                      else person)
-    people += [_person(*found[e]) for e in sorted(needed - set(toml_people))]
+        people.append(_person(*found[person.email], person, region=regions.get(person.email))
+                      if person.email in found else person)
+    people += [_person(*found[e], region=regions.get(e))
+               for e in sorted(needed - set(toml_people))]
 
     active = {p.key for p in pairs}
     ended: dict[str, RosterPair] = {}
@@ -237,7 +243,13 @@ def _overlay(data: dict[str, Any], toml: PairSettings | Person | None) -> dict[s
     return {**data, **{k: getattr(toml, k) for k in toml.model_fields_set}}
 
 
-def _person(source: SourceSettings, row: RosterPerson, toml: Person | None = None) -> Person:
+def _person(
+    source: SourceSettings,
+    row: RosterPerson,
+    toml: Person | None = None,
+    *,
+    region: str | None = None,
+) -> Person:
     hours = source.working_hours
     if row.working_hours:
         # Checked when read; a row calsync can no longer parse keeps the default.
@@ -249,5 +261,6 @@ def _person(source: SourceSettings, row: RosterPerson, toml: Person | None = Non
         "timezone": row.timezone or source.timezone,
         "working_hours": hours,
         "provider": source.provider,
+        "holidays": region or source.holidays,
     }
     return Person.model_validate(_overlay(data, toml))
