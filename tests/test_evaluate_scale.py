@@ -28,9 +28,10 @@ from calsync.config import Settings, load_settings
 from calsync.demo.sample import DEMO_NOW
 from calsync.engine import groups
 from calsync.engine.evaluate import evaluate_all
-from calsync.engine.plan import PreparedBusy, busy_of, evaluate_and_plan
+from calsync.engine.plan import PreparedBusy, evaluate_and_plan
 from calsync.engine.sync import CalendarResult, sync_all, sync_batch
 from calsync.model import Attendee, ChangeSet, Event, Response
+from calsync.policies.busy import busy_of
 from calsync.policies.index import CalendarIndex
 from calsync.policies.slots import Availability, BusyTimes, find_slots
 from calsync.providers.factory import build_readers

@@ -11,6 +11,7 @@ from calsync.cli.check_json import write_check_document
 from calsync.cli.check_table import render_check
 from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console
 from calsync.cli.params import InstantParam
+from calsync.engine.directory import ended_histories
 from calsync.engine.plan import evaluate_and_plan, evaluate_and_plan_each
 from calsync.engine.sync import sync_all
 from calsync.providers.factory import open_readers
@@ -36,11 +37,13 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
         if as_json:
             # Each pair is printed as soon as it is evaluated, then let go.
             each = evaluate_and_plan_each(settings, store, readers, now, enqueue=False)
-            write_check_document(_echo, settings, ((h, p) for _, h, p in each), results, now)
+            write_check_document(_echo, settings, ((h, p) for _, h, p in each), results, now,
+                                 lambda: ended_histories(settings, store))
         else:
             healths, plans = evaluate_and_plan(settings, store, readers, now, enqueue=False)
+            ended = ended_histories(settings, store)
     if not as_json:
-        render_check(out_console(), settings, healths, results, now, plans)
+        render_check(out_console(), settings, healths, results, now, plans, ended)
     if any(not r.ok for r in results):
         sys.exit(EXIT_FAILED)  # the health shown may miss what that calendar holds
 

@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from calsync.config import PairSettings, PolicySettings, Settings
+from calsync.engine.away import away_of
 from calsync.engine.groups import stream_groups
+from calsync.engine.setup import with_proposal
 from calsync.model import Event
 from calsync.policies import (
     Finding,
@@ -22,6 +24,7 @@ from calsync.policies import (
     Status,
     evaluate_pair,
 )
+from calsync.policies.away import AwaySpan
 from calsync.policies.index import indexed
 from calsync.store import FindingRecord, Store, StoredOccurrence
 
@@ -74,14 +77,17 @@ def evaluate_all(
     chosen = list(settings.pairs if pairs is None else pairs)
     if calendars is not None:
         index = indexed(calendars)
+        away = away_of(settings, index, now,
+                       {email for pair in chosen for email in (pair.manager, pair.report)})
         return [
-            evaluate_one(settings, store, pair, index, policy, now) for pair in chosen
+            evaluate_one(settings, store, pair, index, policy, now, away) for pair in chosen
         ]
     healths: dict[tuple[str, str], PairHealth] = {}
     for group, group_calendars in stream_groups(store, settings, chosen, now):
+        away = away_of(settings, group_calendars, now, group.owners)
         for pair in group.pairs:
             healths[(pair.manager, pair.report)] = evaluate_one(
-                settings, store, pair, group_calendars, policy, now
+                settings, store, pair, group_calendars, policy, now, away
             )
     return [healths[(pair.manager, pair.report)] for pair in chosen]
 
@@ -93,13 +99,22 @@ def evaluate_one(
     calendars: Mapping[str, Sequence[Event]],
     policy: PolicyParams,
     now: datetime,
+    away: Mapping[str, list[AwaySpan]] | None = None,
 ) -> PairHealth:
-    """One pair's health from its two calendars (events or their indexes), saved."""
+    """One pair's health from its two calendars (events or their indexes), saved.
+
+    ``away``: each person's away spans (``engine.away.away_of``), when the
+    caller gathered them once for a group; otherwise they are gathered here.
+    """
     events = {
         pair.manager: calendars.get(pair.manager, []),
         pair.report: calendars.get(pair.report, []),
     }
-    health = evaluate_pair(events, pair_params(settings, pair), policy, now)
+    if away is None:
+        away = away_of(settings, events, now, (pair.manager, pair.report))
+    health = evaluate_pair(events, pair_params(settings, pair), policy, now,
+                           away={p: away[p] for p in (pair.manager, pair.report)})
+    health = with_proposal(settings, pair, events, health, now)  # no series: a slot
     save_health(store, health, now)
     return health
 
@@ -136,7 +151,9 @@ def occurrence_row(occurrence: Occurrence) -> StoredOccurrence:
         start=occurrence.start,
         end=occurrence.end,
         status=occurrence.status.value,
-        by=occurrence.by,
+        # An excused 1:1 was bumped by nobody: its ``by`` column keeps why it
+        # is excused instead ("Ana away (out of office)"), so no migration.
+        by=occurrence.reason if occurrence.status is Status.EXCUSED else occurrence.by,
         in_window=occurrence.in_window,
         uid=occurrence.uid,
         title=occurrence.title,
@@ -144,12 +161,14 @@ def occurrence_row(occurrence: Occurrence) -> StoredOccurrence:
 
 
 def occurrence_of(row: StoredOccurrence) -> Occurrence:
+    excused = row.status == Status.EXCUSED.value
     return Occurrence(
         original_start=row.original_start,
         start=row.start,
         end=row.end,
         status=Status(row.status),
-        by=row.by,
+        by=None if excused else row.by,
+        reason=row.by if excused else None,
         in_window=row.in_window,
         uid=row.uid,
         title=row.title,

@@ -2,8 +2,10 @@
 
 For each pair: find bumps (policies.bumps), find slots from both people's busy
 time (policies.slots), and per the pair's ``rebook`` setting suggest them or
-queue the make-up in the outbox under its deterministic key. The agenda block
-is queued for the pair's series and make-ups whenever it is missing or stale.
+queue the make-up in the outbox under its deterministic key; a pair with no
+series gets its new series queued instead (engine.setup, ``setup = "auto"``).
+The agenda block is queued for the pair's series and make-ups whenever it is
+missing or stale.
 Nothing here writes to a calendar: the outbox executor does, once per key.
 """
 
@@ -16,12 +18,22 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from calsync.config import DaemonSettings, PairSettings, Settings
-from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, audit_texts, encode
+from calsync.engine.actions import (
+    CreateMakeUp,
+    CreateSeries,
+    Queued,
+    UpdateAgenda,
+    audit_texts,
+    encode,
+)
+from calsync.engine.away import away_of
 from calsync.engine.evaluate import evaluate_one, pair_params, policy_params
 from calsync.engine.groups import stream_groups
-from calsync.model import AgendaBlock, Event, EventStatus, Response
+from calsync.engine.setup import series_rows
+from calsync.model import AgendaBlock, Event, EventStatus
 from calsync.policies import Finding, PairHealth
 from calsync.policies.agenda import agenda_block, page_url
+from calsync.policies.away import away_days
 from calsync.policies.bumps import (
     MAX_MAKEUP_ATTEMPTS,
     Bump,
@@ -30,7 +42,8 @@ from calsync.policies.bumps import (
     makeup_key,
     managed_by_tool,
 )
-from calsync.policies.index import CalendarIndex, indexed
+from calsync.policies.busy import blocks
+from calsync.policies.index import indexed
 from calsync.policies.slots import (
     Availability,
     BusyTimes,
@@ -62,34 +75,9 @@ class PairPlan:
         return self.rebook == "auto" and any(f.kind == "no_slot" for f in self.findings)
 
 
-def busy_of(events: Sequence[Event], person: str, skip_uids: set[str],
-            skip_starts: set[datetime]) -> tuple[list[tuple[datetime, datetime]],
-                                                  list[tuple[datetime, datetime]]]:
-    """(busy, out-of-office) of one person from their own calendar: free/busy only.
-
-    Only times are used: what blocks a slot is a confirmed, opaque event the
-    person did not decline. Non-transparent all-day events are out-of-office.
-    """
-    busy, away = [], []
-    for event in events:
-        if not blocks(event, person):
-            continue
-        if event.uid in skip_uids and event.original_start in skip_starts:
-            continue  # the bumped occurrence itself
-        (away if event.all_day else busy).append((event.start, event.end))
-    return busy, away
-
-
-def blocks(event: Event, person: str) -> bool:
-    """Whether ``event`` on the person's own calendar keeps a slot from them (see busy_of)."""
-    if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
-        return False
-    return event.response_of(person) is not Response.DECLINED
-
-
 @dataclass(frozen=True, slots=True)
 class PreparedBusy:
-    """One person's free/busy (``busy_of`` without a skipped 1:1), converted once.
+    """One person's free/busy (``policies.busy.busy_of`` without a skipped 1:1), converted once.
 
     Every slot search of the person's pairs starts from it: the bumped
     occurrence is taken out and its time put back in per search
@@ -120,19 +108,21 @@ class PreparedBusy:
         )
 
     def without(self, skip_uids: set[str], skip_starts: set[datetime],
-                add_busy: Sequence[tuple[datetime, datetime]] = ()) -> tuple[BusyTimes, BusyTimes]:
-        """(busy, away) as ``busy_of`` gives them with this skip, plus ``add_busy``."""
+                add_busy: Sequence[tuple[datetime, datetime]] = (),
+                add_away: Sequence[tuple[datetime, datetime]] = ()) -> tuple[BusyTimes, BusyTimes]:
+        """(busy, away) as ``busy_of`` gives them with this skip, plus what is added."""
         remove_busy, remove_away = [], []
         for start in skip_starts:
             for uid, all_day, lo, hi in self.occurrences.get(start, ()):
                 if uid in skip_uids:
                     (remove_away if all_day else remove_busy).append((lo, hi))
-        return (self.busy.edited(remove_busy, add_busy), self.away.edited(remove_away))
+        return (self.busy.edited(remove_busy, add_busy),
+                self.away.edited(remove_away, add_away))
 
 
-def _organizer(events_by_owner: Mapping[str, CalendarIndex], uids: Sequence[str],
+def _organizer(events_by_owner: Mapping[str, Sequence[Event]], uids: Sequence[str],
                manager: str) -> str:
-    for index in events_by_owner.values():
+    for index in indexed(events_by_owner).values():
         for event in index.masters():
             if event.uid in uids and event.organizer:
                 return event.organizer
@@ -161,9 +151,11 @@ def plan_pair(
     """
     plan = PairPlan(pair.manager, pair.report, pair.rebook)
     rows: list[Queued] = []
-    if pair.rebook == "off" or not health.series_uids:
-        return plan, rows
     params = pair_params(settings, pair)
+    if not health.series_uids:
+        return plan, series_rows(settings, pair, health, _agenda_block(settings, params, page))
+    if pair.rebook == "off":
+        return plan, rows
     daemon: DaemonSettings = settings.daemon
     events_by_owner = indexed(events_by_owner)
     masters = [
@@ -187,17 +179,38 @@ def plan_pair(
     bump = plan.bumps[-1]
     if bump.attempt > MAX_MAKEUP_ATTEMPTS:
         return plan, rows  # health reports makeup_bumped
-    request = _slot_request(settings, params, health, events_by_owner, bump, now,
-                            {} if prepared is None else prepared)
+    request = slot_request(settings, params, health, events_by_owner, bump, now,
+                           prepared=prepared)
     result = find_slots(request, now)
     plan.suggestions = list(result.slots)
     if result.finding is not None:
         plan.findings.append(result.finding)
     if pair.rebook != "auto" or not result.slots:
         return plan, rows
-    organizer = _organizer(events_by_owner, health.series_uids, pair.manager)
+    rows.append(makeup_write(settings, params, health, events_by_owner, bump, result.slots[0],
+                             page=page))
+    return plan, rows
+
+
+def makeup_write(
+    settings: Settings,
+    params: PairParams,
+    health: PairHealth,
+    events_by_owner: Mapping[str, Sequence[Event]],
+    bump: Bump,
+    slot: Slot,
+    *,
+    page: str | None = None,
+    booked_by: str | None = None,
+) -> Queued:
+    """The make-up of ``bump`` at ``slot`` on the organizer's calendar, under its outbox key.
+
+    The key depends on the pair, the bumped occurrence and the attempt only:
+    whoever queues it (the daemon on ``rebook = "auto"``, a person choosing a
+    suggested slot on the team page) and however often, it is written once.
+    """
+    organizer = _organizer(events_by_owner, health.series_uids, params.manager)
     person = settings.person(organizer)
-    slot = result.slots[0]
     original_local = bump.original_start.astimezone(person.zone)
     key = makeup_key(params.key, bump.original_start, bump.attempt)
     block = _agenda_block(settings, params, page)
@@ -209,7 +222,7 @@ def plan_pair(
         start=slot.start,
         end=slot.end,
         organizer=organizer,
-        attendees=(pair.manager, pair.report),
+        attendees=(params.manager, params.report),
         description=block.text if block else "",
         timezone=person.timezone,
         tags={
@@ -221,28 +234,35 @@ def plan_pair(
     who = f" by {bump.by}" if bump.by else ""
     why = (f"make-up for the 1:1 of {original_local:%a} {original_local.day} "
            f"{original_local:%b} ({bump.reason.replace('_', ' ')}{who}), attempt {bump.attempt}")
-    rows.append(Queued(key, CreateMakeUp(person.provider, person.calendar_id, event, why)))
-    return plan, rows
+    if booked_by:
+        why += f", chosen by {booked_by}"
+    return Queued(key, CreateMakeUp(person.provider, person.calendar_id, event, why))
 
 
-def _slot_request(
+def slot_request(
     settings: Settings,
     params: PairParams,
     health: PairHealth,
     events_by_owner: Mapping[str, Sequence[Event]],
     bump: Bump,
     now: datetime,
-    prepared: dict[str, PreparedBusy],
+    *,
+    prepared: dict[str, PreparedBusy] | None = None,
 ) -> SlotRequest:
+    """The make-up search for ``bump``; ``prepared``: busy times kept across searches."""
     skip_uids, skip_starts = set(health.series_uids), {bump.original_start}
+    prepared = {} if prepared is None else prepared
     people = []
+    leave = away_of(settings, events_by_owner, now, (params.manager, params.report))
     for email in (params.manager, params.report):
         person = settings.person(email)
         ready = prepared.get(email)
         if ready is None:
             ready = prepared[email] = PreparedBusy.of(events_by_owner.get(email, ()), email)
-        # The bumped time just proved not to work: never offer it back.
-        busy, away = ready.without(skip_uids, skip_starts, [(bump.start, bump.end)])
+        # The bumped time just proved not to work: never offer it back. No make-up
+        # goes into a day either person is away, not even its free hours.
+        busy, away = ready.without(skip_uids, skip_starts, [(bump.start, bump.end)],
+                                   away_days(leave[email], person.zone))
         people.append(Availability(
             email=email, zone=person.zone, hours=person.hours,
             busy=busy, out_of_office=away, name=person.display,
@@ -404,8 +424,9 @@ def evaluate_and_plan_each(
     next_out = 0
     for group, calendars in stream_groups(store, settings, chosen, now):
         prepared: dict[str, PreparedBusy] = {}
+        away = away_of(settings, calendars, now, group.owners)
         for pair in group.pairs:
-            health = evaluate_one(settings, store, pair, calendars, policy, now)
+            health = evaluate_one(settings, store, pair, calendars, policy, now, away)
             plan = _plan_and_queue(settings, store, pair, health, calendars, readers, now,
                                    enqueue, prepared)
             waiting[position[(pair.manager, pair.report)]] = (pair, health, plan)
@@ -435,6 +456,14 @@ def _plan_and_queue(
     for queued in rows:
         action = queued.action
         if not isinstance(readers.get(action.provider), CalendarWriter):
+            if isinstance(action, CreateSeries):
+                plan.findings.append(Finding(
+                    kind="cannot_book",
+                    message=(f"calsync cannot create the 1:1 series: "
+                             f"{shown_calendar(action.calendar)} is read from "
+                             f"{action.provider}, which is read-only."),
+                    severity="warning",
+                ))
             if isinstance(action, CreateMakeUp):
                 plan.findings.append(Finding(
                     kind="cannot_book",

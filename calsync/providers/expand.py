@@ -46,6 +46,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from recurring_ical_events import EventAdapter, Occurrence, Series
 
 from calsync.model import Attendee, Event, EventStatus, Response, Window, printable
+from calsync.providers.away import AWAY_TAG, BUSY_STATUS, away_reason
 from calsync.providers.base import ProviderError
 
 # Occurrences of one series inside one window; more means a runaway rule.
@@ -1019,6 +1020,12 @@ def _event(
 ) -> Event:
     component = record.component
     organizer = _single(component, "ORGANIZER")
+    all_day = not isinstance(record.start, datetime)
+    tags = _tags(component)
+    # The one place every provider's out-of-office mark becomes the neutral tag.
+    away = away_reason(_text(component, BUSY_STATUS), _text(component, "SUMMARY"), all_day)
+    if away is not None:
+        tags[AWAY_TAG] = away
     return Event(
         uid=record.uid,
         start=start,
@@ -1029,11 +1036,11 @@ def _event(
         attendees=_attendees(component),
         original_start=original,
         recurrence=recurrence,
-        all_day=not isinstance(record.start, datetime),
+        all_day=all_day,
         timezone=record.zone.name if record.zone is not None else None,
         description=_text(component, "DESCRIPTION"),
         transparent=_text(component, "TRANSP").strip().upper() == "TRANSPARENT",
-        tags=_tags(component),
+        tags=tags,
     )
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from calsync.model import Event, Window, occurrence_key
+from calsync.providers.away import BUSY_STATUS, OOF
 from calsync.providers.expand import iana_zone, parse_calendar
 
 Json = dict[str, Any]
@@ -48,6 +49,11 @@ def tags_of(item: Json) -> dict[str, str]:
             name = key[len(TAG_PREFIX) :]
             out[name[:1].lower() + name[1:]] = str(value)
     return out
+
+
+def is_away(item: Json) -> bool:
+    """A Google out-of-office block (``eventType = "outOfOffice"``)."""
+    return item.get("eventType") == "outOfOffice"
 
 
 def _when(value: Mapping[str, Any], zone_hint: str | None) -> date | datetime:
@@ -99,6 +105,8 @@ def _describe(event: icalendar.Event, item: Json) -> None:
     event.add("status", _STATUS.get(item.get("status", "confirmed"), "CONFIRMED"))
     if item.get("transparency") == "transparent":
         event.add("transp", "TRANSPARENT")
+    if is_away(item):
+        event.add(BUSY_STATUS, OOF)  # expand.py turns it into tags["away"]
     if item.get("sequence") is not None:
         event.add("sequence", int(item["sequence"]))
     organizer = (item.get("organizer") or {}).get("email")
