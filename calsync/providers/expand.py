@@ -137,6 +137,34 @@ def parse_calendars(
     return events, warnings.items
 
 
+def expand_components(
+    components: Iterable[icalendar.Event], source: str, window: Window, default_zone: ZoneInfo
+) -> tuple[list[Event], ParseWarnings]:
+    """Like ``parse_calendar`` for VEVENTs built as objects (Google, Graph): no text.
+
+    A provider's mapping builds each resource as a component (master with its
+    RRULE/RDATE/EXDATE, overrides with RECURRENCE-ID, cancelled instances) and
+    hands them here, so they go through the same validation and expansion as
+    a parsed file without being written out and read back. Times carry their
+    zone as a ``ZoneInfo`` (icalendar sets TZID from it); there is no
+    VTIMEZONE and no X-WR-TIMEZONE. The components are changed in place.
+    """
+    warnings = _Warnings()
+    zones = _Zones(icalendar.Calendar(), source, default_zone, warnings)
+    events = [c for c in components if isinstance(c, icalendar.Event)]
+    if len(events) > MAX_COMPONENTS_PER_CALENDAR:
+        raise ProviderError(source, f"more than {MAX_COMPONENTS_PER_CALENDAR:,} events: not read")
+    records = _normalize_components(events, source, zones, default_zone, warnings)
+    expanded = _expand(records, window, default_zone, warnings)
+    if len(expanded) > MAX_EVENTS_PER_CALENDAR:
+        raise ProviderError(
+            source,
+            f"expands to more than {MAX_EVENTS_PER_CALENDAR:,} occurrences in the window: "
+            "not read",
+        )
+    return expanded, warnings.items
+
+
 # ---------------------------------------------------------------------------
 # reading
 
@@ -375,6 +403,16 @@ def _normalize_calendar(
 ) -> list[_Record]:
     zones = _Zones(calendar, source, default_zone, warnings)
     components = [c for c in calendar.subcomponents if isinstance(c, icalendar.Event)]
+    return _normalize_components(components, source, zones, default_zone, warnings)
+
+
+def _normalize_components(
+    components: list[icalendar.Event],
+    source: str,
+    zones: _Zones,
+    default_zone: ZoneInfo,
+    warnings: _Warnings,
+) -> list[_Record]:
     uids = _uids(components, source, warnings)
     records = []
     for component, uid in zip(components, uids, strict=True):
@@ -1040,6 +1078,8 @@ def _event(
 __all__ = [
     "MAX_OCCURRENCES_PER_SERIES",
     "MAX_RULE_ITERATIONS",
+    "ParseWarnings",
+    "expand_components",
     "iana_zone",
     "parse_calendar",
     "parse_calendars",

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from calsync.model import Event, Window, occurrence_key
-from calsync.providers.expand import iana_zone, parse_calendar
+from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
 
 Json = dict[str, Any]
 
@@ -132,47 +132,50 @@ def to_events(
     window: Window,
     default_zone: ZoneInfo,
     masters: Mapping[str, Json] | None = None,
-) -> tuple[list[Event], list[str]]:
+) -> tuple[list[Event], ParseWarnings]:
     """Neutral events for one calendar's resources (masters, exceptions, singles).
 
     ``masters`` supplies series masters fetched separately (id -> resource) for
     exceptions whose master is not among ``items``. Deletions (cancelled
     singles and masters) must be filtered out by the caller: they are
-    tombstones, not events.
+    tombstones, not events. The warnings' ``skipped_uids`` name the series and
+    events that were there but could not be read (the store keeps their rows).
     """
     by_id: dict[str, Json] = dict(masters or {})
     by_id.update({item["id"]: item for item in items if item.get("recurrence")})
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//calsync//google//EN")
-    calendar.add("version", "2.0")
+    components: list[icalendar.Event] = []
     ids: dict[str, tuple[str | None, str | None]] = {}
-    warnings: list[str] = []
+    skipped = ParseWarnings()
     for item in _in_order(items):
         master = by_id.get(item["recurringEventId"]) if "recurringEventId" in item else None
         if "recurringEventId" in item and master is None:
-            warnings.append(
+            skipped.append(
                 f"{source}: instance {item.get('id')} skipped: its series "
                 f"{item['recurringEventId']} was not found"
             )
+            if item.get("iCalUID"):  # the series' uid: keep what the store knows of it
+                skipped.skipped_uids.add(str(item["iCalUID"]))
             continue
         uid = (master or item).get("iCalUID") or (master or item)["id"]
         try:
             vevent = _vevent(item, uid, master)
+            if "recurringEventId" in item:
+                zone_hint = ((master or {}).get("start") or {}).get("timeZone")
+                original = _when(item["originalStartTime"], zone_hint)
+                key = occurrence_key(uid, _as_instant(original, default_zone))
+            else:
+                key = uid
         except (KeyError, ValueError, TypeError) as exc:
-            warnings.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
-            continue
-        calendar.add_component(vevent)
-        if "recurringEventId" in item:
-            zone_hint = ((master or {}).get("start") or {}).get("timeZone")
-            original = _when(item["originalStartTime"], zone_hint)
-            ids[occurrence_key(uid, _as_instant(original, default_zone))] = (
-                item.get("id"),
-                item.get("etag"),
+            skipped.append(
+                f"{source}: event {item.get('id')} (UID {uid}) skipped: unreadable ({exc})"
             )
-        else:
-            ids[uid] = (item.get("id"), item.get("etag"))
-    events, parse_warnings = parse_calendar(calendar.to_ical(), source, window, default_zone)
-    warnings.extend(parse_warnings)
+            skipped.skipped_uids.add(uid)
+            continue
+        components.append(vevent)
+        ids[key] = (item.get("id"), item.get("etag"))
+    events, warnings = expand_components(components, source, window, default_zone)
+    warnings[:0] = skipped
+    warnings.skipped_uids |= skipped.skipped_uids
     return [_with_ids(event, ids) for event in events], warnings
 
 
@@ -191,7 +194,7 @@ def _as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
 
 
 def _in_order(items: Iterable[Json]) -> list[Json]:
-    """Masters before their instances, for readable VEVENT order (any order parses)."""
+    """Masters before their instances, a stable order (any order expands the same)."""
     return sorted(items, key=lambda item: ("recurringEventId" in item, item.get("id", "")))
 
 

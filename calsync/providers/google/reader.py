@@ -221,6 +221,7 @@ class GoogleReader:
             window=window,
             cursor=_Cursor(token).encode(),
             warnings=tuple(warnings),
+            unread_uids=tuple(sorted(warnings.skipped_uids)),
         )
 
     def _missing_masters(
@@ -311,6 +312,7 @@ class GoogleReader:
             window=window,
             cursor=_Cursor(token).encode(),
             warnings=tuple(warnings),
+            unread_uids=tuple(sorted(warnings.skipped_uids)),
         )
 
     def free_busy(
