@@ -2,11 +2,11 @@
 
 Graph lists a mailbox's calendar view as single events, series masters,
 occurrences (stripped to ids and times in delta) and exceptions. Each series
-is written as iCalendar -- the master with an RRULE converted from Graph's
-``patternedRecurrence``, each exception as a RECURRENCE-ID override -- and
-expanded by the same code as ICS feeds and Google, so EXDATE-like gaps,
-overrides and time zones mean the same thing whichever provider a calendar
-comes from. Graph's ids and etags are then put back on the rows.
+is built as iCalendar components (objects, never text) -- the master with an
+RRULE converted from Graph's ``patternedRecurrence``, each exception as a
+RECURRENCE-ID override -- and expanded by the same code as ICS feeds and
+Google, so EXDATE-like gaps, overrides and time zones mean the same thing
+whichever provider a calendar comes from. Graph's ids and etags are then put back on the rows.
 
 Identity. An occurrence is keyed by ``(series uid, original start)``. Graph's
 ``iCalUId`` differs per occurrence but the series master's is shared by every
@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from calsync.model import Attendee, Event, EventStatus, Response, Window, occurrence_key
-from calsync.providers.expand import iana_zone, parse_calendar
+from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
 
 Json = dict[str, Any]
 
@@ -446,7 +446,7 @@ def to_events(
     window: Window,
     default_zone: ZoneInfo,
     owner: str | None = None,
-) -> tuple[list[Event], list[str]]:
+) -> tuple[list[Event], ParseWarnings]:
     """Neutral events for one mailbox's singles and series inside ``window``.
 
     ``series`` carries each master as GET returns it (its own start, its
@@ -454,14 +454,13 @@ def to_events(
     occurrences may be stripped to ids and times as in delta. ``owner`` is the
     mailbox owner's email: their own answer (``responseStatus``) wins over the
     attendee list of their copy. Tombstones must be filtered out by the caller.
+    The warnings' ``skipped_uids`` name what was there but could not be read.
     """
     owner = owner.strip().lower() if owner else None
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//calsync//outlook//EN")
-    calendar.add("version", "2.0")
+    components: list[icalendar.Event] = []
     ids: dict[str, tuple[str | None, str | None]] = {}
     expected: set[str] = set()  # series uids whose rule rows need an instance
-    warnings: list[str] = []
+    skipped = ParseWarnings()
     direct: list[Event] = []
     series_uids = {series_uid(data.master) for data in series}
     for item in singles:
@@ -473,9 +472,10 @@ def to_events(
                     direct.append(event)
                 continue
             # A single sharing a series' UID: let the expansion decide, as for ICS.
-            calendar.add_component(_single_vevent(item, uid, default_zone, owner))
+            components.append(_single_vevent(item, uid, default_zone, owner))
         except (KeyError, ValueError, TypeError) as exc:
-            warnings.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
+            skipped.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
+            skipped.skipped_uids.add(uid)
             continue
         ids[uid] = (item.get("id"), item.get("@odata.etag"))
     for data in series:
@@ -484,27 +484,27 @@ def to_events(
         zone = series_zone(master, default_zone)
         all_day = bool(master.get("isAllDay"))
         try:
-            components = [_master_vevent(master, uid, zone, owner)]
+            members = [_master_vevent(master, uid, zone, owner)]
             keys = {uid: (master.get("id"), master.get("@odata.etag"))}
             for instance in data.instances:
                 original = _original(instance, all_day, zone)
                 key = occurrence_key(uid, _as_instant(original, default_zone))
                 keys[key] = (instance.get("id"), instance.get("@odata.etag"))
                 if instance.get("type") == "exception":
-                    components.append(_exception_vevent(master, instance, uid, zone, owner))
+                    members.append(_exception_vevent(master, instance, uid, zone, owner))
         except (KeyError, ValueError, TypeError) as exc:
-            warnings.append(
-                f"{source}: series {master.get('id')} skipped: unreadable ({exc})"
-            )
+            skipped.append(f"{source}: series {master.get('id')} skipped: unreadable ({exc})")
+            skipped.skipped_uids.add(uid)
             continue
-        for component in components:
-            calendar.add_component(component)
+        components.extend(members)
         ids.update(keys)
         expected.add(uid)
     events: list[Event] = []
-    if calendar.subcomponents:
-        events, parse_warnings = parse_calendar(calendar.to_ical(), source, window, default_zone)
-        warnings.extend(parse_warnings)
+    warnings = ParseWarnings()
+    if components:
+        events, warnings = expand_components(components, source, window, default_zone)
+    warnings[:0] = skipped
+    warnings.skipped_uids |= skipped.skipped_uids
     out = direct
     for event in events:
         found = ids.get(event.key)

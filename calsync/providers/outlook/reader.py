@@ -331,6 +331,7 @@ class OutlookReader:
             window=window,
             cursor=_Cursor(link, window).encode(),
             warnings=tuple(warnings + mapped),
+            unread_uids=tuple(sorted(mapped.skipped_uids)),
         )
 
     def _event_path(self, calendar: str, event_id: str, suffix: str = "") -> str:
@@ -395,6 +396,7 @@ class OutlookReader:
             window=window,
             cursor=cursor,
             warnings=tuple(warnings),
+            unread_uids=tuple(sorted(warnings.skipped_uids)),
         )
 
     def _series(
