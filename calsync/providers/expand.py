@@ -392,6 +392,11 @@ class _Record:
         return bool(self.rules) or "RDATE" in self.component
 
     @cached_property
+    def properties(self) -> dict[str, object]:
+        """The Event fields this component gives every one of its rows."""
+        return _properties(self)
+
+    @cached_property
     def rank(self) -> tuple[int, str, str]:
         """Which of two copies of one component wins: newest, then a content hash."""
         content = hashlib.sha256(self.component.to_ical()).hexdigest()
@@ -867,10 +872,10 @@ def _expand_group(
             else _utc(occurrence.original, default_zone)
         )
         event = _event(record, start, end, original, default_zone, cancelled=cancelled_master)
-        earlier = rows.get(event.key)
-        if earlier is None or _prefer(record, core, sources.get(event.key)):
-            rows[event.key] = event
-            sources[event.key] = record
+        key = event.key
+        if key not in rows or _prefer(record, core, sources.get(key)):
+            rows[key] = event
+            sources[key] = record
 
     if core is not None and core.has_rules and core.exdates:
         for event in _excluded(series, core, window, span_start, span_stop, default_zone):
@@ -1045,6 +1050,22 @@ def _raw_text(value: object) -> str:
     return str(value)
 
 
+def _properties(record: _Record) -> dict[str, object]:
+    """What every row of one component shares, read from it once (not per occurrence)."""
+    component = record.component
+    return {
+        "title": _text(component, "SUMMARY"),
+        "status": _status(record),
+        "organizer": _email(_single(component, "ORGANIZER")),
+        "attendees": _attendees(component),
+        "all_day": not isinstance(record.start, datetime),
+        "timezone": record.zone.name if record.zone is not None else None,
+        "description": _text(component, "DESCRIPTION"),
+        "transparent": _text(component, "TRANSP").strip().upper() == "TRANSPARENT",
+        "tags": _tags(component),
+    }
+
+
 def _event(
     record: _Record,
     start: datetime,
@@ -1055,23 +1076,16 @@ def _event(
     cancelled: bool = False,
     recurrence: tuple[str, ...] = (),
 ) -> Event:
-    component = record.component
-    organizer = _single(component, "ORGANIZER")
+    fields = record.properties
+    if cancelled:
+        fields = {**fields, "status": EventStatus.CANCELLED}
     return Event(
         uid=record.uid,
         start=start,
         end=end,
-        title=_text(component, "SUMMARY"),
-        status=EventStatus.CANCELLED if cancelled else _status(record),
-        organizer=_email(organizer),
-        attendees=_attendees(component),
         original_start=original,
         recurrence=recurrence,
-        all_day=not isinstance(record.start, datetime),
-        timezone=record.zone.name if record.zone is not None else None,
-        description=_text(component, "DESCRIPTION"),
-        transparent=_text(component, "TRANSP").strip().upper() == "TRANSPARENT",
-        tags=_tags(component),
+        **fields,  # type: ignore[arg-type]
     )
 
 
