@@ -139,6 +139,8 @@ from calsync_emulators.graph_push import (
 from calsync_emulators.graph_seed import SeedError, load_seed
 from calsync_emulators.graph_state import GraphState
 from calsync_emulators.graph_times import Json, format_error_date
+from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
+from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
 from calsync_emulators.serving import serve_in_background, shut_down
 
@@ -382,6 +384,8 @@ class GraphEmulator:
         tenant: str = DEFAULT_TENANT,
         device_code_interval: int = 5,
         default_user: str | None = None,
+        latency: str | float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = GraphState(clock=clock, id_seed=id_seed)
         self.lock = self.state.lock
@@ -397,7 +401,11 @@ class GraphEmulator:
             user_name=self._user_name,
         )
         self.requests = RequestLog(self.lock)
-        self._faults = _Faults()
+        # Every request waits this long (see calsync_emulators.latency); reset_faults
+        # keeps it, as it is how the emulator was started, not an injected fault.
+        self._base_latency = configured_latency(latency)
+        self._sleep = sleep
+        self._faults = _Faults(latency=self._base_latency)
         self._deliveries: list[Delivery] = []
         self._delivery_signal = threading.Condition(self.lock)
         self._subscriptions = Subscriptions(
@@ -621,7 +629,7 @@ class GraphEmulator:
 
     def reset_faults(self) -> None:
         with self.lock:
-            self._faults = _Faults()
+            self._faults = _Faults(latency=self._base_latency)
             self.state.deltas.empty_pages = False
             self.state.deltas.replays = False
             self.state.deltas.token_cache = None
@@ -748,7 +756,7 @@ class GraphEmulator:
         with self.lock:
             delay = self._faults.latency
         if delay:
-            time.sleep(delay)
+            self._sleep(delay)  # in this request's thread, outside the lock: requests overlap
         if _AUTH_PATH.match(path):
             response = self._identity(method, path, query, body)
             self.requests._add(
@@ -1207,11 +1215,26 @@ def main(argv: list[str] | None = None) -> int:
         "--no-auth", action="store_true", help="accept Graph calls without a bearer token"
     )
     parser.add_argument(
+        "--latency",
+        default=None,
+        help=f"delay every request by this long, e.g. 80ms (default: ${LATENCY_ENV_VAR} or 0)",
+    )
+    parser.add_argument(
         "--url-file", type=Path, help="write the emulator's Graph URL here once listening"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    emulator = GraphEmulator(args.port, args.host, auth=not args.no_auth, tenant=args.tenant)
+    try:
+        emulator = GraphEmulator(
+            args.port,
+            args.host,
+            auth=not args.no_auth,
+            tenant=args.tenant,
+            latency=args.latency,
+        )
+    except ValueError as exc:  # a bad --latency or $CALSYNC_EMULATOR_LATENCY
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         loaded = emulator.load_seed(args.seed)
     except SeedError as exc:
