@@ -5,7 +5,9 @@ modified instances (``recurringEventId`` + ``originalStartTime``) and its
 cancelled instances. That is the iCalendar model, so the resources are written
 as VEVENTs and expanded by the same code as ICS feeds: one expansion, one
 meaning of EXDATE, overrides and time zones, whichever provider a calendar
-comes from. Google's opaque ids and etags are then put back on the rows.
+comes from. The VEVENTs are built as objects and expanded as they are, never
+written out as text and parsed back. Google's opaque ids and etags are then
+put back on the rows.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import icalendar
 
 from calsync.model import Event, Window, occurrence_key
 from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
+from calsync.providers.vevent import new_vevent, put_address, put_int, put_text, put_time
 
 Json = dict[str, Any]
 
@@ -63,8 +66,7 @@ def _when(value: Mapping[str, Any], zone_hint: str | None) -> date | datetime:
 
 
 def _vevent(item: Json, uid: str, master: Json | None) -> icalendar.Event:
-    event = icalendar.Event()
-    event.add("uid", uid)
+    event = new_vevent(uid)
     zone_hint = ((master or item).get("start") or {}).get("timeZone")
     if item.get("status") == "cancelled" and "originalStartTime" in item:
         # A cancelled instance: Google guarantees only its original start, and
@@ -72,16 +74,17 @@ def _vevent(item: Json, uid: str, master: Json | None) -> icalendar.Event:
         # calendar with showDeleted). Read it always as the series' occurrence at
         # its original slot, so a full and an incremental sync agree.
         original = _when(item["originalStartTime"], zone_hint)
-        event.add("dtstart", original)
-        event.add("dtend", original + _length(master))
-        event.add("recurrence-id", original)
+        put_time(event, "DTSTART", original)
+        put_time(event, "DTEND", original + _length(master))
+        put_time(event, "RECURRENCE-ID", original)
         _describe(event, {**(master or {}), "status": "cancelled"})
         return event
-    event.add("dtstart", _when(item["start"], zone_hint))
-    event.add("dtend", _when(item.get("end") or item["start"], zone_hint))
+    put_time(event, "DTSTART", _when(item["start"], zone_hint))
+    put_time(event, "DTEND", _when(item.get("end") or item["start"], zone_hint))
     if "originalStartTime" in item:
-        event.add("recurrence-id", _when(item["originalStartTime"], zone_hint))
+        put_time(event, "RECURRENCE-ID", _when(item["originalStartTime"], zone_hint))
     for line in item.get("recurrence") or ():
+        # Google sends RRULE/RDATE/EXDATE as iCalendar lines: each is read as one.
         for name, value in icalendar.Event.from_ical(
             f"BEGIN:VEVENT\r\n{line}\r\nEND:VEVENT\r\n"
         ).property_items(recursive=False):
@@ -92,28 +95,32 @@ def _vevent(item: Json, uid: str, master: Json | None) -> icalendar.Event:
 
 
 def _describe(event: icalendar.Event, item: Json) -> None:
-    """Title, status, people and calsync tags of a resource, onto a VEVENT."""
-    event.add("summary", item.get("summary") or "")
+    """Title, status, people and calsync tags of a resource, onto a VEVENT.
+
+    The one place this mapping sets descriptive properties on a component.
+    """
+    put_text(event, "SUMMARY", item.get("summary") or "")
     if item.get("description"):
-        event.add("description", item["description"])
-    event.add("status", _STATUS.get(item.get("status", "confirmed"), "CONFIRMED"))
+        put_text(event, "DESCRIPTION", item["description"])
+    put_text(event, "STATUS", _STATUS.get(item.get("status", "confirmed"), "CONFIRMED"))
     if item.get("transparency") == "transparent":
-        event.add("transp", "TRANSPARENT")
+        put_text(event, "TRANSP", "TRANSPARENT")
     if item.get("sequence") is not None:
-        event.add("sequence", int(item["sequence"]))
+        put_int(event, "SEQUENCE", int(item["sequence"]))
     organizer = (item.get("organizer") or {}).get("email")
     if organizer:
-        event.add("organizer", f"mailto:{organizer}")
+        put_address(event, "ORGANIZER", organizer)
     for attendee in item.get("attendees") or ():
         email = attendee.get("email")
         if not email:
             continue
-        params = {"PARTSTAT": _PARTSTAT.get(attendee.get("responseStatus", ""), "NEEDS-ACTION")}
+        partstat = _PARTSTAT.get(attendee.get("responseStatus", ""), "NEEDS-ACTION")
         if attendee.get("resource"):
-            params["CUTYPE"] = "RESOURCE"
-        event.add("attendee", icalendar.vCalAddress(f"mailto:{email}"), parameters=params)
+            put_address(event, "ATTENDEE", email, PARTSTAT=partstat, CUTYPE="RESOURCE")
+        else:
+            put_address(event, "ATTENDEE", email, PARTSTAT=partstat)
     for name, value in tags_of(item).items():
-        event.add(f"X-CALSYNC-{name.upper()}", value)
+        put_text(event, f"X-CALSYNC-{name.upper()}", value)
 
 
 def _length(master: Json | None) -> timedelta:

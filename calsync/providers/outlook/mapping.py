@@ -43,6 +43,7 @@ import icalendar
 
 from calsync.model import Attendee, Event, EventStatus, Response, Window, occurrence_key
 from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
+from calsync.providers.vevent import new_vevent, put, put_address, put_text, put_time
 
 Json = dict[str, Any]
 
@@ -289,17 +290,20 @@ def _text_body(body: Mapping[str, Any] | None) -> str:
 
 
 def _describe(event: icalendar.Event, item: Mapping[str, Any], owner: str | None) -> None:
-    """Title, status, people and calsync tags of a resource, onto a VEVENT."""
-    event.add("summary", item.get("subject") or "")
+    """Title, status, people and calsync tags of a resource, onto a VEVENT.
+
+    The one place this mapping sets descriptive properties on a component.
+    """
+    put_text(event, "SUMMARY", item.get("subject") or "")
     description = _text_body(item.get("body"))
     if description:
-        event.add("description", description)
-    event.add("status", "CANCELLED" if item.get("isCancelled") else "CONFIRMED")
+        put_text(event, "DESCRIPTION", description)
+    put_text(event, "STATUS", "CANCELLED" if item.get("isCancelled") else "CONFIRMED")
     if item.get("showAs") == "free":
-        event.add("transp", "TRANSPARENT")
+        put_text(event, "TRANSP", "TRANSPARENT")
     organizer = ((item.get("organizer") or {}).get("emailAddress") or {}).get("address")
     if organizer:
-        event.add("organizer", f"mailto:{organizer}")
+        put_address(event, "ORGANIZER", organizer)
     own = (item.get("responseStatus") or {}).get("response")
     for attendee in item.get("attendees") or ():
         email = (attendee.get("emailAddress") or {}).get("address")
@@ -313,33 +317,36 @@ def _describe(event: icalendar.Event, item: Mapping[str, Any], owner: str | None
             and own in _ANSWERS
         ):
             response = own  # the owner's own answer, as their mailbox records it
-        params = {"PARTSTAT": _PARTSTAT.get(response, "NEEDS-ACTION")}
+        partstat = _PARTSTAT.get(response, "NEEDS-ACTION")
         if attendee.get("type") == "resource":
-            params["CUTYPE"] = "RESOURCE"
-        event.add("attendee", icalendar.vCalAddress(f"mailto:{email}"), parameters=params)
+            put_address(event, "ATTENDEE", email, PARTSTAT=partstat, CUTYPE="RESOURCE")
+        else:
+            put_address(event, "ATTENDEE", email, PARTSTAT=partstat)
     for name, value in tags_of(item).items():
-        event.add(f"X-CALSYNC-{name.upper()}", value)
+        put_text(event, f"X-CALSYNC-{name.upper()}", value)
 
 
-def _single_vevent(item: Json, uid: str, default_zone: ZoneInfo, owner: str | None):
-    event = icalendar.Event()
-    event.add("uid", uid)
+def _single_vevent(
+    item: Json, uid: str, default_zone: ZoneInfo, owner: str | None
+) -> icalendar.Event:
+    event = new_vevent(uid)
     all_day = bool(item.get("isAllDay"))
     zone = zone_named(item.get("originalStartTimeZone")) or default_zone
-    event.add("dtstart", _when(item["start"], all_day, zone))
-    event.add("dtend", _when(item.get("end") or item["start"], all_day, zone))
+    put_time(event, "DTSTART", _when(item["start"], all_day, zone))
+    put_time(event, "DTEND", _when(item.get("end") or item["start"], all_day, zone))
     _describe(event, item, owner)
     return event
 
 
-def _master_vevent(master: Json, uid: str, zone: ZoneInfo, owner: str | None):
-    event = icalendar.Event()
-    event.add("uid", uid)
+def _master_vevent(
+    master: Json, uid: str, zone: ZoneInfo, owner: str | None
+) -> icalendar.Event:
+    event = new_vevent(uid)
     all_day = bool(master.get("isAllDay"))
-    event.add("dtstart", _when(master["start"], all_day, zone))
-    event.add("dtend", _when(master.get("end") or master["start"], all_day, zone))
+    put_time(event, "DTSTART", _when(master["start"], all_day, zone))
+    put_time(event, "DTEND", _when(master.get("end") or master["start"], all_day, zone))
     line = rrule_of(master.get("recurrence") or {})
-    event.add("rrule", icalendar.vRecur.from_ical(line.removeprefix("RRULE:")))
+    put(event, "RRULE", icalendar.vRecur.from_ical(line.removeprefix("RRULE:")))
     _describe(event, master, owner)
     return event
 
@@ -355,12 +362,11 @@ def _original(instance: Mapping[str, Any], all_day: bool, zone: ZoneInfo) -> dat
 def _exception_vevent(
     master: Json, instance: Json, uid: str, zone: ZoneInfo, owner: str | None
 ) -> icalendar.Event:
-    event = icalendar.Event()
-    event.add("uid", uid)
+    event = new_vevent(uid)
     all_day = bool(master.get("isAllDay"))
-    event.add("dtstart", _when(instance["start"], all_day, zone))
-    event.add("dtend", _when(instance.get("end") or instance["start"], all_day, zone))
-    event.add("recurrence-id", _original(instance, all_day, zone))
+    put_time(event, "DTSTART", _when(instance["start"], all_day, zone))
+    put_time(event, "DTEND", _when(instance.get("end") or instance["start"], all_day, zone))
+    put_time(event, "RECURRENCE-ID", _original(instance, all_day, zone))
     # An exception from delta is complete; fields it lacks are the master's.
     _describe(event, {**master, **{k: v for k, v in instance.items() if v is not None}}, owner)
     return event
