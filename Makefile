@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_check.py --pairs 1000
 	$(BIN)/python bench/bench_google.py --events 5000 --calendars 1000
 	$(BIN)/python bench/bench_outlook.py
+	$(BIN)/python bench/bench_sync.py --pairs 1000 --calendars 200
 	$(BIN)/python bench/bench_caldav.py --events 5000 --calendars 200
 	$(BIN)/python bench/bench_slots.py
 	$(BIN)/python bench/bench_daemon.py --pairs 1000
