@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -286,6 +287,32 @@ def _zone(value: str) -> str:
     return value
 
 
+def _holiday_region(value: str) -> str:
+    """A ``holidays`` region: a country, or a country and its subdivision ("US-CA")."""
+    region = value.strip().upper()
+    problem = _region_problem(region)
+    if problem:
+        raise ValueError(f"{value!r}: {problem}")
+    return region
+
+
+@lru_cache(maxsize=512)
+def _region_problem(region: str) -> str | None:
+    # Imported here: the package takes a moment to load, and most configs never need it.
+    import holidays
+
+    country, _, subdivision = region.partition("-")
+    try:
+        known = holidays.country_holidays(country).subdivisions
+    except NotImplementedError:
+        return (f"unknown country {country!r} for public holidays (an ISO 3166 code with "
+                "an optional subdivision, e.g. 'US', 'DE' or 'US-CA')")
+    if subdivision and subdivision not in known:
+        listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+        return f"{country} has no subdivision {subdivision!r} (known: {listed or 'none'})"
+    return None
+
+
 class Person(_Strict):
     email: str
     name: str = ""
@@ -293,6 +320,8 @@ class Person(_Strict):
     working_hours: HoursSetting = WorkingHours.parse("Mon-Fri 09:00-17:00")
     provider: str
     calendar: str | None = None
+    # Public holidays of this region excuse a missed 1:1: "US", "US-CA", "DE-BY".
+    holidays: str | None = None
 
     @field_validator("email")
     @classmethod
@@ -301,6 +330,13 @@ class Person(_Strict):
         if not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
             raise ValueError(f"{value!r} is not an email address")
         return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _holiday_region(value)
 
     @field_validator("timezone")
     @classmethod
@@ -332,6 +368,9 @@ class PairSettings(_Strict):
     duration: PositiveDuration = timedelta(minutes=30)
     min_duration: PositiveDuration = timedelta(minutes=15)
     rebook: Literal["auto", "suggest", "off"] = "suggest"
+    #: With no 1:1 series: propose a recurring slot ("suggest"), also create the
+    #: series on the manager's calendar ("auto"), or say nothing more ("off").
+    setup: Literal["auto", "suggest", "off"] = "suggest"
     title: str | None = Field(
         default=None, description="title of the 1:1 series, when the usual guesses miss it"
     )
@@ -356,6 +395,157 @@ class PairSettings(_Strict):
     def key(self) -> str:
         return f"{self.manager}|{self.report}"
 
+
+
+class EndedPair(_Strict):
+    """A pair the directory ended (report left or changed manager): history, no more 1:1s.
+
+    Not a config key: ``calsync.engine.roster`` adds these to the effective
+    settings from the store, so ``check`` can show them as ended.
+    """
+
+    manager: str
+    report: str
+    ended: date
+    reason: str = ""
+
+
+# -- [directory]: people and pairs from the organisation's directory ----------------
+
+
+class DirectoryScope(_Strict):
+    """Which reports a source's pairs cover, and their defaults (``[[directory.sources.scopes]]``).
+
+    One of ``root`` (with an optional ``depth``), ``org_units`` (Google) or
+    ``groups`` (Microsoft 365); none of them means everyone. A report is in the
+    first scope that covers them.
+    """
+
+    root: str | None = Field(default=None, description="a manager's email: their reports, and "
+                             "theirs, down to depth levels")
+    depth: int | None = Field(default=None, ge=1, le=50, description="levels under root "
+                              "(default: all)")
+    org_units: list[str] = Field(default_factory=list, description="google: org unit paths")
+    groups: list[str] = Field(default_factory=list, description="graph: group ids or names")
+    cadence: CadenceSetting = Cadence(weeks=1)
+    duration: PositiveDuration = timedelta(minutes=30)
+    min_duration: PositiveDuration = timedelta(minutes=15)
+    rebook: Literal["auto", "suggest", "off"] = "suggest"
+    setup: Literal["auto", "suggest", "off"] = Field(
+        default="suggest", description="a new pair with no 1:1: create the series (auto)"
+    )
+    holidays: str | None = Field(
+        default=None, description="public-holiday region of the reports it covers ('US-CA')"
+    )
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str | None) -> str | None:
+        return None if value is None else _holiday_region(value)
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_email(value)
+
+    @field_validator("org_units")
+    @classmethod
+    def _units(cls, value: list[str]) -> list[str]:
+        for unit in value:
+            if not unit.startswith("/"):
+                raise ValueError(f"{unit!r} is not an org unit path (e.g. '/Engineering')")
+        return [unit.rstrip("/") or "/" for unit in value]
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DirectoryScope:
+        chosen = [k for k in ("root", "org_units", "groups") if getattr(self, k)]
+        if len(chosen) > 1:
+            raise ValueError(f"choose one of root, org_units and groups (got {', '.join(chosen)})")
+        if self.depth is not None and self.root is None:
+            raise ValueError("depth needs root (the manager the depth counts from)")
+        if self.min_duration > self.duration:
+            raise ValueError(
+                f"min_duration {format_duration(self.min_duration)} is longer than "
+                f"duration {format_duration(self.duration)}"
+            )
+        return self
+
+    def pair_defaults(self) -> dict[str, Any]:
+        return {"cadence": self.cadence, "duration": self.duration,
+                "min_duration": self.min_duration, "rebook": self.rebook, "setup": self.setup}
+
+
+class _DirectorySource(_Strict):
+    kind: str  # each kind narrows it to its Literal (the union's discriminator)
+    name: str | None = Field(default=None, description="default: the kind")
+    provider: str = Field(description="the [providers.X] whose calendars these people use")
+    timezone: str = Field(default="UTC", description="when the directory does not say")
+    working_hours: HoursSetting = WorkingHours.parse("Mon-Fri 09:00-17:00")
+    holidays: str | None = Field(
+        default=None, description="public-holiday region of its people, unless a scope says"
+    )
+    scopes: list[DirectoryScope] = Field(default_factory=lambda: [DirectoryScope()])
+
+    @field_validator("holidays")
+    @classmethod
+    def _source_holidays(cls, value: str | None) -> str | None:
+        return None if value is None else _holiday_region(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _zone(value)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: list[DirectoryScope]) -> list[DirectoryScope]:
+        if not value:
+            raise ValueError("at least one scope (an empty [[...scopes]] table means everyone)")
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
+
+
+class GraphDirectory(_DirectorySource):
+    """``kind = "graph"``: Entra ID users and managers, with the provider's app credentials."""
+
+    kind: Literal["graph"]
+
+
+class GoogleDirectory(_DirectorySource):
+    """``kind = "google"``: the Admin SDK Directory API, as ``admin`` (domain-wide delegation)."""
+
+    kind: Literal["google"]
+    admin: str | None = Field(default=None, description="a Workspace admin to impersonate")
+    customer: str = Field(default="my_customer", description="the Workspace customer id")
+
+    @field_validator("admin")
+    @classmethod
+    def _admin(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_email(value)
+
+
+class CsvDirectory(_DirectorySource):
+    """``kind = "csv"``: an HR export (email,name,manager_email,timezone,working_hours)."""
+
+    kind: Literal["csv"]
+    path: str = Field(description="the CSV file, relative to the config file")
+
+
+DirectorySource = Annotated[
+    GraphDirectory | GoogleDirectory | CsvDirectory, Field(discriminator="kind")
+]
+DIRECTORY_KINDS = "graph, google, csv"
+
+
+class DirectorySettings(_Strict):
+    """``[directory]``: where people and pairs come from besides ``[[people]]``/``[[pairs]]``."""
+
+    sources: list[DirectorySource] = Field(default_factory=list)
+    refresh: PositiveDuration = Field(default=timedelta(days=1),
+                                      description="how often the daemon reads the sources")
 
 
 _K_OF_N = re.compile(r"^\s*(\d+)\s+of\s+(\d+)\s*$")
@@ -634,6 +824,13 @@ class WebSettings(_Strict):
     session_lifetime: PositiveDuration = Field(default=timedelta(days=14), description="how long a "
                                        "sign-in lasts")
     oidc: OidcSettings | None = Field(default=None, description="sign in with Google or Microsoft")
+    nudge: PositiveDuration | None = Field(
+        default=None, description="email both people this long before each 1:1 (off when unset)"
+    )
+    nudge_empty: PositiveDuration | None = Field(
+        default=None, description="remind both people this long before a 1:1 whose agenda "
+        "is still empty (off when unset)"
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -673,7 +870,10 @@ class Settings(_Strict):
     agenda: AgendaSettings = Field(default_factory=AgendaSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    directory: DirectorySettings = Field(default_factory=DirectorySettings)
 
+    # Pairs the directory ended (not a config key: see calsync.engine.roster).
+    ended_pairs: tuple[EndedPair, ...] = Field(default=(), exclude=True)
     # Where the file was read from: relative paths resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -697,7 +897,8 @@ class Settings(_Strict):
         for index, pair in enumerate(self.pairs):
             for role in ("manager", "report"):
                 email = getattr(pair, role)
-                if email not in seen:
+                # With a directory, a pair may override one it gives (engine.roster checks).
+                if email not in seen and not self.directory.sources:
                     raise _KeyedError(
                         ("pairs", index, role), f"{email} is not listed under [[people]]"
                     )
@@ -706,6 +907,7 @@ class Settings(_Strict):
                     ("pairs", index), f"the pair {pair.manager} / {pair.report} is listed twice"
                 )
             pair_seen[pair.key] = index
+        self._directory_references()
         if self.smtp is not None and self.report.from_address is None:
             raise _KeyedError(
                 ("report", "from_address"),
@@ -714,6 +916,47 @@ class Settings(_Strict):
                 "(e.g. 'calsync <calsync@example.com>')",
             )
         return self
+
+    def _directory_references(self) -> None:
+        kinds = {"graph": OutlookProvider, "google": GoogleProvider}
+        names: dict[str, int] = {}
+        for index, source in enumerate(self.directory.sources):
+            where: tuple[str | int, ...] = ("directory", "sources", index)
+            if source.label in names:
+                raise _KeyedError((*where, "name"), f"two sources are named {source.label!r} "
+                                  f"(also directory.sources[{names[source.label]}]): name them")
+            names[source.label] = index
+            provider = self.providers.get(source.provider)
+            if provider is None:
+                known = ", ".join(sorted(self.providers)) or "none defined"
+                raise _KeyedError((*where, "provider"),
+                                  f"no provider named {source.provider!r} (known: {known})")
+            wanted = kinds.get(source.kind)
+            if wanted is not None and not isinstance(provider, wanted):
+                need = "outlook" if source.kind == "graph" else "google"
+                raise _KeyedError((*where, "provider"), f"kind {source.kind!r} reads the "
+                                  f"directory with the credentials of an {need} provider; "
+                                  f"{source.provider!r} is {provider.kind!r}")
+            if isinstance(provider, OutlookProvider) and provider.auth == "device_code":
+                raise _KeyedError((*where, "provider"), "the directory is read with the app's "
+                                  "own permissions: give the source an outlook provider with "
+                                  "auth = \"client_credentials\"")
+            if (isinstance(source, GoogleDirectory) and isinstance(provider, GoogleProvider)
+                    and provider.auth == "oauth"):
+                raise _KeyedError((*where, "provider"), "the Admin SDK is read by a service "
+                                  "account with domain-wide delegation: give the source a "
+                                  "google provider with auth = \"service_account\"")
+            if (isinstance(source, GoogleDirectory) and isinstance(provider, GoogleProvider)
+                    and provider.auth == "service_account" and not source.admin):
+                raise _KeyedError((*where, "admin"), "the Admin SDK is read as a Workspace "
+                                  "admin: name the admin the service account impersonates")
+            for number, scope in enumerate(source.scopes):
+                if scope.org_units and source.kind != "google":
+                    raise _KeyedError((*where, "scopes", number, "org_units"),
+                                      "org units are Google Workspace's (kind = \"google\")")
+                if scope.groups and source.kind != "graph":
+                    raise _KeyedError((*where, "scopes", number, "groups"),
+                                      "groups are Microsoft 365's (kind = \"graph\")")
 
     def person(self, email: str) -> Person:
         email = normalize_email(email)
@@ -762,6 +1005,10 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> tuple[str, str]:
         provider = data.get("providers", {}).get(loc[1], {})
         if isinstance(provider, dict) and provider.get("kind") == loc[2]:
             del loc[2]
+    if len(loc) >= 4 and loc[:2] == ["directory", "sources"] and loc[3] in ("graph", "google",
+                                                                             "csv"):
+        del loc[3]  # the same tag, in [[directory.sources]]
+    kinds = DIRECTORY_KINDS if loc[:2] == ["directory", "sources"] else PROVIDER_KINDS
     kind = error["type"]
     message = str(error["msg"])
     if kind == "extra_forbidden":
@@ -771,9 +1018,10 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> tuple[str, str]:
     elif kind == "union_tag_invalid":
         tag = (error.get("ctx") or {}).get("tag")
         loc.append("kind")
-        message = f"unknown provider kind {tag!r} (supported: {PROVIDER_KINDS})"
+        what = "directory source" if kinds == DIRECTORY_KINDS else "provider"
+        message = f"unknown {what} kind {tag!r} (supported: {kinds})"
     elif kind == "union_tag_not_found":
-        message = f"'kind' is missing (supported: {PROVIDER_KINDS})"
+        message = f"'kind' is missing (supported: {kinds})"
     elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     return _format_loc(tuple(loc)), message
@@ -798,8 +1046,9 @@ def load_settings(path: str | Path) -> Settings:
 
 
 def settings_from_dict(data: dict[str, Any], source: Path) -> Settings:
-    if "base_dir" in data:
-        raise ConfigError(f"{source}: base_dir: unknown key")
+    for computed in ("base_dir", "ended_pairs"):
+        if computed in data:
+            raise ConfigError(f"{source}: {computed}: unknown key")
     try:
         return Settings.model_validate({**data, "base_dir": source.resolve().parent})
     except ValidationError as exc:
@@ -817,7 +1066,13 @@ def settings_from_dict(data: dict[str, Any], source: Path) -> Settings:
 __all__ = [
     "CaldavProvider",
     "ConfigError",
+    "CsvDirectory",
+    "DirectoryScope",
+    "DirectorySettings",
+    "EndedPair",
+    "GoogleDirectory",
     "GoogleProvider",
+    "GraphDirectory",
     "IcsProvider",
     "OutlookProvider",
     "PairSettings",

@@ -100,6 +100,14 @@ class Event:
         return self.end - self.start
 
     @property
+    def away(self) -> str | None:
+        """Why this event marks its owner away (out of office, leave), if it does.
+
+        Providers set ``tags["away"]`` when they read an out-of-office event.
+        """
+        return self.tags.get("away")
+
+    @property
     def emails(self) -> frozenset[str]:
         """Everyone on the event: attendees and organizer."""
         people = {a.email for a in self.attendees}

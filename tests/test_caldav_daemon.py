@@ -11,6 +11,7 @@ between read and write is a 412, read again and merged.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from calsync.providers.caldav.calendar import CaldavCalendar
 from calsync.providers.factory import build_readers, close_readers
 from calsync.service.daemon import Daemon
 from calsync.store import open_store
-from tests.caldav_support import DavProxy, RadicaleServer, get, put
+from tests.caldav_support import DavProxy, RadicaleServer, delete, get, put
 from tests.support import cli
 
 MARIA, DEV = "maria@example.com", "dev@example.com"
@@ -296,3 +297,30 @@ def test_a_concurrent_edit_is_a_412_read_again_and_kept(team: Team) -> None:
     text = get(team.maria + "1on1.ics")[1].decode().replace("\r\n ", "")
     assert "Bring the Q4 numbers." in text and "Our notes live" not in text
     assert text.count(AgendaBlock.BEGIN) == 1 and "SEQUENCE:3" in text
+
+
+def test_setup_auto_writes_the_new_series_once_into_both_calendars(team: Team) -> None:
+    # No 1:1 series at all; the pair asks calsync to set one up.
+    delete(team.maria + "1on1.ics")
+    delete(team.dev + "1on1.ics")
+    team.config.write_text(team.config.read_text().replace(
+        'rebook = "auto"', 'rebook = "auto"\nsetup = "auto"'))
+    result = one_cycle(team.config)
+    assert [w.outcome for w in result.writes if w.key.startswith("series|")] == ["done"]
+    [made] = team.makeups(team.maria)
+    [copy] = team.makeups(team.dev)  # Radicale does not schedule: calsync writes Dev's copy
+    assert made == copy
+    text = made.decode().replace("\r\n ", "")
+    assert "RRULE:FREQ=WEEKLY;BYDAY=MO" in text  # next Monday: early in the week
+    assert "DTSTART;TZID=America/New_York:20261130T100000" in text
+    assert "X-CALSYNC-KEY:series|maria@example.com|dev@example.com" in text
+    assert "docs.example.com/1on1/maria-dev" in text
+    # Read back as the pair's 1:1: nothing more to write, no no_series.
+    assert one_cycle(team.config, NOW + timedelta(minutes=5)).writes == []
+    code, out, err = cli(team.config, "check", "--json", "--no-sync", "--now",
+                         (NOW + timedelta(minutes=5)).isoformat())
+    assert code == 0, err
+    [pair] = json.loads(out)["pairs"]
+    assert pair["series"] == "1:1 Maria / Dev" and pair["proposal"] is None
+    assert "no_series" not in {f["kind"] for f in pair["flags"]}
+    assert pair["next"] == "2026-11-30T15:00:00+00:00"

@@ -66,3 +66,29 @@ def test_the_table_says_when_a_make_up_cannot_be_booked(team: Path) -> None:
     # shows the slot a person could book by hand.
     assert "calsync cannot book the make-up" in table
     assert "Suggested make-up:" in table
+
+
+def _kenji_works_early_and_wants_auto_setup(team: Path) -> None:
+    """Kenji's Tokyo mornings meet Maria's New York afternoons (the day before)."""
+    text = team.read_text()
+    text = text.replace('working_hours = "Mon-Thu 10:00-19:00, Fri 10:00-16:00"',
+                        'working_hours = "Mon-Fri 06:00-10:00"', 1)
+    text = text.replace('report = "kenji@example.com"\ncadence = "weekly"',
+                        'report = "kenji@example.com"\ncadence = "weekly"\nsetup = "auto"', 1)
+    assert 'setup = "auto"' in text and '"Mon-Fri 06:00-10:00"' in text
+    team.write_text(text)
+
+
+def test_auto_setup_on_a_read_only_calendar_proposes_but_cannot_book(team: Path) -> None:
+    _kenji_works_early_and_wants_auto_setup(team)
+    document = json.loads(_run(team, "check", "--json", "--now", MONDAY))
+    kenji = next(p for p in document["pairs"] if p["report"] == "kenji@example.com")
+    proposal = kenji["proposal"]
+    assert proposal is not None and proposal["zone"] == "America/New_York"
+    assert proposal["text"].startswith("Mondays 16:")  # Tuesday morning in Tokyo
+    assert "(06:" in proposal["text"] and "Tokyo" in proposal["text"]
+    flags = {f["kind"]: f["message"] for f in kenji["flags"]}
+    assert flags["no_series"].endswith(f"calsync books {proposal['text']}.")
+    assert flags["cannot_book"].startswith("calsync cannot create the 1:1 series")
+    table = _run(team, "check", "--now", MONDAY)
+    assert "calsync cannot create the 1:1 series" in table

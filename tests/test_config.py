@@ -66,6 +66,7 @@ def test_good_config_is_typed(tmp_path):
     assert pair.cadence == Cadence(weeks=3)
     assert pair.duration == timedelta(minutes=45)
     assert pair.rebook == "auto"
+    assert pair.setup == "suggest"  # the default: propose a series, never create one unasked
     assert settings.database_url() == f"sqlite:///{tmp_path / 'state' / 'calsync.db'}"
 
 
@@ -83,6 +84,7 @@ def test_shipped_configs_are_valid():
         (("timezone = \"Asia/Kolkata\"", "timezone = \"India Time\""),
          "people[1].timezone: 'India Time' is not an IANA time zone"),
         (("rebook = \"auto\"", "rebook = \"sometimes\""), "pairs[0].rebook:"),
+        (("rebook = \"auto\"", "rebook = \"auto\"\nsetup = \"always\""), "pairs[0].setup:"),
         (("min_duration = \"20m\"", "min_duration = \"1h\""),
          "pairs[0]: min_duration 1h is longer than duration 45m"),
         (("duration = \"45m\"", "duration = \"45 minutes please\""),

@@ -49,7 +49,8 @@ def test_out_writes_eml_and_html_previews_and_says_where(team: Path, tmp_path: P
     for name in DEMO_REPORTS:
         assert name in page and name in text
     assert "declined once by Lena" in text  # the flags in plain words, addressed to Maria
-    assert "cancelled twice by you" in text
+    # Maria's cancellation of Wed 4 Nov fell on her day out of office: excused, not flagged.
+    assert "cancelled once by you" in text and "Maria away 4 Nov" in text
     assert "Book the next 1:1 with Priya" in text
 
 
@@ -68,9 +69,12 @@ def test_json_is_the_same_data(team: Path) -> None:
     statuses = {r["name"]: r["status"] for r in maria["reports"]}
     assert statuses["Kenji Watanabe"] == "critical" and statuses["Dev Patel"] == "ok"
     lena = next(r for r in maria["reports"] if r["name"] == "Lena Fischer")
+    # Wed 4 Nov, cancelled on Maria's day out of office, is excused with its reason.
     assert [c["kind"] for c in lena["strip"]][-4:] == [
-        "cancelled", "cancelled", "declined", "upcoming"
+        "excused", "cancelled", "declined", "upcoming"
     ]
+    assert lena["strip"][-4]["note"].endswith("excused, Maria away (out of office)")
+    assert lena["away"] == ["Maria away 4 Nov"]
     assert maria["fairness"][0]["name"] == "Lena Fischer"
     assert maria["calendar_problems"] == []
 

@@ -278,6 +278,36 @@ def test_only_one_of_many_claims_wins(store_url: str) -> None:
     assert errors == [] and len(wins) == 1
 
 
+def test_nudges_share_the_ledger_as_their_own_kind(store_url: str) -> None:
+    stores = [open_store(store_url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    key = "nudge|ann@example.com|bob@example.com|2026-11-23T15:00:00+00:00"
+    wins: list[Any] = []
+
+    def claim(own: Store) -> None:
+        barrier.wait(timeout=30)
+        record = sends.claim_send(own, "bob@example.com", key, "<n@x>", SEND_NOW,
+                                  kind=sends.NUDGE)
+        if record is not None:
+            wins.append(record)
+
+    threads = [threading.Thread(target=claim, args=(own,)) for own in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    store = stores[0]
+    assert [(w.kind, w.state) for w in wins] == [(sends.NUDGE, "sending")]
+    sends.mark_sent(store, "bob@example.com", key, SEND_NOW)
+    # The weekly email's readers (and doctor) do not see nudges; the nudge readers do.
+    assert sends.sends(store) == [] and sends.latest_sends(store) == []
+    assert [r.state for r in sends.sends(store, key, kind=sends.NUDGE)] == ["sent"]
+    with pytest.raises(ValueError, match="unknown send kind"):
+        sends.claim_send(store, "bob@example.com", "x", "<n@x>", SEND_NOW, kind="spam")
+    for own in stores:
+        own.close()
+
+
 def test_a_failed_send_is_reclaimed_by_one_worker_only(store: Store) -> None:
     week, manager = "2026-W47", "bob@example.com"
     assert sends.claim_send(store, manager, week, "<m@x>", SEND_NOW)

@@ -233,3 +233,22 @@ def test_the_session_cookie_is_secure_when_the_public_url_is_https(tmp_path: Pat
     https = team_settings(tmp_path, public_url="https://calsync.example.com")
     assert session_middleware(https, SecretBox(KEY)).kwargs["https_only"] is True
     assert session_middleware(team_settings(tmp_path), SecretBox(KEY)).kwargs["https_only"] is False
+
+
+def test_a_pair_with_no_series_sees_the_proposed_recurring_slot(team: Team) -> None:
+    from calsync.store import FindingRecord
+
+    message = ("No recurring 1:1 between Maria Chen and Lena Fischer was found on either "
+               "calendar. Propose Mondays 09:45–10:15 New York (15:45 Berlin), free 7 of "
+               "the next 8 weeks (busy Mon 21 Dec).")
+    team.store.save_evaluation(MARIA, LENA, [], [
+        FindingRecord("no_series", message, (NOW + WEEK,), "critical")], NOW)
+    maria = team.sign_in(MARIA)
+    page = maria.get(team.page(MARIA, LENA))
+    assert page.status_code == 200
+    assert "nothing on the books yet" in page.text
+    assert ('id="series-proposal">No recurring 1:1 between Maria Chen and Lena Fischer was '
+            "found on either calendar. Propose Mondays 09:45–10:15 New York (15:45 Berlin), "
+            "free 7 of the next 8 weeks (busy Mon 21 Dec).</p>") in page.text
+    # A pair with a series shows no proposal.
+    assert "series-proposal" not in maria.get(team.page(MARIA, DEV)).text

@@ -12,6 +12,7 @@ from calsync.cli.check_json import check_document
 from calsync.cli.check_table import render_check
 from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console
 from calsync.cli.params import InstantParam
+from calsync.engine.directory import ended_histories
 from calsync.engine.evaluate import evaluate_all, load_calendars
 from calsync.engine.plan import plan_all
 from calsync.engine.sync import sync_all
@@ -38,10 +39,11 @@ def check(obj: Context, as_json: bool, now: datetime | None, no_sync: bool) -> N
         # The readers tell which calendars calsync could write (cannot_book otherwise).
         plans = plan_all(settings, store, healths, readers, now, enqueue=False,
                          calendars=calendars)
+        ended = ended_histories(settings, store)
     if as_json:
-        document = check_document(settings, healths, results, now, plans)
+        document = check_document(settings, healths, results, now, plans, ended)
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        render_check(out_console(), settings, healths, results, now, plans)
+        render_check(out_console(), settings, healths, results, now, plans, ended)
     if any(not r.ok for r in results):
         sys.exit(EXIT_FAILED)  # the health shown may miss what that calendar holds

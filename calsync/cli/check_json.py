@@ -7,13 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from calsync.config import Settings
+from calsync.engine.directory import EndedHistory, display_name
 from calsync.engine.plan import PairPlan
 from calsync.engine.sync import CalendarResult
-from calsync.policies import Occurrence, PairHealth, fairness
+from calsync.policies import Occurrence, PairHealth, Status, fairness
+from calsync.policies.types import SeriesProposal
 from calsync.secrets import shown_calendar
 from calsync.timeutil import iso
 
 FORMAT_VERSION = 1
+HELD_STATUSES = (Status.HELD, Status.SHORTENED, Status.MOVED, Status.MADE_UP)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def _ratio(value: float | None) -> float | None:
@@ -29,6 +33,8 @@ def occurrence_json(occurrence: Occurrence) -> dict[str, Any]:
         "by": occurrence.by,
         "in_window": occurrence.in_window,
         "minutes": occurrence.minutes,
+        # Only on an excused 1:1: why ("Ana away (out of office)").
+        **({"reason": occurrence.reason} if occurrence.reason else {}),
     }
 
 
@@ -60,6 +66,7 @@ def pair_json(
         "next": iso(health.next_start),
         "last_held": iso(health.last_held),
         "bumped_by": dict(sorted(health.bumped_by.items())),
+        **({"away": list(health.away)} if health.away else {}),
         "bumps": [
             {
                 "original_start": iso(b.original_start),
@@ -75,6 +82,43 @@ def pair_json(
              "reason": s.reason}
             for s in (plan.suggestions[:3] if plan else [])
         ],
+        "proposal": proposal_json(health.proposal),
+    }
+
+
+def proposal_json(proposal: SeriesProposal | None) -> dict[str, Any] | None:
+    """The recurring slot proposed to a pair with no series (None otherwise)."""
+    if proposal is None:
+        return None
+    return {
+        "weekday": _WEEKDAYS[proposal.weekday],
+        "local_start": proposal.local_start.strftime("%H:%M"),
+        "zone": proposal.zone,
+        "minutes": int(proposal.duration.total_seconds() // 60),
+        "cadence": proposal.cadence.label,
+        "rrule": proposal.rrule,
+        "first_start": iso(proposal.first_start),
+        "free": proposal.free,
+        "total": proposal.total,
+        "conflicts": [iso(c) for c in proposal.conflicts],
+        "text": proposal.text,
+    }
+
+
+def ended_json(settings: Settings, ended: EndedHistory) -> dict[str, Any]:
+    """A pair the directory ended: its history, no flags, nothing next."""
+    held = [o for o in ended.occurrences if o.status in HELD_STATUSES]
+    return {
+        "manager": ended.pair.manager,
+        "report": ended.pair.report,
+        "manager_name": display_name(settings, ended.pair.manager),
+        "report_name": display_name(settings, ended.pair.report),
+        "ended": ended.pair.ended.isoformat(),
+        "ended_reason": ended.pair.reason,
+        "occurrences": [occurrence_json(o) for o in ended.occurrences],
+        "flags": [],
+        "next": None,
+        "last_held": iso(held[-1].start) if held else None,
     }
 
 
@@ -84,13 +128,16 @@ def check_document(
     calendars: Sequence[CalendarResult],
     now: datetime,
     plans: Sequence[PairPlan] = (),
+    ended: Sequence[EndedHistory] = (),
 ) -> dict[str, Any]:
     ranked = fairness(healths)
     by_pair = {(p.manager, p.report): p for p in plans}
     return {
         "format": FORMAT_VERSION,
         "generated_at": iso(now),
-        "pairs": [pair_json(settings, h, by_pair.get((h.manager, h.report))) for h in healths],
+        # Ended pairs (from the directory) follow, marked by their "ended" date.
+        "pairs": [pair_json(settings, h, by_pair.get((h.manager, h.report))) for h in healths]
+        + [ended_json(settings, e) for e in ended],
         "fairness": [
             {
                 "manager": manager,

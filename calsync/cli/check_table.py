@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from calsync.config import Settings
+from calsync.engine.directory import EndedHistory, display_name
 from calsync.engine.plan import PairPlan
 from calsync.engine.sync import CalendarResult
 from calsync.policies import Occurrence, PairHealth, Status
@@ -25,6 +26,7 @@ GLYPHS: dict[Status, tuple[str, str]] = {
     Status.DECLINED: ("⊘", "magenta"),
     Status.MISSED: ("○", "red"),
     Status.UPCOMING: ("·", "dim"),
+    Status.EXCUSED: ("–", "cyan"),
 }
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -64,6 +66,7 @@ def health_table(
     healths: Sequence[PairHealth],
     now: datetime,
     plans: Sequence[PairPlan] = (),
+    ended: Sequence[EndedHistory] = (),
 ) -> Table:
     by_pair = {(p.manager, p.report): p for p in plans}
     table = Table(title=f"1:1 health as of {now:%Y-%m-%d %H:%M} UTC", show_lines=True)
@@ -86,6 +89,9 @@ def health_table(
             if index:
                 flags.append("\n")
             flags.append(finding.message, style=SEVERITY_STYLE.get(finding.severity, ""))
+        for note in health.away:
+            # Leave instead of a flag: "Ana away 16–27 Nov".
+            flags.append(("\n" if flags.plain else "") + note, style="cyan")
         if plan and plan.suggestions:
             slot = plan.suggestions[0]
             local = slot.start.astimezone(zone)
@@ -94,7 +100,7 @@ def health_table(
                 f"{' (shortened)' if slot.shortened else ''}",
                 style="bold cyan",
             )
-        if not findings and not (plan and plan.suggestions):
+        if not findings and not health.away and not (plan and plan.suggestions):
             flags.append("healthy", style="green")
         table.add_row(
             f"{manager.display} → {report.display}",
@@ -105,6 +111,19 @@ def health_table(
             _local(health.last_held, zone, now),
             _local(health.next_start, zone, now),
             flags,
+        )
+    for history in ended:
+        pair = history.pair
+        table.add_row(
+            f"{display_name(settings, pair.manager)} → {display_name(settings, pair.report)}",
+            Text("ended", style="dim"),
+            Text("–", style="dim"),
+            Text("–", style="dim"),
+            strip(history.occurrences, now),
+            Text("–", style="dim"),
+            Text("–", style="dim"),
+            Text(f"ended {pair.ended.isoformat()}" + (f": {pair.reason}" if pair.reason else ""),
+                 style="dim"),
         )
     return table
 
@@ -119,6 +138,7 @@ def legend() -> Text:
         Status.CANCELLED: "cancelled",
         Status.DECLINED: "declined",
         Status.MISSED: "nothing on the calendar",
+        Status.EXCUSED: "excused (someone away)",
     }
     for status, name in names.items():
         glyph, style = GLYPHS[status]
@@ -145,8 +165,9 @@ def render_check(
     results: Sequence[CalendarResult],
     now: datetime,
     plans: Sequence[PairPlan] = (),
+    ended: Sequence[EndedHistory] = (),
 ) -> None:
-    parts: list[Table | Text] = [health_table(settings, healths, now, plans), legend()]
+    parts: list[Table | Text] = [health_table(settings, healths, now, plans, ended), legend()]
     problems = calendar_problems(results)
     if problems is not None:
         parts.append(problems)

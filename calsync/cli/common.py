@@ -20,6 +20,7 @@ from rich.markup import escape
 from sqlalchemy.engine import make_url
 
 from calsync.config import ConfigError, Settings, load_settings
+from calsync.engine.directory import with_directory
 from calsync.engine.sync import CalendarResult, sync_all
 from calsync.providers.factory import open_readers
 from calsync.store import Store, StoreError, open_store
@@ -50,16 +51,29 @@ class Context:
 
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
+        self._toml: Settings | None = None
         self._settings: Settings | None = None
 
     @property
-    def settings(self) -> Settings:
-        if self._settings is None:
+    def toml_settings(self) -> Settings:
+        """The config file as written (without the directory's people and pairs)."""
+        if self._toml is None:
             try:
-                self._settings = load_settings(self.config_path)
+                self._toml = load_settings(self.config_path)
             except ConfigError as exc:
                 err_console.print(f"[bold red]config error[/]\n{escape(str(exc))}", highlight=False)
                 sys.exit(EXIT_BAD_INPUT)
+        return self._toml
+
+    @property
+    def settings(self) -> Settings:
+        """The effective settings: the config merged with the directory's stored roster."""
+        if self._settings is None:
+            settings = self.toml_settings
+            if settings.directory.sources:
+                with opened_store(settings, self.config_path) as store:
+                    settings = with_directory(settings, store)
+            self._settings = settings
         return self._settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 
 import click
 from rich.markup import escape
@@ -11,6 +12,7 @@ from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console, 
 from calsync.providers.base import DoctorNotes
 from calsync.providers.factory import open_readers
 from calsync.report import report_problems
+from calsync.report.nudge import nudge_problems
 
 
 @click.command()
@@ -33,6 +35,7 @@ def doctor(obj: Context) -> None:
         if write_problem:
             problems.append(f"database {database}: {write_problem}")
         problems += report_problems(store)
+        problems += nudge_problems(store, datetime.now(UTC))
         for status in store.calendar_status():
             if status.last_error:
                 problems.append(

@@ -23,6 +23,7 @@ from calsync.cli.check import check
 from calsync.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, Context, err_console
 from calsync.cli.demo import demo
 from calsync.cli.doctor import doctor
+from calsync.cli.people import people
 from calsync.cli.report import report
 from calsync.cli.run import run
 from calsync.cli.serve import serve
@@ -106,7 +107,8 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
     ctx.obj = Context(config_path)
 
 
-for command in (doctor, sync, check, run, report, auth, demo, serve, agenda, writes, undo):
+for command in (doctor, sync, check, run, report, auth, demo, serve, agenda, writes, undo,
+                people):
     main.add_command(command)
 
 

@@ -34,7 +34,7 @@ def run(obj: Context, once: bool, now: datetime | None) -> None:
         opened_store(settings, obj.config_path) as store,
         open_readers(settings, count_api_call=metrics.record_api_call) as readers,
     ):
-        daemon = Daemon(settings, store, readers,
+        daemon = Daemon(settings, store, readers, toml=obj.toml_settings,
                         **({"clock": lambda: now} if now is not None else {}))
         code = daemon.run(once=once)
     sys.exit(code)

@@ -78,7 +78,8 @@ ONE_ON_ONES = (
     ),
     # Bumped: three of the last four did not happen, each a different way
     # (Maria deleted one on her day off, cancelled one, Lena declined the last),
-    # after an earlier cancellation. Trips "2 of 4" and the streak.
+    # after an earlier cancellation. The day off excuses the first (all-day
+    # "OOO"); the other two still trip "2 of 4" and the streak.
     Meeting(
         uid="demo-maria-lena-1on1",
         title="1:1 Maria <> Lena",

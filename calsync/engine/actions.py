@@ -35,6 +35,27 @@ class CreateMakeUp:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateSeries:
+    """Create a pair's recurring 1:1 on the manager's calendar, the report invited.
+
+    Queued once per pair (``setup = "auto"``) under :func:`series_key`; the
+    event carries ``recurrence`` and is owned like a make-up (its key on it).
+    """
+
+    KIND: ClassVar[str] = "create_series"
+
+    provider: str
+    calendar: str
+    event: NewEvent
+    why: str = ""
+
+
+def series_key(pair_key: str) -> str:
+    """The outbox key of the pair's series: one per pair, ever (undo does not re-arm it)."""
+    return f"series|{pair_key}"
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateAgenda:
     """Put the pair's agenda block into one event's description (the organizer's copy)."""
 
@@ -62,7 +83,7 @@ class DeleteMakeUp:
     why: str = ""
 
 
-Action = CreateMakeUp | UpdateAgenda | DeleteMakeUp
+Action = CreateMakeUp | CreateSeries | UpdateAgenda | DeleteMakeUp
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +96,11 @@ class Queued:
 
 def audit_texts(action: Action) -> tuple[str, str]:
     """(before, after) of the write, as the audit log shows them."""
-    if isinstance(action, CreateMakeUp):
+    if isinstance(action, CreateMakeUp | CreateSeries):
         event = action.event
-        after = (f"{event.title}\n{event.start.isoformat()} to {event.end.isoformat()}\n"
-                 f"{event.description}").rstrip()
+        repeats = "".join(f"\n{line}" for line in event.recurrence)
+        after = (f"{event.title}\n{event.start.isoformat()} to {event.end.isoformat()}"
+                 f"{repeats}\n{event.description}").rstrip()
         return "", after
     if isinstance(action, DeleteMakeUp):
         return f"the make-up booked under {action.made_key}", ""
@@ -88,9 +110,9 @@ def audit_texts(action: Action) -> tuple[str, str]:
 
 def encode(action: Action) -> tuple[str, dict[str, Any]]:
     """``(kind, JSON payload)`` for the outbox row."""
-    if isinstance(action, CreateMakeUp):
+    if isinstance(action, CreateMakeUp | CreateSeries):
         event = action.event
-        return action.KIND, {
+        payload: dict[str, Any] = {
             "provider": action.provider,
             "calendar": action.calendar,
             "title": event.title,
@@ -103,6 +125,9 @@ def encode(action: Action) -> tuple[str, dict[str, Any]]:
             "tags": dict(event.tags),
             "why": action.why,
         }
+        if event.recurrence:
+            payload["recurrence"] = list(event.recurrence)
+        return action.KIND, payload
     if isinstance(action, DeleteMakeUp):
         return action.KIND, {
             "provider": action.provider,
@@ -125,8 +150,9 @@ def encode(action: Action) -> tuple[str, dict[str, Any]]:
 def decode(kind: str, payload: Mapping[str, Any]) -> Action:
     """The action an outbox row holds; :class:`BadAction` naming what is wrong."""
     try:
-        if kind == CreateMakeUp.KIND:
-            return CreateMakeUp(
+        if kind in (CreateMakeUp.KIND, CreateSeries.KIND):
+            create = CreateMakeUp if kind == CreateMakeUp.KIND else CreateSeries
+            return create(
                 provider=_text(payload, "provider"),
                 calendar=_text(payload, "calendar"),
                 event=NewEvent(
@@ -138,6 +164,8 @@ def decode(kind: str, payload: Mapping[str, Any]) -> Action:
                     description=str(payload.get("description") or ""),
                     timezone=str(payload.get("timezone") or "UTC"),
                     tags=_tags(payload),
+                    recurrence=tuple(_texts(payload, "recurrence"))
+                    if "recurrence" in payload else (),
                 ),
                 why=str(payload.get("why") or ""),
             )

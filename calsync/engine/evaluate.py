@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from calsync.config import PairSettings, PolicySettings, Settings
+from calsync.engine.away import away_of
+from calsync.engine.setup import with_proposal
 from calsync.model import Event
 from calsync.policies import (
     Finding,
@@ -72,12 +74,16 @@ def evaluate_all(
     if calendars is None:
         calendars = load_calendars(store, chosen)
     healths = []
+    away = away_of(settings, calendars, now,
+                   {email for pair in chosen for email in (pair.manager, pair.report)})
     for pair in chosen:
         events = {
             pair.manager: calendars.get(pair.manager, []),
             pair.report: calendars.get(pair.report, []),
         }
-        health = evaluate_pair(events, pair_params(settings, pair), policy, now)
+        health = evaluate_pair(events, pair_params(settings, pair), policy, now,
+                               away={p: away[p] for p in (pair.manager, pair.report)})
+        health = with_proposal(settings, pair, events, health, now)  # no series: a slot
         save_health(store, health, now)
         healths.append(health)
     return healths
@@ -111,7 +117,9 @@ def occurrence_row(occurrence: Occurrence) -> StoredOccurrence:
         start=occurrence.start,
         end=occurrence.end,
         status=occurrence.status.value,
-        by=occurrence.by,
+        # An excused 1:1 was bumped by nobody: its ``by`` column keeps why it
+        # is excused instead ("Ana away (out of office)"), so no migration.
+        by=occurrence.reason if occurrence.status is Status.EXCUSED else occurrence.by,
         in_window=occurrence.in_window,
         uid=occurrence.uid,
         title=occurrence.title,
@@ -119,12 +127,14 @@ def occurrence_row(occurrence: Occurrence) -> StoredOccurrence:
 
 
 def occurrence_of(row: StoredOccurrence) -> Occurrence:
+    excused = row.status == Status.EXCUSED.value
     return Occurrence(
         original_start=row.original_start,
         start=row.start,
         end=row.end,
         status=Status(row.status),
-        by=row.by,
+        by=None if excused else row.by,
+        reason=row.by if excused else None,
         in_window=row.in_window,
         uid=row.uid,
         title=row.title,

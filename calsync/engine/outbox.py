@@ -20,6 +20,7 @@ from calsync.engine.actions import (
     Action,
     BadAction,
     CreateMakeUp,
+    CreateSeries,
     DeleteMakeUp,
     audit_texts,
     decode,
@@ -112,7 +113,7 @@ def _write(key: str, action: Action, writer: CalendarReader | None) -> str:
     if not isinstance(writer, CalendarWriter):
         raise ProviderError(action.calendar, f"provider {action.provider} cannot write")
     crash_point("before-write")
-    if isinstance(action, CreateMakeUp):
+    if isinstance(action, CreateMakeUp | CreateSeries):
         return writer.create_owned(action.calendar, action.event, key)
     if isinstance(action, DeleteMakeUp):
         writer.delete_owned(action.calendar, action.remote_id, action.made_key)

@@ -2,8 +2,10 @@
 
 For each pair: find bumps (policies.bumps), find slots from both people's busy
 time (policies.slots), and per the pair's ``rebook`` setting suggest them or
-queue the make-up in the outbox under its deterministic key. The agenda block
-is queued for the pair's series and make-ups whenever it is missing or stale.
+queue the make-up in the outbox under its deterministic key; a pair with no
+series gets its new series queued instead (engine.setup, ``setup = "auto"``).
+The agenda block is queued for the pair's series and make-ups whenever it is
+missing or stale.
 Nothing here writes to a calendar: the outbox executor does, once per key.
 """
 
@@ -16,11 +18,21 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from calsync.config import DaemonSettings, PairSettings, Settings
-from calsync.engine.actions import CreateMakeUp, Queued, UpdateAgenda, audit_texts, encode
+from calsync.engine.actions import (
+    CreateMakeUp,
+    CreateSeries,
+    Queued,
+    UpdateAgenda,
+    audit_texts,
+    encode,
+)
+from calsync.engine.away import away_of
 from calsync.engine.evaluate import pair_params
-from calsync.model import AgendaBlock, Event, EventStatus, Response
+from calsync.engine.setup import series_rows
+from calsync.model import AgendaBlock, Event, EventStatus
 from calsync.policies import Finding, PairHealth
 from calsync.policies.agenda import agenda_block, page_url
+from calsync.policies.away import away_days
 from calsync.policies.bumps import (
     MAX_MAKEUP_ATTEMPTS,
     Bump,
@@ -29,6 +41,7 @@ from calsync.policies.bumps import (
     makeup_key,
     managed_by_tool,
 )
+from calsync.policies.busy import busy_of
 from calsync.policies.slots import Availability, Slot, SlotRequest, cadence_slot_window, find_slots
 from calsync.policies.types import PairParams
 from calsync.providers.base import CalendarReader, CalendarWriter, NewEvent
@@ -51,26 +64,6 @@ class PairPlan:
     def gave_up_for_no_slot(self) -> bool:
         """calsync was to book a make-up itself and found no slot (a metric, a finding)."""
         return self.rebook == "auto" and any(f.kind == "no_slot" for f in self.findings)
-
-
-def busy_of(events: Sequence[Event], person: str, skip_uids: set[str],
-            skip_starts: set[datetime]) -> tuple[list[tuple[datetime, datetime]],
-                                                  list[tuple[datetime, datetime]]]:
-    """(busy, out-of-office) of one person from their own calendar: free/busy only.
-
-    Only times are used: what blocks a slot is a confirmed, opaque event the
-    person did not decline. Non-transparent all-day events are out-of-office.
-    """
-    busy, away = [], []
-    for event in events:
-        if event.is_series or event.status is EventStatus.CANCELLED or event.transparent:
-            continue
-        if event.response_of(person) is Response.DECLINED:
-            continue
-        if event.uid in skip_uids and event.original_start in skip_starts:
-            continue  # the bumped occurrence itself
-        (away if event.all_day else busy).append((event.start, event.end))
-    return busy, away
 
 
 def _organizer(events_by_owner: Mapping[str, Sequence[Event]], uids: Sequence[str],
@@ -99,9 +92,11 @@ def plan_pair(
     """What to do for one pair: the plan, and the make-up to queue if there is one."""
     plan = PairPlan(pair.manager, pair.report, pair.rebook)
     rows: list[Queued] = []
-    if pair.rebook == "off" or not health.series_uids:
-        return plan, rows
     params = pair_params(settings, pair)
+    if not health.series_uids:
+        return plan, series_rows(settings, pair, health, _agenda_block(settings, params, page))
+    if pair.rebook == "off":
+        return plan, rows
     daemon: DaemonSettings = settings.daemon
     masters = [
         e for events in events_by_owner.values() for e in events
@@ -124,15 +119,36 @@ def plan_pair(
     bump = plan.bumps[-1]
     if bump.attempt > MAX_MAKEUP_ATTEMPTS:
         return plan, rows  # health reports makeup_bumped
-    result = find_slots(_slot_request(settings, params, health, events_by_owner, bump, now), now)
+    result = find_slots(slot_request(settings, params, health, events_by_owner, bump, now), now)
     plan.suggestions = list(result.slots)
     if result.finding is not None:
         plan.findings.append(result.finding)
     if pair.rebook != "auto" or not result.slots:
         return plan, rows
-    organizer = _organizer(events_by_owner, health.series_uids, pair.manager)
+    rows.append(makeup_write(settings, params, health, events_by_owner, bump, result.slots[0],
+                             page=page))
+    return plan, rows
+
+
+def makeup_write(
+    settings: Settings,
+    params: PairParams,
+    health: PairHealth,
+    events_by_owner: Mapping[str, Sequence[Event]],
+    bump: Bump,
+    slot: Slot,
+    *,
+    page: str | None = None,
+    booked_by: str | None = None,
+) -> Queued:
+    """The make-up of ``bump`` at ``slot`` on the organizer's calendar, under its outbox key.
+
+    The key depends on the pair, the bumped occurrence and the attempt only:
+    whoever queues it (the daemon on ``rebook = "auto"``, a person choosing a
+    suggested slot on the team page) and however often, it is written once.
+    """
+    organizer = _organizer(events_by_owner, health.series_uids, params.manager)
     person = settings.person(organizer)
-    slot = result.slots[0]
     original_local = bump.original_start.astimezone(person.zone)
     key = makeup_key(params.key, bump.original_start, bump.attempt)
     block = _agenda_block(settings, params, page)
@@ -144,7 +160,7 @@ def plan_pair(
         start=slot.start,
         end=slot.end,
         organizer=organizer,
-        attendees=(pair.manager, pair.report),
+        attendees=(params.manager, params.report),
         description=block.text if block else "",
         timezone=person.timezone,
         tags={
@@ -156,11 +172,12 @@ def plan_pair(
     who = f" by {bump.by}" if bump.by else ""
     why = (f"make-up for the 1:1 of {original_local:%a} {original_local.day} "
            f"{original_local:%b} ({bump.reason.replace('_', ' ')}{who}), attempt {bump.attempt}")
-    rows.append(Queued(key, CreateMakeUp(person.provider, person.calendar_id, event, why)))
-    return plan, rows
+    if booked_by:
+        why += f", chosen by {booked_by}"
+    return Queued(key, CreateMakeUp(person.provider, person.calendar_id, event, why))
 
 
-def _slot_request(
+def slot_request(
     settings: Settings,
     params: PairParams,
     health: PairHealth,
@@ -170,11 +187,14 @@ def _slot_request(
 ) -> SlotRequest:
     skip_uids, skip_starts = set(health.series_uids), {bump.original_start}
     people = []
+    leave = away_of(settings, events_by_owner, now, (params.manager, params.report))
     for email in (params.manager, params.report):
         person = settings.person(email)
         busy, away = busy_of(events_by_owner.get(email, ()), email, skip_uids, skip_starts)
         # The bumped time just proved not to work: never offer it back.
         busy.append((bump.start, bump.end))
+        # No make-up goes into a day either person is away, not even its free hours.
+        away.extend(away_days(leave[email], person.zone))
         people.append(Availability(
             email=email, zone=person.zone, hours=person.hours,
             busy=tuple(busy), out_of_office=tuple(away), name=person.display,
@@ -286,6 +306,14 @@ def plan_all(
         for queued in rows:
             action = queued.action
             if not isinstance(readers.get(action.provider), CalendarWriter):
+                if isinstance(action, CreateSeries):
+                    plan.findings.append(Finding(
+                        kind="cannot_book",
+                        message=(f"calsync cannot create the 1:1 series: "
+                                 f"{shown_calendar(action.calendar)} is read from "
+                                 f"{action.provider}, which is read-only."),
+                        severity="warning",
+                    ))
                 if isinstance(action, CreateMakeUp):
                     plan.findings.append(Finding(
                         kind="cannot_book",

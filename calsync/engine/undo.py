@@ -1,7 +1,8 @@
 """Undo: take back what calsync wrote, through the same outbox, each key once.
 
 A booked make-up that is still ahead is deleted (only an event that carries
-calsync's key for it); an agenda block is taken out of the description,
+calsync's key for it), and so is a 1:1 series calsync created for a pair
+(``setup = "auto"``), whole; an agenda block is taken out of the description,
 leaving people's text byte for byte. Each undo is itself a queued write under
 ``undo|<key>``, so running undo twice, or a crash half-way, does nothing twice,
 and it is recorded in the audit log like any write. The planner never books
@@ -14,7 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from calsync.engine.actions import CreateMakeUp, DeleteMakeUp, Queued, UpdateAgenda, decode, encode
+from calsync.engine.actions import (
+    CreateMakeUp,
+    CreateSeries,
+    DeleteMakeUp,
+    Queued,
+    UpdateAgenda,
+    decode,
+    encode,
+)
 from calsync.store import Store, WriteRecord
 
 
@@ -48,6 +57,9 @@ def plan_undo(store: Store, records: Sequence[WriteRecord], now: datetime) -> Un
             undo: DeleteMakeUp | UpdateAgenda = DeleteMakeUp(
                 action.provider, action.calendar, item.remote_id, record.key, why
             )
+        elif isinstance(action, CreateSeries):
+            # The whole series goes, as a make-up would: calsync created it.
+            undo = DeleteMakeUp(action.provider, action.calendar, item.remote_id, record.key, why)
         elif isinstance(action, UpdateAgenda):
             undo = UpdateAgenda(action.provider, action.calendar, action.remote_id,
                                 replace(action.block, remove=True), why, before=record.after)

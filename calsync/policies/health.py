@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from calsync.model import Event
+from calsync.policies.away import Away, away_notes, away_time, excuse
 from calsync.policies.bumps import MAX_MAKEUP_ATTEMPTS, MakeUp, makeups_of, with_makeups
 from calsync.policies.occurrences import classify, missed_after
 from calsync.policies.series import SeriesCandidate, choose_series, series_events
@@ -44,6 +45,8 @@ def settled(occurrences: Sequence[Occurrence], now: datetime) -> list[Occurrence
     for occurrence in occurrences:
         if occurrence.original_start >= now:
             continue
+        if occurrence.status is Status.EXCUSED:
+            continue  # neither kept nor missed: outside every count and streak
         if not missed(occurrence) and occurrence.end > now:
             continue
         out.append(occurrence)
@@ -138,26 +141,36 @@ def last_held(occurrences: Sequence[Occurrence], now: datetime) -> Occurrence | 
 
 
 def cadence_gap(
-    occurrences: Sequence[Occurrence], pair: PairParams, policy: PolicyParams, now: datetime
+    occurrences: Sequence[Occurrence],
+    pair: PairParams,
+    policy: PolicyParams,
+    now: datetime,
+    away: Away | None = None,
 ) -> Finding | None:
+    """No 1:1 for too long, counting only the time both people were present."""
     limit = pair.cadence.period * policy.max_gap
     held = last_held(occurrences, now)
     zone = ZoneInfo(pair.manager_zone)
     if held is not None:
-        gap = now - held.start
+        absent = away_time(away or {}, held.start, now)
+        gap = now - held.start - absent
         if gap <= limit:
             return None
         return Finding(
             kind="cadence_gap",
             message=(
-                f"No 1:1 held for {_days(gap)} (last on {_when(held.start, zone)}); "
+                f"No 1:1 held for {_days(gap)}{_not_counting(absent)} "
+                f"(last on {_when(held.start, zone)}); "
                 f"the agreed cadence is {pair.cadence.label}."
             ),
             evidence=(held.start,),
             severity="critical",
         )
     expected = settled(occurrences, now)
-    if not expected or now - expected[0].original_start <= limit:
+    if not expected:
+        return None
+    absent = away_time(away or {}, expected[0].original_start, now)
+    if now - expected[0].original_start - absent <= limit:
         return None
     return Finding(
         kind="cadence_gap",
@@ -168,6 +181,12 @@ def cadence_gap(
         evidence=(expected[0].original_start,),
         severity="critical",
     )
+
+
+def _not_counting(absent: timedelta) -> str:
+    if absent < timedelta(days=1):
+        return ""
+    return f", not counting {'1 day' if absent.days == 1 else _days(absent)} away"
 
 
 def _days(span: timedelta) -> str:
@@ -182,16 +201,22 @@ def next_meeting(occurrences: Sequence[Occurrence], now: datetime) -> Occurrence
         o
         for o in occurrences
         if o.start >= now and o.status not in NOT_HELD and not missed(o)
+        and o.status is not Status.EXCUSED
     ]
     return min(ahead, key=lambda o: o.start, default=None)
 
 
 def no_upcoming(
-    occurrences: Sequence[Occurrence], pair: PairParams, now: datetime
+    occurrences: Sequence[Occurrence], pair: PairParams, now: datetime,
+    away: Away | None = None,
 ) -> Finding | None:
     horizon = pair.cadence.period + pair.cadence.period / 7
     upcoming = next_meeting(occurrences, now)
-    if upcoming is not None and upcoming.start - now <= horizon:
+    # Time either person is away until then does not count: the 1:1 after
+    # two weeks of leave is on the books.
+    if upcoming is not None and (
+        upcoming.start - now - away_time(away or {}, now, upcoming.start) <= horizon
+    ):
         return None
     zone = ZoneInfo(pair.manager_zone)
     if upcoming is None:
@@ -235,8 +260,14 @@ def evaluate_pair(
     pair: PairParams,
     policy: PolicyParams,
     now: datetime,
+    *,
+    away: Away | None = None,
 ) -> PairHealth:
-    """Everything calsync knows about one pair's 1:1s as of ``now``."""
+    """Everything calsync knows about one pair's 1:1s as of ``now``.
+
+    ``away`` (email -> spans, see ``policies.away``) excuses the 1:1s that
+    fell while either person was away.
+    """
     chain = choose_series(events_by_owner, pair)
     if not chain:
         names = _names(pair)
@@ -270,6 +301,8 @@ def evaluate_pair(
     everything += missed_after(everything, pair.cadence, zone, latest.duration, now)
     makeups = makeups_of(events_by_owner, pair)
     everything = with_makeups(everything, makeups)
+    if away:
+        everything = excuse(everything, away, pair)
 
     horizon_start = now - pair.cadence.period * policy.horizon_periods
     occurrences = [o for o in everything if o.original_start >= horizon_start]
@@ -279,8 +312,8 @@ def evaluate_pair(
     for finding in (
         repeated_cancellations(occurrences, pair, policy, now),
         cancellation_streak(occurrences, pair, policy, now),
-        cadence_gap(everything, pair, policy, now),
-        no_upcoming(everything, pair, now),
+        cadence_gap(everything, pair, policy, now, away),
+        no_upcoming(everything, pair, now, away),
         chronic_shortening(occurrences, scheduled, pair, policy, now),
         cadence_mismatch(chain[-1], pair),
         makeup_bumped(makeups, pair, now),
@@ -312,6 +345,7 @@ def evaluate_pair(
         next_start=upcoming.start if upcoming else None,
         last_held=held.start if held else None,
         bumped_by=dict(bumped),
+        away=away_notes(shown, away or {}, pair),
     )
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from calsync.policies.types import NOT_HELD, Occurrence
+from calsync.policies.types import NOT_HELD, Occurrence, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,8 @@ class Placement:
 
 
 def going_ahead(occurrence: Occurrence) -> bool:
-    return occurrence.status not in NOT_HELD
+    # An excused 1:1 (someone away) does not take place: topics wait for the next.
+    return occurrence.status not in NOT_HELD and occurrence.status is not Status.EXCUSED
 
 
 def current_occurrence(occurrences: Iterable[Occurrence], now: datetime) -> Occurrence | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from calsync.timeutil import Cadence
@@ -20,6 +20,9 @@ class Status(StrEnum):
     MADE_UP = "made_up"
     # An expected period with nothing on either calendar (the series ended).
     MISSED = "missed"
+    # Fell while either person was away (leave, out of office, public holiday):
+    # neither kept nor missed, and no make-up is owed.
+    EXCUSED = "excused"
 
 
 # Statuses that mean the 1:1 did not happen in its period.
@@ -38,6 +41,7 @@ class Occurrence:
     in_window: bool | None = None  # for moves: still inside the cadence window?
     uid: str | None = None
     title: str = ""
+    reason: str | None = None  # why it is excused: "Ana away (out of office)"
 
     @property
     def minutes(self) -> int:
@@ -109,3 +113,40 @@ class PairHealth:
     next_start: datetime | None
     last_held: datetime | None
     bumped_by: dict[str, int] = field(default_factory=dict)  # email -> cancels + declines
+    #: For a pair with no series: the recurring slot calsync proposes (or books).
+    proposal: SeriesProposal | None = None
+    # Leave that excused shown occurrences, for reports: "Ana away 16–27 Nov".
+    away: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesProposal:
+    """A recurring slot for a pair with no 1:1 series (policies.recurring_slot).
+
+    The series repeats at ``local_start`` on ``weekday`` in ``zone`` (the
+    manager's: the series is created on the manager's calendar in that zone).
+    ``starts`` are the occurrences checked, ``conflicts`` those of them that
+    are busy on one of the two calendars.
+    """
+
+    weekday: int  # 0 = Monday, in ``zone``
+    local_start: time
+    zone: str  # IANA name
+    duration: timedelta
+    cadence: Cadence
+    starts: tuple[datetime, ...]
+    conflicts: tuple[datetime, ...]
+    rrule: str  # "RRULE:FREQ=WEEKLY;BYDAY=TU"
+    text: str  # "Tuesdays 10:00-10:30 New York (16:00 Berlin), free 7 of the next 8 weeks"
+
+    @property
+    def first_start(self) -> datetime:
+        return self.starts[0]
+
+    @property
+    def free(self) -> int:
+        return len(self.starts) - len(self.conflicts)
+
+    @property
+    def total(self) -> int:
+        return len(self.starts)

@@ -87,7 +87,12 @@ class BatchReader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event calsync creates (a make-up), in neutral terms."""
+    """An event calsync creates (a make-up, or a pair's new 1:1 series), in neutral terms.
+
+    ``recurrence`` holds iCalendar ``RRULE:`` lines; with them ``start``/``end``
+    are the first occurrence and the series repeats at that wall time in
+    ``timezone``.
+    """
 
     title: str
     start: datetime
@@ -97,6 +102,7 @@ class NewEvent:
     description: str = ""
     timezone: str = "UTC"
     tags: Mapping[str, str] = field(default_factory=dict)
+    recurrence: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -46,6 +46,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from recurring_ical_events import EventAdapter, Occurrence, Series
 
 from calsync.model import Attendee, Event, EventStatus, Response, Window, printable
+from calsync.providers.away import AWAY_TAG, BUSY_STATUS, away_reason
 from calsync.providers.base import ProviderError
 
 # Occurrences of one series inside one window; more means a runaway rule.
@@ -1053,16 +1054,23 @@ def _raw_text(value: object) -> str:
 def _properties(record: _Record) -> dict[str, object]:
     """What every row of one component shares, read from it once (not per occurrence)."""
     component = record.component
+    title = _text(component, "SUMMARY")
+    all_day = not isinstance(record.start, datetime)
+    tags = _tags(component)
+    # The one place every provider's out-of-office mark becomes the neutral tag.
+    away = away_reason(_text(component, BUSY_STATUS), title, all_day)
+    if away is not None:
+        tags[AWAY_TAG] = away
     return {
-        "title": _text(component, "SUMMARY"),
+        "title": title,
         "status": _status(record),
         "organizer": _email(_single(component, "ORGANIZER")),
         "attendees": _attendees(component),
-        "all_day": not isinstance(record.start, datetime),
+        "all_day": all_day,
         "timezone": record.zone.name if record.zone is not None else None,
         "description": _text(component, "DESCRIPTION"),
         "transparent": _text(component, "TRANSP").strip().upper() == "TRANSPARENT",
-        "tags": _tags(component),
+        "tags": tags,
     }
 
 

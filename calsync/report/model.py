@@ -69,6 +69,7 @@ CELL_KINDS: dict[str, CellKind] = {
         CellKind("declined", "⊘", "#ae3ec9", "#ffffff", "declined"),
         CellKind("missed", "○", "#495057", "#ffffff", "nothing on the calendar"),
         CellKind("upcoming", "·", "#ffffff", "#868e96", "upcoming"),
+        CellKind("excused", "–", "#dee2e6", "#495057", "excused: someone was away"),
     )
 }
 
@@ -125,6 +126,8 @@ class ReportRow:
     topics_waiting: int = 0
     actions_open: int = 0
     oldest_action_days: int | None = None  # how long the oldest open action item is open
+    # Leave that excused a 1:1 instead of flagging it: "Ana away 16–27 Nov".
+    away: tuple[str, ...] = ()
 
     @property
     def first_name(self) -> str:
@@ -138,6 +141,7 @@ class WeekCounts:
     expected: int = 0
     held: int = 0  # kept in their period: held, shortened, or moved within it
     cancelled: int = 0
+    excused: int = 0  # fell while someone was away: not expected, not counted
     declined: int = 0
     missed: int = 0  # nothing on the calendar, or moved out of the period
     upcoming: int = 0  # not settled yet (a report asked for before the week ended)
@@ -295,6 +299,9 @@ def _note(occurrence: Occurrence, kind: str, manager: str, report: Person, zone:
         return f"{when}: {CELL_KINDS[kind].legend} (was {_when(occurrence.original_start, zone)})"
     if kind == "shortened":
         return f"{when}: shortened to {occurrence.minutes} min"
+    if kind == "excused":
+        return f"{when}: excused, {occurrence.reason}" if occurrence.reason else \
+            f"{when}: excused"
     return f"{when}: {CELL_KINDS[kind].legend}"
 
 
@@ -400,6 +407,12 @@ def _advice(row_flags: Sequence[Flag], health: PairHealth, pair: PairSettings,
     first = report.display.split()[0] if report.display.split() else report.display
     length = format_duration(pair.duration)
     if "no_series" in kinds:
+        if health.proposal is not None and pair.setup == "auto":
+            return (f"calsync is setting up a recurring {health.cadence.label} {length} 1:1 "
+                    f"with {first}: {health.proposal.text}.")
+        if health.proposal is not None:
+            return (f"Set up a recurring {health.cadence.label} {length} 1:1 with {first}. "
+                    f"Proposed: {health.proposal.text}.")
         return f"Set up a recurring {health.cadence.label} {length} 1:1 with {first}."
     if "no_upcoming" in kinds:
         return f"Book the next 1:1 with {first}: nothing is on the calendar."
@@ -462,6 +475,7 @@ def _row(
         next_start=health.next_start,
         flags=tuple(flags),
         advice=_advice(flags, health, pair, report, manager.email, as_of),
+        away=health.away,
     )
 
 
@@ -482,6 +496,9 @@ def _week_counts(
     for health in healths:
         for occurrence in health.occurrences:
             if not start <= occurrence.original_start < end:
+                continue
+            if occurrence.status is Status.EXCUSED:
+                values["excused"] += 1
                 continue
             values["expected"] += 1
             kind = _kind(occurrence, as_of)
@@ -642,6 +659,7 @@ def report_json(report: ManagerReport) -> dict[str, Any]:
             "upcoming": counts.upcoming,
             "by_you": counts.cancelled_by_you,
             "made_up": counts.made_up,
+            **({"excused": counts.excused} if counts.excused else {}),
             "pairs": report.pairs_total,
             "need_attention": len(report.needs_attention),
         },
@@ -668,6 +686,7 @@ def report_json(report: ManagerReport) -> dict[str, Any]:
                     for f in row.flags
                 ],
                 "advice": row.advice,
+                **({"away": list(row.away)} if row.away else {}),
                 "made_up": [_slot(s) for s in row.made_up],
                 "suggested": [_slot(s) for s in row.suggested],
             }

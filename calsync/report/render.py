@@ -112,6 +112,8 @@ def counts_line(report: ManagerReport) -> str:
         parts.append(f"{counts.missed} with nothing on the calendar")
     if counts.upcoming:
         parts.append(f"{counts.upcoming} still to come")
+    if counts.excused:
+        parts.append(f"{counts.excused} excused (someone away)")
     return " · ".join(parts)
 
 
@@ -132,6 +134,8 @@ def subject(report: ManagerReport) -> str:
                 f", {bumped} cancelled or declined"
     else:
         held = "no 1:1s were due"
+    if counts.excused:
+        held += f" ({counts.excused} excused: someone away)"
     attention = len(report.needs_attention)
     tail = f"{attention} need{'s' if attention == 1 else ''} attention" if attention else \
         "all on track"
@@ -155,8 +159,9 @@ def _context(report: ManagerReport) -> dict[str, object]:
 
 
 def _legend_kinds(report: ManagerReport) -> list[str]:
-    """Every kind, in a fixed order; 'made up' only once make-ups can exist."""
-    kinds = [k for k in CELL_KINDS if k != "made_up"]
+    """Every kind, in a fixed order; 'made up' only once make-ups can exist, 'excused' if shown."""
+    shown = {cell.kind for row in report.rows for cell in row.strip}
+    kinds = [k for k in CELL_KINDS if k != "made_up" and (k != "excused" or k in shown)]
     if report.counts.made_up is not None or any(
         cell.kind == "made_up" for row in report.rows for cell in row.strip
     ):

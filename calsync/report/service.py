@@ -28,7 +28,9 @@ from typing import Protocol
 
 from calsync.config import PairSettings, Person, Settings
 from calsync.engine.agenda import agenda_counts
+from calsync.engine.away import away_of
 from calsync.engine.evaluate import pair_params, policy_params
+from calsync.engine.setup import with_proposal
 from calsync.model import Event
 from calsync.policies import PairHealth, evaluate_pair
 from calsync.policies.agenda import page_url
@@ -120,21 +122,19 @@ def _build(
         for email in (pair.manager, pair.report)
     }
     events = store.events_of(team)
+    away = away_of(settings, events, now, team)  # once for the team, every manager's week
     calendars = store.calendar_status()
     reports = []
     for manager, week in jobs:
         as_of = evaluation_instant(week, manager.zone, now)
         pairs = [pair for pair in settings.pairs if pair.manager == manager.email]
-        healths = [
-            evaluate_pair(
-                {pair.manager: events.get(pair.manager, []),
-                 pair.report: events.get(pair.report, [])},
-                pair_params(settings, pair),
-                policy,
-                as_of,
-            )
-            for pair in pairs
-        ]
+        healths = []
+        for pair in pairs:
+            both = {pair.manager: events.get(pair.manager, []),
+                    pair.report: events.get(pair.report, [])}
+            health = evaluate_pair(both, pair_params(settings, pair), policy, as_of,
+                                   away={p: away[p] for p in (pair.manager, pair.report)})
+            healths.append(with_proposal(settings, pair, both, health, as_of))
         suggestions = _suggestions(settings, pairs, healths, events, as_of)
         since = {
             (finding.report, finding.kind): finding.first_seen

@@ -22,12 +22,14 @@ from typing import Any
 
 from calsync.config import PairSettings, Settings
 from calsync.engine.actions import CreateMakeUp
+from calsync.engine.directory import refresh as refresh_directory
 from calsync.engine.evaluate import evaluate_all, load_calendars
 from calsync.engine.outbox import WriteOutcome, execute
 from calsync.engine.plan import plan_all
 from calsync.engine.sync import CalendarResult, sync_all
 from calsync.providers.base import CalendarReader, ChannelWatcher, Subscriber
 from calsync.report import send_due_reports
+from calsync.report.nudge import send_due_nudges
 from calsync.secrets import SecretBox, shown_calendar
 from calsync.service import metrics
 from calsync.service.push import GoogleChannels, GraphSubscriptions
@@ -64,8 +66,12 @@ class Daemon:
         readers: Mapping[str, CalendarReader],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        toml: Settings | None = None,
     ) -> None:
         self.settings = settings
+        # The config as written: the directory is re-read from it every [directory] refresh.
+        self.toml = toml
+        self._directory_at: datetime | None = None
         self.store = store
         self.readers = readers
         self.clock = clock
@@ -84,6 +90,7 @@ class Daemon:
         result = CycleResult(started=now)
         started = time.monotonic()
         steps: list[Callable[[], None]] = [
+            lambda: self._directory(now),
             lambda: self._sync(now, result, only),
             lambda: self._evaluate_plan_act(now, result),
             lambda: self._emails(now, result),
@@ -106,6 +113,14 @@ class Daemon:
         with self._lock:
             self.last = result
         return result
+
+    def _directory(self, now: datetime) -> None:
+        toml, last = self.toml, self._directory_at
+        if not (toml and toml.directory.sources) or (
+                last is not None and now - last < toml.directory.refresh):
+            return
+        self._directory_at = now
+        self.settings = refresh_directory(toml, self.store, now)
 
     def _sync(self, now: datetime, result: CycleResult, only: Collection[str] | None) -> None:
         result.calendars = sync_all(self.settings, self.store, self.readers, now, only=only)
@@ -161,6 +176,9 @@ class Daemon:
             if outcome.state in ("sent", "failed"):
                 metrics.record_email(outcome.state)
         result.emails = sum(1 for o in outcomes if o.state == "sent")
+        # The nudges before each 1:1 ([web] nudge): the same ledger, once per person.
+        nudges = send_due_nudges(self.settings, self.store, now)
+        result.emails += sum(1 for o in nudges if o.state == "sent")
 
     # -- the loop ----------------------------------------------------------------------
 

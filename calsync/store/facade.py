@@ -6,6 +6,7 @@ either all of it is committed or none of it is. The modules, one per thing
 kept, hold the queries and their documentation:
 
 - ``pairs``: people and pairs from the config;
+- ``directory``: people and pairs from the directory sources, with end dates;
 - ``calendars``: synced calendars, their cursors, locks and sync errors, and
   ``apply_changes`` with its guard against a snapshot that would wipe a calendar;
 - ``events``: reading the stored events back;
@@ -18,7 +19,7 @@ kept, hold the queries and their documentation:
 
 from __future__ import annotations
 
-from calsync.store import agenda, calendars, events, health, outbox, pairs, writes
+from calsync.store import agenda, calendars, directory, events, health, outbox, pairs, writes
 from calsync.store.base import Database
 from calsync.store.db import open_engine
 
@@ -38,6 +39,10 @@ class Store(Database):
     # -- people and pairs (pairs.py)
     sync_config = pairs.sync_config
     pair_id = pairs.pair_id
+
+    # -- the directory's roster (directory.py)
+    directory_roster = directory.directory_roster
+    apply_directory = directory.apply_directory
 
     # -- calendars and their sync state (calendars.py)
     ensure_calendar = calendars.ensure_calendar
@@ -60,6 +65,7 @@ class Store(Database):
 
     # -- calendar writes (outbox.py)
     enqueue = outbox.enqueue
+    requeue = outbox.requeue
     pending = outbox.pending
     outbox_item = outbox.item
     claim = outbox.claim

@@ -237,7 +237,13 @@ SEND_STATES = ("sending", "sent", "failed")
 
 
 class ReportSendRow(Base):
-    """One manager's weekly email for one ISO week ("2026-W47"); see ``report_sends``."""
+    """One email sent once: a manager's weekly email for one ISO week ("2026-W47"), or a
+    nudge before one 1:1 (``kind = "nudge"``, migration 0009); see ``report_sends``.
+
+    ``manager`` is the recipient and ``week`` the email's key within its kind (a nudge's
+    key names the pair and the occurrence, and starts with the kind, so the unique
+    (manager, week) pair never mixes two kinds).
+    """
 
     __tablename__ = "report_sends"
     __table_args__ = (
@@ -248,6 +254,7 @@ class ReportSendRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     manager: Mapped[str] = mapped_column(String)
     week: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String, server_default="weekly")
     state: Mapped[str] = mapped_column(String)
     message_id: Mapped[str] = mapped_column(String)
     attempts: Mapped[int] = mapped_column(Integer)
@@ -369,3 +376,53 @@ class WriteRow(Base):
     after: Mapped[str] = mapped_column(Text)
     dry_run: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime]
+
+
+# -- the directory's roster (migration 0007; queries in ``directory``) -----------------
+
+
+class DirectoryPersonRow(Base):
+    """A person as a ``[[directory.sources]]`` last listed them; ``left_at`` once gone."""
+
+    __tablename__ = "directory_people"
+
+    source: Mapped[str] = mapped_column(String, primary_key=True)
+    email: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(String, default="")
+    manager: Mapped[str | None] = mapped_column(String)
+    timezone: Mapped[str | None] = mapped_column(String)
+    working_hours: Mapped[str | None] = mapped_column(String)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+
+
+class DirectoryPairRow(Base):
+    """One stretch of a manager/report pair the directory gave; ``ended_at`` once over.
+
+    A pair that comes back (the report returns to the manager) is a new row:
+    each stretch keeps its own dates.
+    """
+
+    __tablename__ = "directory_pairs"
+    __table_args__ = (
+        Index("ix_directory_pairs_source_report", "source", "report"),
+        Index(
+            "uq_directory_pairs_open",
+            "source",
+            "manager",
+            "report",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String)
+    manager: Mapped[str] = mapped_column(String)
+    report: Mapped[str] = mapped_column(String)
+    scope: Mapped[int] = mapped_column(Integer)  # index in the source's scopes
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(Text)

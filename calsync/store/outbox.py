@@ -60,6 +60,28 @@ def enqueue(
         return insert_if_absent(session, OutboxRow, values, ("key",))
 
 
+def requeue(
+    store: Database, key: str, payload: dict[str, Any], *, now: datetime | None = None
+) -> bool:
+    """Queue a write that was given up (state ``failed``) again, with a new payload.
+
+    For a person choosing another make-up time after calsync could not book the
+    first: the key stays (it is what makes the write happen once); only a
+    ``failed`` row changes, in one conditional statement, so of two requests
+    exactly one gets it. False when the row is not ``failed`` (or not there).
+    """
+    now = utc(now) if now is not None else datetime.now(UTC)
+    with store.transaction() as session:
+        result = session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.key == key, OutboxRow.state == "failed")
+            .values(payload=payload, state="pending", attempts=0, last_error=None,
+                    claimed_until=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def pending(store: Database, limit: int = 100) -> list[OutboxItem]:
     """The oldest writes still to perform."""
     with store.transaction() as session:

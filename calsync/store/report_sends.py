@@ -19,6 +19,10 @@ been accepted. calsync chooses **at most once**: such a row is never resent
 automatically; ``report_problems`` (``calsync doctor``) shows it after a grace
 period, and ``calsync report --send --resend`` sends it again on purpose.
 
+The same ledger keeps the nudges before each 1:1 (``kind = "nudge"``,
+:mod:`calsync.report.nudge`): one row per (recipient, key), claimed the same
+way. ``sends`` and ``latest_sends`` read one kind (the weekly email by default).
+
 Functions take the store and run one transaction each, like its methods; the
 table is ``models.ReportSendRow``.
 """
@@ -36,6 +40,10 @@ from calsync.store import codec
 from calsync.store.base import Database, utc
 from calsync.store.models import SEND_STATES, ReportSendRow
 
+WEEKLY = "weekly"
+NUDGE = "nudge"
+KINDS = (WEEKLY, NUDGE)
+
 
 @dataclass(frozen=True, slots=True)
 class SendRecord:
@@ -48,6 +56,7 @@ class SendRecord:
     claimed_at: datetime
     next_attempt_at: datetime | None
     sent_at: datetime | None
+    kind: str = WEEKLY
 
 
 def _record(row: ReportSendRow) -> SendRecord:
@@ -61,6 +70,7 @@ def _record(row: ReportSendRow) -> SendRecord:
         claimed_at=row.claimed_at,
         next_attempt_at=row.next_attempt_at,
         sent_at=row.sent_at,
+        kind=row.kind,
     )
 
 
@@ -83,8 +93,11 @@ def claim_send(
     *,
     ignore_backoff: bool = False,
     resend: bool = False,
+    kind: str = WEEKLY,
 ) -> SendRecord | None:
     """Claim the right to send ``manager``'s email for ``week``; None when it is not ours.
+
+    ``kind``: what the email is (``WEEKLY``, ``NUDGE``); ``week`` is its key in that kind.
 
     Claimable: no row yet; a ``failed`` row whose ``next_attempt_at`` has come
     (any ``failed`` row with ``ignore_backoff``, for a person running the
@@ -92,6 +105,8 @@ def claim_send(
     second send). The returned record is in state ``sending`` with the
     attempt counted.
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown send kind {kind!r}")
     manager = normalize_email(manager)
     now = utc(now)
     with store.transaction() as session:
@@ -102,6 +117,7 @@ def claim_send(
             .values(
                 manager=manager,
                 week=week,
+                kind=kind,
                 state="sending",
                 message_id=message_id,
                 attempts=1,
@@ -194,9 +210,13 @@ def _set(store: Database, manager: str, week: str, **values: object) -> None:
             raise LookupError(f"no report send for {manager} in {week}")
 
 
-def sends(store: Database, week: str | None = None) -> list[SendRecord]:
-    """Every recorded send (of one week), by manager then week."""
-    query = select(ReportSendRow).order_by(ReportSendRow.manager, ReportSendRow.week)
+def sends(store: Database, week: str | None = None, kind: str = WEEKLY) -> list[SendRecord]:
+    """Every recorded send of ``kind`` (of one week or key), by manager then week."""
+    query = (
+        select(ReportSendRow)
+        .where(ReportSendRow.kind == kind)
+        .order_by(ReportSendRow.manager, ReportSendRow.week)
+    )
     if week is not None:
         query = query.where(ReportSendRow.week == week)
     with store.transaction() as session:
@@ -212,7 +232,10 @@ def latest_sends(store: Database) -> list[SendRecord]:
 
 
 __all__ = [
+    "KINDS",
+    "NUDGE",
     "SEND_STATES",
+    "WEEKLY",
     "ReportSendRow",
     "SendRecord",
     "claim_send",

@@ -132,6 +132,8 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/calendar/v3/"
 BATCH_PATHS = ("/batch/calendar/v3", "/batch")
 CONTROL_PREFIX = "/_emulator/"
+TOKEN_PATH = "/token"  # service accounts' token_uri (google_directory)
+DIRECTORY_PREFIX = "/admin/directory/v1/"
 #: The most calls one batch request may hold (Google's documented limit).
 MAX_BATCH_CALLS = 1000
 #: How long a push delivery may take before it is recorded as failed.
@@ -328,7 +330,8 @@ class GoogleEmulator:
     """The Google Calendar API v3 on ``127.0.0.1``: start, point a client at it, stop.
 
     State can be read and changed directly (``add_calendar``, ``insert_event``,
-    ...), faults switched on (``rate_limit``, ``fail_5xx``, ``fail_rate``,
+    ...; the Workspace directory with ``add_user``, ``set_manager``,
+    ``remove_user``), faults switched on (``rate_limit``, ``fail_5xx``, ``fail_rate``,
     ``latency``, ``expire_sync_tokens``, ``short_pages``) and traffic observed
     (``requests``, ``deliveries``). One lock guards all of it.
     """
@@ -420,6 +423,24 @@ class GoogleEmulator:
         time_zone: str = "UTC",
     ) -> None:
         self.state.add_calendar(calendar_id, owner, summary=summary, time_zone=time_zone)
+
+    def add_user(self, email: str, name: str | None = None, *, manager: str | None = None,
+                 org_unit: str = "/", suspended: bool = False, admin: bool = False,
+                 timezone: str = "UTC") -> str:
+        """A Workspace user (Admin SDK) with their calendar's time zone; returns its id."""
+        with self.lock:
+            return self.state.directory.add_user(
+                email, name, manager=manager, org_unit=org_unit, suspended=suspended,
+                admin=admin, timezone=timezone).user_id
+
+    def remove_user(self, email: str) -> None:
+        """The user is deleted from the domain: gone from users.list."""
+        with self.lock:
+            self.state.directory.users.pop(email.lower(), None)
+
+    def set_manager(self, email: str, manager: str | None) -> None:
+        with self.lock:
+            self.state.directory.users[email.lower()].manager = (manager or "").lower() or None
 
     def calendars(self) -> list[str]:
         return self.state.calendar_ids()
@@ -598,6 +619,11 @@ class GoogleEmulator:
         query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
         if path.startswith(CONTROL_PREFIX):
             return self._control(method, path[len(CONTROL_PREFIX) :], body)
+        if path == TOKEN_PATH or path.startswith(DIRECTORY_PREFIX):
+            response = self._directory_call(method, path, query, headers, body)
+            self.requests._add(RequestRecord(method, urllib.parse.unquote(path), query,
+                                             response.status), http=True, call=True)
+            return response
         with self.lock:
             delay = self._faults.latency
         if delay:
@@ -642,6 +668,38 @@ class GoogleEmulator:
             log.exception("Google emulator failed on %s %s", method, path)
             return _Response.error(ApiError(500, "backendError", "Backend Error"))
 
+    def _directory_call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> _Response:
+        """The token endpoint and the Admin SDK's users.list (``google_directory``)."""
+        directory = self.state.directory
+        if path == TOKEN_PATH:
+            if method != "POST":
+                return _Response.json(405, {"error": "invalid_request"})
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+            with self.lock:
+                status, payload = directory.token(form)
+            return _Response.json(status, payload)
+        with self.lock:
+            fault = self._faults.next_error()
+        if fault is not None:
+            return _Response.error(fault)
+        try:
+            if path.rstrip("/") == DIRECTORY_PREFIX + "users" and method == "GET":
+                with self.lock:
+                    return _Response.json(
+                        200, directory.list_users(query, directory.grant_of(headers))
+                    )
+            raise ApiError(404, "notFound", f"Not Found (the emulator does not serve "
+                           f"{method} {path})")
+        except ApiError as exc:
+            return _Response.error(exc)
+
     def _route(
         self, method: str, path: str, params: Params, headers: Mapping[str, str], body: bytes
     ) -> _Response:
@@ -649,6 +707,10 @@ class GoogleEmulator:
         parts = [urllib.parse.unquote(p) for p in path.split("/")]
         path = "/".join(urllib.parse.quote(p, safe="") for p in parts)
         if_match = headers.get("if-match")
+        if path == "users/me/settings/timezone" and method == "GET":
+            with self.lock:
+                grant = state.directory.grant_of(headers)
+                return _Response.json(200, state.directory.timezone(grant))
         if path == "users/me/calendarList" and method == "GET":
             return _Response.json(200, state.calendar_list(params))
         if path == "freeBusy" and method == "POST":

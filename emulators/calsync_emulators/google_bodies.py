@@ -76,6 +76,8 @@ _TRANSPARENCY = ("opaque", "transparent")
 _VISIBILITY = ("default", "public", "private", "confidential")
 _RESPONSE = ("needsAction", "declined", "tentative", "accepted")
 _EVENT_TYPES = ("default", "birthday", "focusTime", "fromGmail", "outOfOffice", "workingLocation")
+_AUTO_DECLINE = ("declineNone", "declineAllConflictingInvitations",
+                 "declineOnlyNewConflictingInvitations")
 _ATTENDEE_KEYS = (
     "id",
     "email",
@@ -149,6 +151,8 @@ def _validate(
             raise invalid(f"Invalid value for: {name}")
     data.setdefault("status", "confirmed")
     data.setdefault("eventType", "default")
+    if data["eventType"] == "outOfOffice":
+        _validate_out_of_office(data, start)
     if not isinstance(data.get("reminders"), dict):
         data["reminders"] = {"useDefault": True}
     if "sequence" in data and not isinstance(data["sequence"], int):
@@ -156,6 +160,34 @@ def _validate(
     _validate_attendees(cal, data)
     _validate_extended(data)
     return data, start, end, series
+
+
+def _validate_out_of_office(data: Json, start: When) -> None:
+    """An out-of-office block: timed, blocking, no guests; its properties as Google keeps them.
+
+    The Events reference: "An outOfOfficeProperties parameter must be supplied
+    to make a valid event (even if empty)", with ``autoDeclineMode`` one of
+    three values and a ``declineMessage``. Observed by integrators: such an
+    event is never all-day and never free (clients fall back to a plain busy
+    event for those), and, declining meetings itself, it invites nobody.
+    """
+    if start.all_day:
+        raise invalid("An out of office event cannot be an all-day event.", "start")
+    if data.get("transparency", "opaque") != "opaque":
+        raise invalid("An out of office event must be opaque.", "transparency")
+    if data.get("attendees"):
+        raise invalid("An out of office event cannot have attendees.", "attendees")
+    data["transparency"] = "opaque"
+    if "outOfOfficeProperties" not in data:
+        raise required("Missing out of office properties.")
+    properties = data.get("outOfOfficeProperties") or {}
+    if not isinstance(properties, dict):
+        raise invalid("Invalid value for: outOfOfficeProperties")
+    mode = properties.get("autoDeclineMode", "declineNone")
+    if mode not in _AUTO_DECLINE:
+        raise invalid("Invalid value for: outOfOfficeProperties.autoDeclineMode")
+    data["outOfOfficeProperties"] = {**properties, "autoDeclineMode": mode}
+    data.setdefault("summary", "Out of office")
 
 
 def _validate_attendees(cal: Calendar, data: Json) -> None:

@@ -60,6 +60,7 @@ _ORDER = (
     "source",
     "attachments",
     "eventType",
+    "outOfOfficeProperties",
 )
 
 

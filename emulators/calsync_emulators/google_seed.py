@@ -37,6 +37,7 @@ from typing import Any
 
 import icalendar
 
+from calsync_emulators.google_directory import load_users
 from calsync_emulators.google_errors import ApiError
 from calsync_emulators.google_state import GoogleState
 from calsync_emulators.zones import TimeFormatError, resolve_zone, zone
@@ -99,6 +100,12 @@ def load_json(state: GoogleState, path: Path) -> list[str]:
         raise SeedError(f"{path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise SeedError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    if isinstance(document, dict) and "users" in document:
+        try:
+            load_users(state.directory, document["users"], str(path))
+        except ValueError as exc:
+            raise SeedError(str(exc)) from None
+        document = {"calendars": {}, **document}
     calendars = document.get("calendars") if isinstance(document, dict) else None
     if not isinstance(calendars, dict):
         raise SeedError(f'{path}: expected {{"calendars": {{"<calendar id>": [events...]}}}}')

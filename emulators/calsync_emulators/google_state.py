@@ -31,6 +31,7 @@ from typing import ParamSpec, TypeVar
 
 from calsync_emulators import google_freebusy, google_reads, google_writes
 from calsync_emulators.google_channels import Channels
+from calsync_emulators.google_directory import Directory
 from calsync_emulators.google_errors import Json
 from calsync_emulators.google_model import Params
 from calsync_emulators.google_pages import Pages
@@ -71,6 +72,8 @@ class GoogleState:
         #: Push channels; the HTTP layer sets their ``listener`` and ``base_url``.
         self.push = Channels(self.store)
         self.store.on_change = self.push.changed
+        #: Workspace users, and the grants of the token endpoint (``google_directory``).
+        self.directory = Directory()
 
     @property
     def clock(self) -> Callable[[], datetime]:

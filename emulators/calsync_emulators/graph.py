@@ -19,7 +19,8 @@ Served under ``/v1.0`` (``/users/{upn or id}/...`` or ``/me/...``):
 ``calendarView/delta``, ``calendarView``, ``events`` (list, create),
 ``events/{id}`` (get, patch, delete), ``events/{id}/instances``,
 ``events/{id}/cancel|decline|accept|tentativelyAccept``, ``calendar/getSchedule``,
-``calendar``, ``calendars``, the user itself, ``$batch`` and ``subscriptions``;
+``calendar``, ``calendars``, ``mailboxSettings`` (get, patch: automatic replies;
+:mod:`calsync_emulators.graph_mailbox`), the user itself, ``$batch`` and ``subscriptions``;
 the identity endpoints msal needs under ``/{tenant}/...`` (see
 :mod:`calsync_emulators.graph_auth`). A separate process flips faults with
 ``POST /_emulator/faults`` (JSON, same names as the Python methods), reads the
@@ -365,7 +366,9 @@ class GraphEmulator:
     """Microsoft Graph v1.0 (calendar) on ``127.0.0.1``: start, point a client at it, stop.
 
     State can be read and changed directly (``add_mailbox``, ``create_event``,
-    ``cancel_occurrence``, ``decline``, ...), faults switched on (``throttle``,
+    ``cancel_occurrence``, ``decline``, ...; the directory with ``add_user``,
+    ``set_manager``, ``remove_user``, ``add_group``, ``deny_mailbox_settings``),
+    faults switched on (``throttle``,
     ``fail_5xx``, ``fail_rate``, ``latency``, ``expire_delta_tokens``,
     ``delta_empty_pages``, ``delta_replays``, ``delta_token_cache``,
     ``mailbox_concurrency``) and traffic observed (``requests``,
@@ -501,6 +504,37 @@ class GraphEmulator:
 
     def mailboxes(self) -> list[str]:
         return self.state.mailbox_ids()
+
+    def set_automatic_replies(self, upn: str, setting: Json) -> Json:
+        """PATCH /users/{upn}/mailboxSettings ``automaticRepliesSetting`` without HTTP."""
+        return self.state.patch_mailbox_settings(upn, {"automaticRepliesSetting": setting})
+
+    # -------------------------------------------------------- directory ----
+    def add_user(self, upn: str, name: str | None = None, *, manager: str | None = None,
+                 enabled: bool = True, **mailbox: Any) -> str:
+        """A directory user with a mailbox (see ``add_mailbox`` for its keywords); its id."""
+        with self.lock:
+            return self.state.directory.add_user(upn, name, manager=manager, enabled=enabled,
+                                                 **mailbox).user_id
+
+    def remove_user(self, upn: str) -> None:
+        """The person leaves the tenant: gone from /users, managers' reports and groups."""
+        with self.lock:
+            self.state.directory.remove_user(upn)
+
+    def set_manager(self, upn: str, manager: str | None) -> None:
+        with self.lock:
+            self.state.directory.set_manager(upn, manager)
+
+    def add_group(self, name: str, members: Iterable[str] = ()) -> str:
+        """A security group of users (UPNs) and other groups (ids); returns its id."""
+        with self.lock:
+            return self.state.directory.add_group(name, members)
+
+    def deny_mailbox_settings(self, upn: str) -> None:
+        """``/users/{upn}/mailboxSettings`` answers 403 (no ``MailboxSettings.Read``)."""
+        with self.lock:
+            self.state.directory.denied_settings.add(upn.lower())
 
     def create_event(self, upn: str, body: Json, *, seed: bool = False) -> Json:
         """POST /users/{upn}/events without HTTP (``seed=True`` also takes read-only fields)."""
@@ -713,6 +747,19 @@ class GraphEmulator:
                 "mailbox_concurrency": f.mailbox_concurrency,
             }
 
+    def _groups_route(self, parts: list[str], query: Mapping[str, list[str]]) -> _Response:
+        directory = self.state.directory
+        base = self.url + "/groups"
+        if not parts or parts == [""]:
+            return _Response.json(200, directory.list_groups(query, base))
+        if len(parts) == 2 and parts[1].lower() in ("members", "transitivemembers"):
+            link = f"{base}/{urllib.parse.quote(parts[0])}/{parts[1]}"
+            transitive = parts[1].lower() == "transitivemembers"
+            return _Response.json(
+                200, directory.members(parts[0], query, link, transitive=transitive)
+            )
+        raise bad_request(f"Resource not found for the segment '{parts[-1]}'.")
+
     # --------------------------------------------------- subscriptions ----
     def subscriptions(self) -> list[Json]:
         """The live subscriptions, as Graph returns them."""
@@ -871,6 +918,13 @@ class GraphEmulator:
             raise GraphError(405, "BadRequest", "Specified HTTP method is not allowed.")
         if parts and parts[0].lower() == "subscriptions":
             return self._subscriptions_route(method, parts[1:], context, body)
+        directory = self.state.directory
+        if parts and parts[0].lower() == "groups" and method == "GET":
+            with self.lock:
+                return self._groups_route(parts[1:], query)
+        if [p.lower() for p in parts] == ["users"] and method == "GET":
+            with self.lock:
+                return _Response.json(200, directory.list_users(query, self.url + "/users"))
         if parts and parts[0].lower() == "me":
             user, prefix, rest = self._me(context), "me", parts[1:]
         elif len(parts) >= 2 and parts[0].lower() == "users" and parts[1]:
@@ -898,10 +952,19 @@ class GraphEmulator:
 
         if not names and method == "GET":
             return ok(200, state.user(user))
+        if names in (["manager"], ["directreports"]) and method == "GET":
+            with self.lock:
+                if names == ["manager"]:
+                    return ok(200, directory.manager(user))
+                return ok(200, directory.direct_reports(user, query, link.rstrip("/")))
         if names == ["calendar"] and method == "GET":
             return ok(200, state.calendar(user))
         if names == ["calendars"] and method == "GET":
             return ok(200, {"value": [state.calendar(user)]})
+        if names == ["mailboxsettings"] and method == "GET":
+            return ok(200, state.mailbox_settings(user))
+        if names == ["mailboxsettings"] and method == "PATCH":
+            return ok(200, state.patch_mailbox_settings(user, _json_body(body)))
         if names == ["calendarview", "delta"] and method == "GET":
             size = None
             if "odata.maxpagesize" in context.prefer:

@@ -139,6 +139,9 @@ def _plan_json(state: GraphState, path: Path) -> list[tuple[Path, str, list[Json
         raise SeedError(f"{path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise SeedError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    if isinstance(document, dict) and "users" in document:
+        _load_directory(state, path, document)
+        document = {"mailboxes": {}, **document}
     mailboxes = document.get("mailboxes") if isinstance(document, dict) else None
     if not isinstance(mailboxes, dict):
         raise SeedError(f'{path}: expected {{"mailboxes": {{"<upn>": [events...]}}}}')
@@ -153,6 +156,32 @@ def _plan_json(state: GraphState, path: Path) -> list[tuple[Path, str, list[Json
         _add_mailbox(state, path, upn, settings)
         plans.append((path, upn, events))
     return plans
+
+
+def _load_directory(state: GraphState, path: Path, document: Json) -> None:
+    """``{"users": [{"userPrincipalName", "displayName", "manager", "accountEnabled",
+    "timeZone", "workingHours"}], "groups": [{"displayName", "members": [upn...]}]}``."""
+    users = document.get("users")
+    if not isinstance(users, list):
+        raise SeedError(f"{path}: users must be a list")
+    for number, user in enumerate(users, start=1):
+        upn = user.get("userPrincipalName") or user.get("mail") if isinstance(user, dict) else None
+        if not isinstance(upn, str):
+            raise SeedError(f"{path}: users[{number}]: userPrincipalName is required")
+        hours = user.get("workingHours") or {}
+        try:
+            state.directory.add_user(
+                upn, user.get("displayName"), manager=user.get("manager"),
+                enabled=user.get("accountEnabled", True) is not False,
+                time_zone=str(user.get("timeZone") or "UTC"),
+                working_days=hours.get("daysOfWeek"),
+                working_start=str(hours.get("startTime") or "08:00")[:8],
+                working_end=str(hours.get("endTime") or "17:00")[:8],
+            )
+        except (TimeFormatError, ValueError) as exc:
+            raise SeedError(f"{path}: users[{number}] ({upn}): {exc}") from None
+    for group in document.get("groups") or []:
+        state.directory.add_group(str(group["displayName"]), group.get("members") or [])
 
 
 # ------------------------------------------------------------------- ICS ----

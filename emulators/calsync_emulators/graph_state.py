@@ -39,8 +39,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
-from calsync_emulators import graph_events, graph_lists, graph_schedule
+from calsync_emulators import graph_events, graph_lists, graph_mailbox, graph_schedule
 from calsync_emulators.graph_delta import Delta
+from calsync_emulators.graph_directory import Directory
 from calsync_emulators.graph_model import Mailbox, View
 from calsync_emulators.graph_store import Store
 from calsync_emulators.graph_times import Json
@@ -80,6 +81,10 @@ class GraphState:
         #: Delta tokens and rounds, and their fault switches (``empty_pages``,
         #: ``replays``, ``token_cache``; the emulator's methods of the same names).
         self.deltas = Delta(self.store)
+        #: Entra ID users, managers and groups (``graph_directory``).
+        self.directory = Directory(self.store)
+        #: Automatic replies by mailbox key (mailboxSettings; ``graph_mailbox``).
+        self.replies: dict[str, Json] = {}
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -129,6 +134,27 @@ class GraphState:
     @_locked
     def calendar(self, user: str) -> Json:
         return self.store.calendar(user)
+
+    # ---------------------------------------------------- mailbox settings ----
+    @_locked
+    def mailbox_settings(self, user: str) -> Json:
+        """GET /users/{id}/mailboxSettings (403 for a mailbox ``deny_mailbox_settings`` named)."""
+        mailbox = self.store.mailbox(user)
+        if mailbox.key in self.directory.denied_settings:
+            raise graph_mailbox.access_denied()
+        replies = self.replies.get(mailbox.key) or graph_mailbox.default_replies()
+        return graph_mailbox.mailbox_settings(mailbox, replies, self.store.base_url)
+
+    @_locked
+    def patch_mailbox_settings(self, user: str, patch: object) -> Json:
+        """PATCH /users/{id}/mailboxSettings: automatic replies (the rest is read-only here)."""
+        mailbox = self.store.mailbox(user)
+        if mailbox.key in self.directory.denied_settings:
+            raise graph_mailbox.access_denied()
+        current = self.replies.get(mailbox.key) or graph_mailbox.default_replies()
+        self.replies[mailbox.key] = graph_mailbox.patched_replies(current, patch)
+        return graph_mailbox.mailbox_settings(mailbox, self.replies[mailbox.key],
+                                              self.store.base_url)
 
     # ----------------------------------------------------------- events ----
     @_locked

@@ -358,6 +358,9 @@ def owned_object(event: NewEvent, key: str, stamp: datetime) -> bytes:
     vevent.add("dtstart", event.start.astimezone(zone))
     vevent.add("dtend", event.end.astimezone(zone))
     vevent.add("summary", event.title)
+    for line in event.recurrence:
+        # DTSTART carries the TZID: the series keeps its wall time over DST.
+        vevent.add("rrule", icalendar.vRecur.from_ical(line.removeprefix("RRULE:")))
     if event.description:
         vevent.add("description", event.description)
     vevent.add("sequence", 0)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from calsync.model import Event, Window, occurrence_key
+from calsync.providers.away import BUSY_STATUS, OOF
 from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
 from calsync.providers.vevent import new_vevent, put_address, put_int, put_text, put_time
 
@@ -51,6 +52,11 @@ def tags_of(item: Json) -> dict[str, str]:
             name = key[len(TAG_PREFIX) :]
             out[name[:1].lower() + name[1:]] = str(value)
     return out
+
+
+def is_away(item: Json) -> bool:
+    """A Google out-of-office block (``eventType = "outOfOffice"``)."""
+    return item.get("eventType") == "outOfOffice"
 
 
 def _when(value: Mapping[str, Any], zone_hint: str | None) -> date | datetime:
@@ -105,6 +111,8 @@ def _describe(event: icalendar.Event, item: Json) -> None:
     put_text(event, "STATUS", _STATUS.get(item.get("status", "confirmed"), "CONFIRMED"))
     if item.get("transparency") == "transparent":
         put_text(event, "TRANSP", "TRANSPARENT")
+    if is_away(item):
+        put_text(event, BUSY_STATUS, OOF)  # expand.py turns it into tags["away"]
     if item.get("sequence") is not None:
         put_int(event, "SEQUENCE", int(item["sequence"]))
     organizer = (item.get("organizer") or {}).get("email")

@@ -150,7 +150,7 @@ class GoogleWriter:
     # -- the neutral writer port ------------------------------------------------------
 
     def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
-        """CalendarWriter: a make-up on the organizer's calendar, both people invited."""
+        """CalendarWriter: a make-up (or a new 1:1 series) on the organizer's calendar."""
         private = {tag_key(name): value for name, value in event.tags.items()}
         body: Json = {
             "summary": event.title,
@@ -166,6 +166,9 @@ class GoogleWriter:
             "extendedProperties": {"private": private},
             "reminders": {"useDefault": True},
         }
+        if event.recurrence:
+            # Repeats at the start's wall time in start.timeZone (DST-correct).
+            body["recurrence"] = list(event.recurrence)
         return str(self.create_event(calendar, body, key)["id"])
 
     def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:

@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from calsync.model import Attendee, Event, EventStatus, Response, Window, occurrence_key
+from calsync.providers.away import AWAY_TAG, BUSY_STATUS, OOF, OUT_OF_OFFICE, away_reason
 from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
 from calsync.providers.vevent import new_vevent, put, put_address, put_text, put_time
 
@@ -126,6 +127,11 @@ def is_tombstone(item: Mapping[str, Any]) -> bool:
     way the meeting is gone, as with Google's cancelled events.
     """
     return bool(item.get("isCancelled")) and item.get("type") in ("singleInstance", "seriesMaster")
+
+
+def is_away(item: Mapping[str, Any]) -> bool:
+    """An out-of-office event (``showAs = "oof"``)."""
+    return str(item.get("showAs") or "").lower() == "oof"
 
 
 def is_instance(item: Mapping[str, Any]) -> bool:
@@ -301,6 +307,8 @@ def _describe(event: icalendar.Event, item: Mapping[str, Any], owner: str | None
     put_text(event, "STATUS", "CANCELLED" if item.get("isCancelled") else "CONFIRMED")
     if item.get("showAs") == "free":
         put_text(event, "TRANSP", "TRANSPARENT")
+    if is_away(item):
+        put_text(event, BUSY_STATUS, OOF)  # expand.py turns it into tags["away"]
     organizer = ((item.get("organizer") or {}).get("emailAddress") or {}).get("address")
     if organizer:
         put_address(event, "ORGANIZER", organizer)
@@ -417,6 +425,12 @@ def single_event(
         people[email] = Attendee(email, _RESPONSES.get(response, Response.NEEDS_ACTION))
     organizer = ((item.get("organizer") or {}).get("emailAddress") or {}).get("address")
     organizer = str(organizer or "").strip().lower()
+    tags = {name.lower(): value for name, value in tags_of(item).items()}
+    # What expand.py would read from the OOF mark of the same event as a VEVENT.
+    away = away_reason(OOF if is_away(item) else "", str(item.get("subject") or ""),
+                       bool(item.get("isAllDay")))
+    if away is not None:
+        tags[AWAY_TAG] = away
     return Event(
         uid=uid,
         start=start,
@@ -431,7 +445,7 @@ def single_event(
         transparent=item.get("showAs") == "free",
         remote_id=item.get("id"),
         etag=item.get("@odata.etag"),
-        tags={name.lower(): value for name, value in tags_of(item).items()},
+        tags=tags,
     )
 
 
@@ -522,6 +536,38 @@ def to_events(
             # A rule time with no instance: the occurrence was deleted.
             out.append(replace(event, status=EventStatus.CANCELLED))
     return out, warnings
+
+
+def automatic_replies_event(settings: Mapping[str, Any], owner: str,
+                            window: Window) -> Event | None:
+    """The mailbox's scheduled automatic replies as an away event; None unless scheduled.
+
+    ``mailboxSettings.automaticRepliesSetting`` with ``status = "scheduled"``
+    says the person is away from ``scheduledStartDateTime`` to
+    ``scheduledEndDateTime``. Replies switched on with no end
+    (``alwaysEnabled``) say nothing about when, so they are not leave. The
+    uid is keyed by the start: an earlier stretch stays in the history.
+    """
+    replies = settings.get("automaticRepliesSetting") or {}
+    if str(replies.get("status") or "").lower() != "scheduled":
+        return None
+    try:
+        start = graph_instant(replies["scheduledStartDateTime"])
+        end = graph_instant(replies["scheduledEndDateTime"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if end <= start or not window.overlaps(start, end):
+        return None
+    return Event(
+        uid=f"calsync-automatic-replies-{owner}-{start:%Y%m%dT%H%M%SZ}",
+        start=start,
+        end=end,
+        title="Automatic replies",
+        organizer=owner,
+        # Free/busy is the calendar's to say; this only marks the person away.
+        transparent=True,
+        tags={AWAY_TAG: OUT_OF_OFFICE},
+    )
 
 
 def window_params(window: Window) -> dict[str, str]:

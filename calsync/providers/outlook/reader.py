@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from calsync.model import ChangeSet, Window
+from calsync.model import ChangeSet, Event, Window
 from calsync.providers.base import CursorExpired, ProviderError
 from calsync.providers.outlook.client import BATCH_SIZE, GraphClient, user_path
 from calsync.providers.outlook.mapping import (
@@ -51,6 +51,7 @@ from calsync.providers.outlook.mapping import (
     TAGS_PROPERTY,
     Json,
     SeriesData,
+    automatic_replies_event,
     graph_instant,
     is_instance,
     is_owned,
@@ -325,6 +326,7 @@ class OutlookReader:
         events, mapped = to_events(
             singles, series, calendar, window, self.zone_of(calendar), self._owner(calendar)
         )
+        events += self._automatic_replies(calendar, window)
         return ChangeSet(
             events=tuple(events),
             full=True,
@@ -333,6 +335,27 @@ class OutlookReader:
             warnings=tuple(warnings + mapped),
             unread_uids=tuple(sorted(mapped.skipped_uids)),
         )
+
+    def _automatic_replies(self, calendar: str, window: Window) -> list[Event]:
+        """Scheduled automatic replies as an away event, where the app may read them.
+
+        Read with each full snapshot of the window (not every idle round: that
+        would double the requests of a quiet team). Without
+        ``MailboxSettings.Read`` (403) or on any error the calendar alone says
+        who is away; the sync goes on.
+        """
+        owner = self._owner(calendar)
+        if owner is None:
+            return []
+        try:
+            settings = self.client.request(
+                "GET", self.client.url(f"{user_path(calendar)}/mailboxSettings"), calendar
+            )
+        except ProviderError as exc:
+            log.info("graph %s: automatic replies not read (%s)", calendar, exc.message)
+            return []
+        event = automatic_replies_event(settings, owner, window)
+        return [event] if event is not None else []
 
     def _event_path(self, calendar: str, event_id: str, suffix: str = "") -> str:
         quoted = urllib.parse.quote(event_id, safe="")

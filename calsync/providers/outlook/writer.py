@@ -16,8 +16,8 @@ import json
 import logging
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from calsync.model import AgendaBlock
@@ -68,6 +68,45 @@ def _with_html_block(markup: str, updated_text: str) -> str:
     if closing is None:
         return without + fragment
     return without[: closing.start()] + fragment + without[closing.start() :]
+
+
+_GRAPH_DAYS = {"MO": "monday", "TU": "tuesday", "WE": "wednesday", "TH": "thursday",
+               "FR": "friday", "SA": "saturday", "SU": "sunday"}
+_GRAPH_INDEX = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
+
+
+def patterned_recurrence(rrules: Sequence[str], first: date, zone: str) -> Json:
+    """The Graph ``patternedRecurrence`` of the RRULE calsync writes for a 1:1 series.
+
+    Only what calsync creates: ``FREQ=WEEKLY[;INTERVAL=n];BYDAY=XX`` and
+    ``FREQ=MONTHLY;BYDAY=nXX``, with no end. The range starts on the first
+    occurrence's local date in ``zone``, the zone the series recurs in.
+    """
+    if len(rrules) != 1:
+        raise ValueError(f"one RRULE expected, got {list(rrules)!r}")
+    parts = dict(
+        item.split("=", 1) for item in rrules[0].removeprefix("RRULE:").split(";") if "=" in item
+    )
+    interval = int(parts.get("INTERVAL", "1"))
+    byday = parts.get("BYDAY", "")
+    match = re.fullmatch(r"(-?\d)?([A-Z]{2})", byday)
+    if match is None or match[2] not in _GRAPH_DAYS:
+        raise ValueError(f"unsupported BYDAY {byday!r} in {rrules[0]!r}")
+    day = _GRAPH_DAYS[match[2]]
+    pattern: Json
+    if parts.get("FREQ") == "WEEKLY" and match[1] is None:
+        pattern = {"type": "weekly", "interval": interval, "daysOfWeek": [day],
+                   "firstDayOfWeek": "monday"}
+    elif parts.get("FREQ") == "MONTHLY" and match[1] is not None \
+            and int(match[1]) in _GRAPH_INDEX:
+        pattern = {"type": "relativeMonthly", "interval": interval, "daysOfWeek": [day],
+                   "index": _GRAPH_INDEX[int(match[1])]}
+    else:
+        raise ValueError(f"unsupported recurrence {rrules[0]!r}")
+    return {
+        "pattern": pattern,
+        "range": {"type": "noEnd", "startDate": first.isoformat(), "recurrenceTimeZone": zone},
+    }
 
 
 class OutlookWriter:
@@ -220,7 +259,7 @@ class OutlookWriter:
         raise ProviderError(calendar, f"event {event_id} kept changing; gave up after {attempts}")
 
     def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
-        """CalendarWriter: a make-up on the organizer's mailbox, the others invited."""
+        """CalendarWriter: a make-up (or a new 1:1 series) on the organizer's mailbox."""
         zone = ZoneInfo(event.timezone)
         body: Json = {
             "subject": event.title,
@@ -234,6 +273,10 @@ class OutlookWriter:
             ],
             "isReminderOn": True,
         }
+        if event.recurrence:
+            body["recurrence"] = patterned_recurrence(
+                event.recurrence, event.start.astimezone(zone).date(), event.timezone
+            )
         return str(self.create_event(calendar, body, key, event.tags)["id"])
 
     def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:

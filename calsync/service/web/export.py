@@ -72,6 +72,8 @@ def _meeting(meeting: Meeting, names: Names) -> dict[str, Any]:
         "end": _iso(occurrence.end if occurrence else None),
         "status": occurrence.status.value if occurrence else None,
         "by": _person(occurrence.by if occurrence else None, names),
+        # Only on an excused 1:1 (someone away): why, as check --json says it.
+        **({"reason": occurrence.reason} if occurrence and occurrence.reason else {}),
         "topics": [_topic(t, names) for t in meeting.topics],
         "shared_notes": _note(meeting.shared_note, names),
         "private_notes": _note(meeting.private_note, names),
@@ -116,6 +118,8 @@ def agenda_markdown(agenda: PairAgenda, names: Names) -> str:
         occurrence = meeting.occurrence
         status = occurrence.status.value.replace("_", " ") if occurrence else "(before the record)"
         by = f" by {names(occurrence.by)}" if occurrence and occurrence.by else ""
+        if occurrence and occurrence.reason:
+            by = f": {occurrence.reason}"  # excused: someone was away
         start = occurrence.start if occurrence else meeting.key
         lines += [f"### {_when(start)}: {status}{by}", ""]
         lines += _topics_md(meeting.topics, names)

@@ -55,7 +55,7 @@ def web_app(
     is set and its client secret is not in the environment.
     """
     site = TeamSite(settings, store, clock, send_mail=send_mail,
-                    oidc=oidc_sign_in(settings.web.oidc))
+                    oidc=oidc_sign_in(settings.web.oidc), on_booked=hooks.on_change)
     return create_app(hooks, site, [session_middleware(settings, box)])
 
 

@@ -42,6 +42,7 @@ from calsync.report.mailer import SendFailed, SmtpMailer
 from calsync.service.web import auth
 from calsync.service.web.export import agenda_json
 from calsync.service.web.oidc import OidcSignIn
+from calsync.service.web.record_pages import RecordPages
 from calsync.store import Store
 from calsync.store.agenda import SHARED, PairRef
 
@@ -84,8 +85,12 @@ class TeamSite:
         *,
         send_mail: Callable[[EmailMessage], None] | None = None,
         oidc: OidcSignIn | None = None,
+        on_booked: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
+        # A make-up was queued on (provider, calendar): with a daemon in the process,
+        # it syncs that calendar now, which performs the write (``Hooks.on_change``).
+        self.on_booked = on_booked
         self.store = store
         self.clock = clock
         self.oidc = oidc
@@ -119,6 +124,7 @@ class TeamSite:
             Route("/api/pairs/{page:str}/agenda", self.api_agenda, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
+        routes[-1:-1] = RecordPages(self).routes()
         if self.oidc is not None:
             routes += self.oidc.routes(self)
         return routes
@@ -141,9 +147,19 @@ class TeamSite:
         viewer = auth.signed_in(request)
         html = self.env.get_template(template).render(
             viewer=viewer, viewer_name=self.name(viewer) if viewer else "",
-            csrf=auth.csrf_token(request), **context,
+            csrf=auth.csrf_token(request), roles=self.roles(viewer), **context,
         )
         return HTMLResponse(html, status)
+
+    def roles(self, viewer: str | None) -> set[str]:
+        """"manager" and/or "report": which of the team and own pages ``viewer`` has."""
+        roles = set()
+        for pair in self.settings.pairs:
+            if pair.manager == viewer:
+                roles.add("manager")
+            if pair.report == viewer:
+                roles.add("report")
+        return roles
 
     def base_url(self, request: Request) -> str:
         public = self.settings.web.public_url
@@ -189,8 +205,15 @@ class TeamSite:
         return viewer
 
     def _pair(self, request: Request, viewer: str) -> tuple[PairRef, bool]:
-        """The page's pair and whether ``viewer`` may change it; 404 / 403 otherwise."""
-        ref = self.store.pair_of_page(request.path_params["page"])
+        return self.authorize(request.path_params["page"], viewer)
+
+    def authorize(self, page: str, viewer: str) -> tuple[PairRef, bool]:
+        """The page's pair and whether ``viewer`` may change it; 404 / 403 otherwise.
+
+        The one place that decides who sees which pair: the pair pages, the API,
+        the team page's booking and the report's own page all ask here.
+        """
+        ref = self.store.pair_of_page(page)
         if ref is None:
             raise HTTPException(404)
         if viewer in (ref.manager, ref.report):
@@ -213,7 +236,9 @@ class TeamSite:
 
     def _agenda(self, ref: PairRef, viewer: str) -> PairAgenda:
         now = self.clock()
-        today = now.astimezone(self.zone(viewer)).date()
+        return self.agenda_of(ref, viewer, now, now.astimezone(self.zone(viewer)).date())
+
+    def agenda_of(self, ref: PairRef, viewer: str, now: datetime, today: date) -> PairAgenda:
         return pair_agenda(self.store, ref.manager, ref.report, viewer, now, today)
 
     # -- sign-in --------------------------------------------------------------------------
@@ -326,10 +351,13 @@ class TeamSite:
         viewer = self._viewer(request)
         ref, can_edit = self._pair(request, viewer)
         agenda = self._agenda(ref, viewer)
+        # No series yet: the no_series finding says which recurring slot calsync proposes.
+        no_series = next((f.message for f in self.store.open_findings(ref.manager)
+                          if f.report == ref.report and f.kind == "no_series"), None)
         return self.render(
             request, "pair.html.j2", ref=ref, agenda=agenda, can_edit=can_edit,
             manager=self.name(ref.manager), report=self.name(ref.report),
-            title=f"{self.name(ref.manager)} / {self.name(ref.report)}",
+            title=f"{self.name(ref.manager)} / {self.name(ref.report)}", no_series=no_series,
         )
 
     # -- changes ----------------------------------------------------------------------------
