@@ -551,6 +551,11 @@ class DaemonSettings(_Strict):
         default=timedelta(seconds=5),
         description="after a push, wait this long so a burst of them is one sync",
     )
+    lease_ttl: Duration | None = Field(
+        default=None,
+        description="several workers: a share outlives its worker's last heartbeat this long "
+        "(default: three poll intervals)",
+    )
 
     @field_validator("poll_interval")
     @classmethod
