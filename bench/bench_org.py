@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -160,12 +161,20 @@ def requests_served(google: str, graph: str) -> tuple[int, int]:
 
 
 def set_latency(url: str, seconds: float) -> None:
+    """Every request to the emulator at ``url`` waits ``seconds`` (its faults endpoint)."""
     root = url.split("/v1.0", 1)[0].rstrip("/")
     request = urllib.request.Request(
         root + "/_emulator/faults", data=json.dumps({"latency": seconds}).encode(),
         headers={"Content-Type": "application/json"}, method="POST",
     )
-    urllib.request.urlopen(request, timeout=60).close()
+    for attempt in range(5):  # a just-started emulator may not accept yet
+        try:
+            urllib.request.urlopen(request, timeout=60).close()
+            return
+        except urllib.error.URLError:
+            if attempt == 4:
+                raise
+            time.sleep(1)
 
 
 def makeup_events(google: str, settings: Settings, keys: list[str], store_url: str) -> list[int]:
@@ -200,7 +209,6 @@ def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: i
         "calsync_emulators.graph", folder / "seed-graph", folder, "--no-auth")
     workers: list[WorkerProcess] = []
     try:
-        print(f"  emulators: {google} {graph}", flush=True)
         set_latency(google, args.latency)
         set_latency(graph, args.latency)
         database = postgres.create_database(f"org_{count}")
