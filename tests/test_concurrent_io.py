@@ -8,6 +8,7 @@ four requests at once for one mailbox, however many threads ask.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from datetime import UTC, datetime, timedelta
@@ -18,12 +19,16 @@ from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 
 from calsync.config import GoogleProvider, OutlookProvider
-from calsync.model import ChangeSet
+from calsync.engine.actions import CreateMakeUp, UpdateAgenda, encode
+from calsync.engine.outbox import execute
+from calsync.model import AgendaBlock, ChangeSet
+from calsync.providers.base import NewEvent
 from calsync.providers.google.auth import NoCredentials
 from calsync.providers.google.calendar import GoogleCalendar
 from calsync.providers.limits import Throttle, stream
 from calsync.providers.outlook.auth import NoTokens
 from calsync.providers.outlook.calendar import OutlookCalendar
+from calsync.store import open_store
 
 NOW = datetime(2026, 11, 20, 21, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")
@@ -199,3 +204,67 @@ def test_stream_with_one_worker_runs_in_order_on_the_callers_thread():
     me = threading.get_ident()
     assert list(stream([lambda: (1, threading.get_ident()), lambda: (2, threading.get_ident())],
                        1)) == [(1, me), (2, me)]
+
+
+class _RecordingWriter:
+    """A CalendarWriter that counts the writes in flight and the order per event."""
+
+    name = "work"
+
+    def __init__(self, expected: int) -> None:
+        self.lock = threading.Lock()
+        self.flying = 0
+        self.most = 0
+        self.order: list[str] = []
+        # Every write waits until enough writes are in flight (or a short timeout):
+        # a serial executor would only ever show one.
+        self.gate = threading.Barrier(expected, timeout=2)
+
+    def _write(self, label: str) -> None:
+        with self.lock:
+            self.flying += 1
+            self.most = max(self.most, self.flying)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self.gate.wait()
+        with self.lock:
+            self.flying -= 1
+            self.order.append(label)
+
+    def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
+        self._write(key)
+        return f"id-{key}"
+
+    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
+        self._write(f"{remote_id} {block.url}")
+
+    def delete_owned(self, calendar: str, remote_id: str, key: str) -> None:
+        self._write(remote_id)
+
+    def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
+        raise AssertionError("not read")
+
+    def probe(self, calendar: str) -> str | None:
+        return None
+
+
+def test_the_outbox_writes_different_events_at_once_and_one_events_writes_in_order(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'calsync.db'}")
+    writer = _RecordingWriter(expected=4)
+    try:
+        start = NOW + timedelta(days=1)
+        for index in range(4):
+            event = NewEvent(f"1:1 #{index}", start, start + timedelta(minutes=30),
+                             PEOPLE[0], (PEOPLE[0], PEOPLE[index + 1]))
+            kind, payload = encode(CreateMakeUp("work", PEOPLE[0], event))
+            store.enqueue(f"makeup|{index}", kind, payload, now=NOW)
+        for version in ("v1", "v2", "v3"):  # three writes to one event: in queue order
+            block = AgendaBlock(f"https://docs.example.com/{version}")
+            kind, payload = encode(UpdateAgenda("work", PEOPLE[0], "series-1", block))
+            store.enqueue(f"agenda|{version}", kind, payload, now=NOW)
+        outcomes = execute(store, {"work": writer}, NOW)  # type: ignore[dict-item]
+        assert sorted(o.outcome for o in outcomes) == ["done"] * 7
+        assert writer.most >= 4  # the four make-ups (and the agenda chain) overlapped
+        agenda = [label for label in writer.order if label.startswith("series-1")]
+        assert agenda == [f"series-1 https://docs.example.com/{v}" for v in ("v1", "v2", "v3")]
+    finally:
+        store.close()
