@@ -203,6 +203,8 @@ def makeup_events(google: str, settings: Settings, keys: list[str], store_url: s
 
 def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: int,
             calendars: tuple[int, int]) -> dict[str, Any]:
+    for stale in ("google.url", "graph.url"):  # the previous run's emulators wrote these
+        (folder / stale).unlink(missing_ok=True)
     google_process, google = emulator_process.start(
         "calsync_emulators.google", folder / "seed-google", folder)
     graph_process, graph = emulator_process.start(

@@ -247,23 +247,23 @@ class _RecordingWriter:
         return None
 
 
-def test_the_outbox_writes_different_events_at_once_and_one_events_writes_in_order(tmp_path):
+def test_the_outbox_writes_calendars_at_once_and_one_calendars_writes_in_order(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'calsync.db'}")
     writer = _RecordingWriter(expected=4)
     try:
         start = NOW + timedelta(days=1)
         for index in range(4):
             event = NewEvent(f"1:1 #{index}", start, start + timedelta(minutes=30),
-                             PEOPLE[0], (PEOPLE[0], PEOPLE[index + 1]))
-            kind, payload = encode(CreateMakeUp("work", PEOPLE[0], event))
+                             PEOPLE[index + 1], (PEOPLE[0], PEOPLE[index + 1]))
+            kind, payload = encode(CreateMakeUp("work", PEOPLE[index + 1], event))
             store.enqueue(f"makeup|{index}", kind, payload, now=NOW)
-        for version in ("v1", "v2", "v3"):  # three writes to one event: in queue order
+        for version in ("v1", "v2", "v3"):  # three writes to one calendar: in queue order
             block = AgendaBlock(f"https://docs.example.com/{version}")
             kind, payload = encode(UpdateAgenda("work", PEOPLE[0], "series-1", block))
             store.enqueue(f"agenda|{version}", kind, payload, now=NOW)
         outcomes = execute(store, {"work": writer}, NOW)  # type: ignore[dict-item]
         assert sorted(o.outcome for o in outcomes) == ["done"] * 7
-        assert writer.most >= 4  # the four make-ups (and the agenda chain) overlapped
+        assert writer.most >= 4  # four calendars' make-ups (and the agenda chain) overlapped
         agenda = [label for label in writer.order if label.startswith("series-1")]
         assert agenda == [f"series-1 https://docs.example.com/{v}" for v in ("v1", "v2", "v3")]
     finally:

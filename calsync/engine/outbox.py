@@ -7,9 +7,10 @@ calendar before creating anything, so a crash between the write and
 ``mark_done`` (or a second worker after a lease ran out) finds the event
 instead of making another.
 
-The writes of one batch run concurrently, one event's writes in order (two
-writes to one event must not race on its etag); each provider's throttle
-bounds the requests in flight (Graph: four per mailbox). The store is written on the
+The writes of one batch go to their calendars concurrently, one calendar's
+writes in order: a write to a series master changes its occurrences' etags
+(Graph), so two writes to one calendar at once would keep failing each other's
+``If-Match``. Each provider's throttle bounds the requests in flight. The store is written on the
 caller's thread only.
 """
 
@@ -43,7 +44,7 @@ MAX_WRITE_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)
 BATCH = 50
 MAX_BATCHES = 40  # 2,000 writes a cycle at most; the rest wait for the next one
-CONCURRENT_WRITES = 8  # events written at once (each provider's throttle still applies)
+CONCURRENT_WRITES = 8  # calendars written at once (each provider's throttle still applies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ def _perform(
     store: Store, readers: Mapping[str, CalendarReader], now: datetime, lease: timedelta
 ) -> list[WriteOutcome]:
     outcomes = []
-    by_event: dict[tuple[str, str, str], list[tuple[OutboxItem, Action]]] = {}
+    by_calendar: dict[tuple[str, str], list[tuple[OutboxItem, Action]]] = {}
     for item in store.claim(now, lease, limit=BATCH):
         try:
             action = decode(item.action, item.payload)
@@ -94,10 +95,9 @@ def _perform(
             store.mark_failed(item.key, str(exc), retry=False, now=now)
             outcomes.append(WriteOutcome(item.key, item.action, "failed"))
             continue
-        event = item.key if isinstance(action, CreateMakeUp) else action.remote_id
-        by_event.setdefault((action.provider, action.calendar, event), []).append((item, action))
+        by_calendar.setdefault((action.provider, action.calendar), []).append((item, action))
 
-    def event_task(
+    def calendar_task(
         writes: list[tuple[OutboxItem, Action]],
     ) -> Callable[[], list[tuple[OutboxItem, Action, str | ProviderError]]]:
         def run() -> list[tuple[OutboxItem, Action, str | ProviderError]]:
@@ -112,7 +112,7 @@ def _perform(
 
         return run
 
-    tasks = [event_task(writes) for writes in by_event.values()]
+    tasks = [calendar_task(writes) for writes in by_calendar.values()]
     for performed in stream(tasks, CONCURRENT_WRITES):
         for item, action, remote_id in performed:
             outcomes.append(_record(store, item, action, remote_id, now))
