@@ -107,6 +107,11 @@ class Worker:
         people = {p for p, home in homes.items() if home in managers} | loners
         return Share(frozenset(people), frozenset(managers))
 
+    def heartbeat(self, now: datetime) -> None:
+        """Keep the share through a long cycle: renew it between the cycle's steps."""
+        if self.shared:
+            self.store.heartbeat(self.id, now, self.ttl)
+
     def release(self) -> None:
         """Stopping cleanly: give the share back at once instead of after the TTL."""
         if self.shared:

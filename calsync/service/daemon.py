@@ -101,10 +101,12 @@ class Daemon:
             lambda: self._evaluate_plan_act(now, result),
             lambda: self._emails(now, result),
         ]
-        for step in steps:
+        for number, step in enumerate(steps):
             if self.stop.is_set():
                 result.stopped = True
                 break
+            if number:
+                self.worker.heartbeat(self.clock())
             step()
         seconds = time.monotonic() - started
         metrics.observe_cycle(seconds, datetime.now(UTC))
