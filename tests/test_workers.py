@@ -299,3 +299,18 @@ def test_on_sqlite_the_one_worker_owns_everything_and_leases_nothing(tmp_path, g
         assert daemon.health()[1]["worker"]["calendars"] == len(all_calendars(team))
     finally:
         team.close()
+
+
+def test_a_worker_claims_only_the_writes_of_its_groups(tmp_path, store):
+    config = tmp_path / "team.toml"
+    config.write_text(config_text("sqlite:///unused.db", "http://127.0.0.1:1/"))
+    settings = load_settings(config)
+    store.sync_config(settings)
+    theirs = store.pair_id(email("m0"), email("m0r0"))
+    mine = store.pair_id(email("m1"), email("m1r0"))
+    store.enqueue("agenda|theirs", "agenda_block", {"x": 1}, theirs, now=NOW)
+    store.enqueue("agenda|mine", "agenda_block", {"x": 1}, mine, now=NOW)
+    store.enqueue("agenda|nobody's", "agenda_block", {"x": 1}, None, now=NOW)
+    claimed = store.claim(NOW, TTL, managers={email("m1")})
+    assert {item.key for item in claimed} == {"agenda|mine", "agenda|nobody's"}
+    assert {item.key for item in store.claim(NOW, TTL)} == {"agenda|theirs"}

@@ -17,7 +17,7 @@ caller's thread only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -66,16 +66,18 @@ def execute(
     now: datetime,
     *,
     lease: timedelta = LEASE,
+    managers: Collection[str] | None = None,
 ) -> list[WriteOutcome]:
     """Claim and perform pending writes, batch by batch; the outcome of each.
 
     Drains the queue (bounded by ``MAX_BATCHES``): a bump made up now should
     not wait a poll interval because other writes came first. A row that fails
-    is retried in a later cycle, not in this one.
+    is retried in a later cycle, not in this one. ``managers``: only the writes
+    of these managers' pairs (this worker's groups; None: every write).
     """
     outcomes: list[WriteOutcome] = []
     for _ in range(MAX_BATCHES):
-        batch = _perform(store, readers, now, lease)
+        batch = _perform(store, readers, now, lease, managers)
         outcomes += batch
         if len(batch) < BATCH or all(o.outcome != "done" for o in batch):
             break
@@ -83,11 +85,15 @@ def execute(
 
 
 def _perform(
-    store: Store, readers: Mapping[str, CalendarReader], now: datetime, lease: timedelta
+    store: Store,
+    readers: Mapping[str, CalendarReader],
+    now: datetime,
+    lease: timedelta,
+    managers: Collection[str] | None,
 ) -> list[WriteOutcome]:
     outcomes = []
     by_calendar: dict[tuple[str, str], list[tuple[OutboxItem, Action]]] = {}
-    for item in store.claim(now, lease, limit=BATCH):
+    for item in store.claim(now, lease, limit=BATCH, managers=managers):
         try:
             action = decode(item.action, item.payload)
         except BadAction as exc:

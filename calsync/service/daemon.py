@@ -160,13 +160,15 @@ class Daemon:
                 metrics.record_rebook("no_slot")
         if self.stop.is_set():
             return
-        result.writes = execute(self.store, self.readers, now)
+        share = self.share
+        managers = None if share is None or share.everything else share.managers
+        # This worker's groups' writes: two workers never write one calendar at once.
+        result.writes = execute(self.store, self.readers, now, managers=managers)
         for write in result.writes:
             if write.kind == CreateMakeUp.KIND:
                 metrics.record_rebook("booked" if write.outcome == "done" else "failed")
         if any(write.outcome == "done" for write in result.writes):
             # Read back what was written, so the history shows the make-up now.
-            share = self.share
             mine = None if share is None or share.everything else share.calendars(self.settings)
             resync = sync_all(self.settings, self.store, self.readers, now, only=mine)
             changed = {c.owner for c in resync if c.ok and not c.unchanged}
