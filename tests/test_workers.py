@@ -263,6 +263,13 @@ def test_a_killed_workers_share_is_taken_over_after_its_lease_expires(team, goog
     assert not views["doomed"].alive and views["doomed"].groups == 0
     assert views["survivor"].calendars == len(all_calendars(team))
     assert views["survivor"].groups == len(MANAGERS)
+    # /healthz says the same.
+    health = survivor.health()[1]
+    assert health["worker"] == {"id": "survivor", "calendars": len(all_calendars(team)),
+                                "groups": len(MANAGERS)}
+    workers = {w["id"]: w for w in health["workers"]}
+    assert workers["doomed"]["alive"] is False and workers["doomed"]["groups"] == 0
+    assert workers["survivor"]["last_heartbeat"] == clock[0].isoformat()
 
 
 @pytest.mark.postgres
