@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_slots.py
 	$(BIN)/python bench/bench_daemon.py --pairs 1000
 	$(BIN)/python bench/bench_web.py --pairs 1000
+	$(BIN)/python bench/bench_org.py --pairs 200 --workers 1,2,4
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

@@ -297,7 +297,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
-            response = self.server.emulator._handle_http(self.command, self.path, headers, body)
+            emulator = self.server.emulator
+            if self.path.startswith(CONTROL_PREFIX):
+                response = emulator._handle_http(self.command, self.path, headers, body)
+            else:
+                with emulator.requests.in_flight():
+                    response = emulator._handle_http(self.command, self.path, headers, body)
         except Exception:  # answer like a server, never drop the connection
             log.exception("Google emulator failed on %s %s", self.command, self.path)
             response = _Response.error(ApiError(500, "backendError", "Backend Error"))

@@ -274,7 +274,12 @@ class _Handler(BaseHTTPRequestHandler):
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         try:
-            response = self.server.emulator._handle_http(self.command, self.path, headers, body)
+            emulator = self.server.emulator
+            if self.path.startswith(CONTROL_PREFIX):
+                response = emulator._handle_http(self.command, self.path, headers, body)
+            else:
+                with emulator.requests.in_flight(_mailboxes(self.path, body)):
+                    response = emulator._handle_http(self.command, self.path, headers, body)
         except Exception:  # never leave a client hanging
             log.exception("Graph emulator failed on %s %s", self.command, self.path)
             response = _Response.text(500, "emulator error")
@@ -299,6 +304,24 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: GraphEmulator) -> None:
         self.emulator = emulator
         super().__init__(address, _Handler)
+
+
+def _mailboxes(target: str, body: bytes) -> set[str]:
+    """The mailboxes a request addresses: its own path's, or each ``$batch`` item's."""
+    path = urllib.parse.urlsplit(target).path
+    if path.endswith("/$batch"):
+        try:
+            items = json.loads(body.decode("utf-8")).get("requests") or []
+        except (UnicodeDecodeError, ValueError, AttributeError):
+            return set()
+        urls = [str(item.get("url") or "") for item in items if isinstance(item, dict)]
+    else:
+        urls = [path[len(API_PREFIX) - 1 :] if path.startswith(API_PREFIX) else path]
+    found = (_USER_SEGMENT.match(url.split("?", 1)[0]) for url in urls)
+    return {urllib.parse.unquote(m[1]).lower() for m in found if m}
+
+
+_USER_SEGMENT = re.compile(r"^/?users/([^/]+)")
 
 
 def _json_body(body: bytes) -> Any:
