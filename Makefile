@@ -33,10 +33,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_evaluate.py --pairs 1000 --rss-pairs 1000,10000
 	$(BIN)/python bench/bench_google.py --events 5000 --calendars 1000
 	$(BIN)/python bench/bench_outlook.py
+	$(BIN)/python bench/bench_sync.py --pairs 1000 --calendars 200
 	$(BIN)/python bench/bench_caldav.py --events 5000 --calendars 200
 	$(BIN)/python bench/bench_slots.py
 	$(BIN)/python bench/bench_daemon.py --pairs 1000
 	$(BIN)/python bench/bench_web.py --pairs 1000
+	$(BIN)/python bench/bench_org.py --pairs 200 --workers 1,2,4
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

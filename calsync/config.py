@@ -136,6 +136,16 @@ class GoogleProvider(_Strict):
     future_days: int = Field(default=120, ge=1, le=3650)
     max_retries: int = Field(default=5, ge=0, le=10)
     timeout: float = Field(default=30.0, gt=0)
+    max_concurrency: int = Field(
+        default=8, ge=1, le=64, description="HTTP requests in flight at once (batches included)"
+    )
+    quota_per_minute: int | None = Field(
+        default=None, ge=1,
+        description="the project's queries per minute from the Cloud console (batch calls count)",
+    )
+    user_quota_per_minute: int | None = Field(
+        default=None, ge=1, description="the per-user queries per minute from the Cloud console"
+    )
 
     @field_validator("api_endpoint")
     @classmethod
@@ -185,6 +195,12 @@ class OutlookProvider(_Strict):
     max_retries: int = Field(default=5, ge=0, le=10)
     timeout: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=200, ge=1, le=1000, description="Prefer: odata.maxpagesize")
+    max_concurrency: int = Field(
+        default=8, ge=1, le=64, description="HTTP requests in flight at once, all mailboxes"
+    )
+    mailbox_concurrency: int = Field(
+        default=4, ge=1, le=4, description="requests in flight per mailbox (Graph allows 4)"
+    )
 
     @field_validator("graph_endpoint")
     @classmethod
@@ -724,6 +740,11 @@ class DaemonSettings(_Strict):
     push_coalesce: Duration = Field(
         default=timedelta(seconds=5),
         description="after a push, wait this long so a burst of them is one sync",
+    )
+    lease_ttl: Duration | None = Field(
+        default=None,
+        description="several workers: a share outlives its worker's last heartbeat this long "
+        "(default: three poll intervals)",
     )
 
     @field_validator("poll_interval")

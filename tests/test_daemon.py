@@ -121,9 +121,11 @@ def one_cycle(config: Path, now: datetime = NOW):
     settings = load_settings(config)
     store = open_store(settings.database_url())
     readers = build_readers(settings)
+    daemon = Daemon(settings, store, readers, clock=lambda: now)
     try:
-        return Daemon(settings, store, readers, clock=lambda: now).cycle()
+        return daemon.cycle()
     finally:
+        daemon.worker.release()  # as `calsync run --once` does: the share is free at once
         close_readers(readers)
         store.close()
 

@@ -147,6 +147,12 @@ class _IdleBatchReader:
         return {calendar: self.fetch_changes(calendar, cursor, now)
                 for calendar, cursor in requests}
 
+    def fetch_stream(
+        self, requests: list[tuple[str, str | None]], now: datetime
+    ) -> Iterator[tuple[str, ChangeSet]]:
+        for calendar, cursor in requests:
+            yield calendar, self.fetch_changes(calendar, cursor, now)
+
 
 @contextmanager
 def _calendar_updates(store: Store) -> Iterator[list[bool]]:

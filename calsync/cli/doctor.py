@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from calsync.cli.common import EXIT_FAILED, Context, opened_store, out_console, redact_database_url
+from calsync.engine.workers import team_shares
 from calsync.providers.base import DoctorNotes
 from calsync.providers.factory import open_readers
 from calsync.report import report_problems
@@ -36,6 +37,16 @@ def doctor(obj: Context) -> None:
             problems.append(f"database {database}: {write_problem}")
         problems += report_problems(store)
         problems += nudge_problems(store, datetime.now(UTC))
+        for view in team_shares(settings, store, datetime.now(UTC)):
+            # Several workers on PostgreSQL: who holds what, and who stopped renewing.
+            state = "alive" if view.alive else "stopped renewing: its share is taken over"
+            heartbeat = f"{view.last_heartbeat:%Y-%m-%d %H:%M:%S}" if view.last_heartbeat else "-"
+            console.print(
+                f"[green]✓[/] worker {escape(view.worker)}: {view.calendars} calendars, "
+                f"{view.groups} groups, lease until {view.lease_expires:%Y-%m-%d %H:%M:%S} UTC, "
+                f"last heartbeat {heartbeat} UTC ({state})",
+                highlight=False,
+            )
         for status in store.calendar_status():
             if status.last_error:
                 problems.append(

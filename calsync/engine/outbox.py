@@ -6,12 +6,18 @@ port and marks it done. The writer itself looks for the key on the remote
 calendar before creating anything, so a crash between the write and
 ``mark_done`` (or a second worker after a lease ran out) finds the event
 instead of making another.
+
+The writes of one batch go to their calendars concurrently, one calendar's
+writes in order: a write to a series master changes its occurrences' etags
+(Graph), so two writes to one calendar at once would keep failing each other's
+``If-Match``. Each provider's throttle bounds the requests in flight. The store is written on the
+caller's thread only.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -27,8 +33,10 @@ from calsync.engine.actions import (
 )
 from calsync.faults import crash_point
 from calsync.providers.base import CalendarReader, CalendarWriter, ProviderError
+from calsync.providers.limits import stream
 from calsync.secrets import shown_calendar
 from calsync.store import Store
+from calsync.store.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ MAX_WRITE_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)
 BATCH = 50
 MAX_BATCHES = 40  # 2,000 writes a cycle at most; the rest wait for the next one
+CONCURRENT_WRITES = 8  # calendars written at once (each provider's throttle still applies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +67,18 @@ def execute(
     now: datetime,
     *,
     lease: timedelta = LEASE,
+    managers: Collection[str] | None = None,
 ) -> list[WriteOutcome]:
     """Claim and perform pending writes, batch by batch; the outcome of each.
 
     Drains the queue (bounded by ``MAX_BATCHES``): a bump made up now should
     not wait a poll interval because other writes came first. A row that fails
-    is retried in a later cycle, not in this one.
+    is retried in a later cycle, not in this one. ``managers``: only the writes
+    of these managers' pairs (this worker's groups; None: every write).
     """
     outcomes: list[WriteOutcome] = []
     for _ in range(MAX_BATCHES):
-        batch = _perform(store, readers, now, lease)
+        batch = _perform(store, readers, now, lease, managers)
         outcomes += batch
         if len(batch) < BATCH or all(o.outcome != "done" for o in batch):
             break
@@ -75,10 +86,15 @@ def execute(
 
 
 def _perform(
-    store: Store, readers: Mapping[str, CalendarReader], now: datetime, lease: timedelta
+    store: Store,
+    readers: Mapping[str, CalendarReader],
+    now: datetime,
+    lease: timedelta,
+    managers: Collection[str] | None,
 ) -> list[WriteOutcome]:
     outcomes = []
-    for item in store.claim(now, lease, limit=BATCH):
+    by_calendar: dict[tuple[str, str], list[tuple[OutboxItem, Action]]] = {}
+    for item in store.claim(now, lease, limit=BATCH, managers=managers):
         try:
             action = decode(item.action, item.payload)
         except BadAction as exc:
@@ -86,26 +102,51 @@ def _perform(
             store.mark_failed(item.key, str(exc), retry=False, now=now)
             outcomes.append(WriteOutcome(item.key, item.action, "failed"))
             continue
-        try:
-            remote_id = _write(item.key, action, readers.get(action.provider))
-            crash_point("after-write")
-            before, after = audit_texts(action)
-            # Recorded before mark_done: a crash in between re-runs the write,
-            # which finds its event, and the record is idempotent on the key.
-            store.record_write(
-                key=item.key, kind=item.action, pair_id=item.pair_id, provider=action.provider,
-                calendar=shown_calendar(action.calendar), remote_id=remote_id, why=action.why,
-                before=before, after=after, dry_run=False, now=now,
-            )
-            store.mark_done(item.key, remote_id, now=now)
-            outcomes.append(WriteOutcome(item.key, item.action, "done"))
-        except ProviderError as exc:
-            retry = item.attempts + 1 < MAX_WRITE_ATTEMPTS
-            log.warning("write %s failed (%s): %s", item.key, "will retry" if retry else "gave up",
-                        exc)
-            store.mark_failed(item.key, str(exc), retry=retry, now=now)
-            outcomes.append(WriteOutcome(item.key, item.action, "retry" if retry else "failed"))
+        by_calendar.setdefault((action.provider, action.calendar), []).append((item, action))
+
+    def calendar_task(
+        writes: list[tuple[OutboxItem, Action]],
+    ) -> Callable[[], list[tuple[OutboxItem, Action, str | ProviderError]]]:
+        def run() -> list[tuple[OutboxItem, Action, str | ProviderError]]:
+            done: list[tuple[OutboxItem, Action, str | ProviderError]] = []
+            for item, action in writes:
+                writer = readers.get(action.provider)
+                try:
+                    done.append((item, action, _write(item.key, action, writer)))
+                except ProviderError as exc:
+                    done.append((item, action, exc))
+            return done
+
+        return run
+
+    tasks = [calendar_task(writes) for writes in by_calendar.values()]
+    for performed in stream(tasks, CONCURRENT_WRITES):
+        for item, action, remote_id in performed:
+            outcomes.append(_record(store, item, action, remote_id, now))
     return outcomes
+
+
+def _record(
+    store: Store, item: OutboxItem, action: Action, remote_id: str | ProviderError, now: datetime
+) -> WriteOutcome:
+    """Store what became of one write: done (audit row, then the outbox row) or failed."""
+    if isinstance(remote_id, ProviderError):
+        retry = item.attempts + 1 < MAX_WRITE_ATTEMPTS
+        log.warning("write %s failed (%s): %s", item.key, "will retry" if retry else "gave up",
+                    remote_id)
+        store.mark_failed(item.key, str(remote_id), retry=retry, now=now)
+        return WriteOutcome(item.key, item.action, "retry" if retry else "failed")
+    crash_point("after-write")
+    before, after = audit_texts(action)
+    # Recorded before mark_done: a crash in between re-runs the write,
+    # which finds its event, and the record is idempotent on the key.
+    store.record_write(
+        key=item.key, kind=item.action, pair_id=item.pair_id, provider=action.provider,
+        calendar=shown_calendar(action.calendar), remote_id=remote_id, why=action.why,
+        before=before, after=after, dry_run=False, now=now,
+    )
+    store.mark_done(item.key, remote_id, now=now)
+    return WriteOutcome(item.key, item.action, "done")
 
 
 def _write(key: str, action: Action, writer: CalendarReader | None) -> str:

@@ -99,13 +99,20 @@ def sync_batch(
         ids = {c: store.ensure_calendar(name, c, owner) for c, owner in members}
     cursors = store.cursors(ids[calendar] for calendar, _ in members)
     requests = [(calendar, cursors[ids[calendar]]) for calendar, _ in members]
-    fetched = reader.fetch_many(requests, now)
+    owners = dict(members)
     results = []
     idle: dict[int, str | None] = {}
-    for calendar, owner in members:
-        outcome = fetched.get(calendar) or ProviderError(calendar, "no result from the provider")
-        results.append(_apply(store, name, ids[calendar], calendar, owner, outcome, now, False,
-                              idle))
+    # The provider reads concurrently; each calendar is stored here, on this
+    # thread, as soon as it arrives (its cursor in the same transaction); the
+    # unchanged ones' cursors are written together at the end.
+    for calendar, outcome in reader.fetch_stream(requests, now):
+        if calendar in owners:
+            owner = owners.pop(calendar)
+            results.append(_apply(store, name, ids[calendar], calendar, owner, outcome, now,
+                                  False, idle))
+    for calendar, owner in owners.items():
+        missing = ProviderError(calendar, "no result from the provider")
+        results.append(_apply(store, name, ids[calendar], calendar, owner, missing, now, False))
     store.mark_unchanged(idle, now)
     return results
 

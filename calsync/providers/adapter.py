@@ -8,7 +8,7 @@ derives from :class:`ComposedProvider` and adds what only its service has
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -42,6 +42,10 @@ class _BatchReader(_Reader, Protocol):
     def fetch_many(
         self, requests: Sequence[tuple[str, str | None]], now: datetime
     ) -> dict[str, ChangeSet | ProviderError]: ...
+
+    def fetch_stream(
+        self, requests: Sequence[tuple[str, str | None]], now: datetime
+    ) -> Iterator[tuple[str, ChangeSet | ProviderError]]: ...
 
 
 class ComposedProvider:
@@ -90,3 +94,8 @@ class ComposedBatchProvider(ComposedProvider):
         self, requests: Sequence[tuple[str, str | None]], now: datetime
     ) -> dict[str, ChangeSet | ProviderError]:
         return self.reader.fetch_many(requests, now)
+
+    def fetch_stream(
+        self, requests: Sequence[tuple[str, str | None]], now: datetime
+    ) -> Iterator[tuple[str, ChangeSet | ProviderError]]:
+        return self.reader.fetch_stream(requests, now)

@@ -16,7 +16,7 @@ importing it. May import only the ground (``calsync.model``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -81,6 +81,17 @@ class BatchReader(Protocol):
         """``(calendar, cursor)`` pairs -> each calendar's change set or its error.
 
         An expired cursor is handled inside (the calendar is fetched in full).
+        """
+        ...
+
+    def fetch_stream(
+        self, requests: Sequence[tuple[str, str | None]], now: datetime
+    ) -> Iterator[tuple[str, ChangeSet | ProviderError]]:
+        """What :meth:`fetch_many` returns, one calendar at a time as each is read.
+
+        The provider reads concurrently within its limits; the caller stores
+        each result as it comes, on its own thread, so only a few change sets
+        are in memory at once.
         """
         ...
 

@@ -138,6 +138,34 @@ def parse_calendars(
     return events, warnings.items
 
 
+def expand_components(
+    components: Iterable[icalendar.Event], source: str, window: Window, default_zone: ZoneInfo
+) -> tuple[list[Event], ParseWarnings]:
+    """Like ``parse_calendar`` for VEVENTs built as objects (Google, Graph): no text.
+
+    A provider's mapping builds each resource as a component (master with its
+    RRULE/RDATE/EXDATE, overrides with RECURRENCE-ID, cancelled instances) and
+    hands them here, so they go through the same validation and expansion as
+    a parsed file without being written out and read back. Times carry their
+    zone as a ``ZoneInfo`` (icalendar sets TZID from it); there is no
+    VTIMEZONE and no X-WR-TIMEZONE. The components are changed in place.
+    """
+    warnings = _Warnings()
+    zones = _Zones(icalendar.Calendar(), source, default_zone, warnings)
+    events = [c for c in components if isinstance(c, icalendar.Event)]
+    if len(events) > MAX_COMPONENTS_PER_CALENDAR:
+        raise ProviderError(source, f"more than {MAX_COMPONENTS_PER_CALENDAR:,} events: not read")
+    records = _normalize_components(events, source, zones, default_zone, warnings)
+    expanded = _expand(records, window, default_zone, warnings)
+    if len(expanded) > MAX_EVENTS_PER_CALENDAR:
+        raise ProviderError(
+            source,
+            f"expands to more than {MAX_EVENTS_PER_CALENDAR:,} occurrences in the window: "
+            "not read",
+        )
+    return expanded, warnings.items
+
+
 # ---------------------------------------------------------------------------
 # reading
 
@@ -365,6 +393,11 @@ class _Record:
         return bool(self.rules) or "RDATE" in self.component
 
     @cached_property
+    def properties(self) -> dict[str, object]:
+        """The Event fields this component gives every one of its rows."""
+        return _properties(self)
+
+    @cached_property
     def rank(self) -> tuple[int, str, str]:
         """Which of two copies of one component wins: newest, then a content hash."""
         content = hashlib.sha256(self.component.to_ical()).hexdigest()
@@ -376,6 +409,16 @@ def _normalize_calendar(
 ) -> list[_Record]:
     zones = _Zones(calendar, source, default_zone, warnings)
     components = [c for c in calendar.subcomponents if isinstance(c, icalendar.Event)]
+    return _normalize_components(components, source, zones, default_zone, warnings)
+
+
+def _normalize_components(
+    components: list[icalendar.Event],
+    source: str,
+    zones: _Zones,
+    default_zone: ZoneInfo,
+    warnings: _Warnings,
+) -> list[_Record]:
     uids = _uids(components, source, warnings)
     records = []
     for component, uid in zip(components, uids, strict=True):
@@ -830,10 +873,10 @@ def _expand_group(
             else _utc(occurrence.original, default_zone)
         )
         event = _event(record, start, end, original, default_zone, cancelled=cancelled_master)
-        earlier = rows.get(event.key)
-        if earlier is None or _prefer(record, core, sources.get(event.key)):
-            rows[event.key] = event
-            sources[event.key] = record
+        key = event.key
+        if key not in rows or _prefer(record, core, sources.get(key)):
+            rows[key] = event
+            sources[key] = record
 
     if core is not None and core.has_rules and core.exdates:
         for event in _excluded(series, core, window, span_start, span_stop, default_zone):
@@ -1008,6 +1051,29 @@ def _raw_text(value: object) -> str:
     return str(value)
 
 
+def _properties(record: _Record) -> dict[str, object]:
+    """What every row of one component shares, read from it once (not per occurrence)."""
+    component = record.component
+    title = _text(component, "SUMMARY")
+    all_day = not isinstance(record.start, datetime)
+    tags = _tags(component)
+    # The one place every provider's out-of-office mark becomes the neutral tag.
+    away = away_reason(_text(component, BUSY_STATUS), title, all_day)
+    if away is not None:
+        tags[AWAY_TAG] = away
+    return {
+        "title": title,
+        "status": _status(record),
+        "organizer": _email(_single(component, "ORGANIZER")),
+        "attendees": _attendees(component),
+        "all_day": all_day,
+        "timezone": record.zone.name if record.zone is not None else None,
+        "description": _text(component, "DESCRIPTION"),
+        "transparent": _text(component, "TRANSP").strip().upper() == "TRANSPARENT",
+        "tags": tags,
+    }
+
+
 def _event(
     record: _Record,
     start: datetime,
@@ -1018,35 +1084,24 @@ def _event(
     cancelled: bool = False,
     recurrence: tuple[str, ...] = (),
 ) -> Event:
-    component = record.component
-    organizer = _single(component, "ORGANIZER")
-    all_day = not isinstance(record.start, datetime)
-    tags = _tags(component)
-    # The one place every provider's out-of-office mark becomes the neutral tag.
-    away = away_reason(_text(component, BUSY_STATUS), _text(component, "SUMMARY"), all_day)
-    if away is not None:
-        tags[AWAY_TAG] = away
+    fields = record.properties
+    if cancelled:
+        fields = {**fields, "status": EventStatus.CANCELLED}
     return Event(
         uid=record.uid,
         start=start,
         end=end,
-        title=_text(component, "SUMMARY"),
-        status=EventStatus.CANCELLED if cancelled else _status(record),
-        organizer=_email(organizer),
-        attendees=_attendees(component),
         original_start=original,
         recurrence=recurrence,
-        all_day=all_day,
-        timezone=record.zone.name if record.zone is not None else None,
-        description=_text(component, "DESCRIPTION"),
-        transparent=_text(component, "TRANSP").strip().upper() == "TRANSPARENT",
-        tags=tags,
+        **fields,  # type: ignore[arg-type]
     )
 
 
 __all__ = [
     "MAX_OCCURRENCES_PER_SERIES",
     "MAX_RULE_ITERATIONS",
+    "ParseWarnings",
+    "expand_components",
     "iana_zone",
     "parse_calendar",
     "parse_calendars",

@@ -4,7 +4,9 @@ One cycle: sync every calendar, evaluate every pair, plan make-ups and agenda
 blocks, perform the queued writes, and send the weekly emails that are due.
 Cycles repeat every ``poll_interval`` (jittered), and a push notification
 starts one at once. SIGTERM and SIGINT end the loop after the current step;
-a restart continues from the stored sync cursors and the outbox.
+a restart continues from the stored sync cursors and the outbox. Several
+daemons on one PostgreSQL divide the team by leases (``engine.workers``): each
+cycle syncs only this worker's calendars and evaluates only its manager groups.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from calsync.engine.evaluate import evaluate_all
 from calsync.engine.outbox import WriteOutcome, execute
 from calsync.engine.plan import evaluate_and_plan_each
 from calsync.engine.sync import CalendarResult, sync_all
+from calsync.engine.workers import Share, Worker, team_shares
 from calsync.providers.base import CalendarReader, ChannelWatcher, Subscriber
 from calsync.report import send_due_reports
 from calsync.report.nudge import send_due_nudges
@@ -67,11 +70,15 @@ class Daemon:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         toml: Settings | None = None,
+        worker: Worker | None = None,
     ) -> None:
         self.settings = settings
         # The config as written: the directory is re-read from it every [directory] refresh.
         self.toml = toml
         self._directory_at: datetime | None = None
+        self.worker = worker or Worker(settings, store)
+        self.share: Share | None = None
+        self._managers_seen: frozenset[str] = frozenset()
         self.store = store
         self.readers = readers
         self.clock = clock
@@ -89,16 +96,24 @@ class Daemon:
         now = self.clock()
         result = CycleResult(started=now)
         started = time.monotonic()
+        share = self.worker.renew(now)
+        with self._lock:
+            self.share = share
+        if not share.everything:
+            mine = share.calendars(self.settings)
+            only = mine if only is None else set(only) & mine
         steps: list[Callable[[], None]] = [
             lambda: self._directory(now),
             lambda: self._sync(now, result, only),
             lambda: self._evaluate_plan_act(now, result),
             lambda: self._emails(now, result),
         ]
-        for step in steps:
+        for number, step in enumerate(steps):
             if self.stop.is_set():
                 result.stopped = True
                 break
+            if number:
+                self.worker.heartbeat(self.clock())
             step()
         seconds = time.monotonic() - started
         metrics.observe_cycle(seconds, datetime.now(UTC))
@@ -121,6 +136,8 @@ class Daemon:
             return
         self._directory_at = now
         self.settings = refresh_directory(toml, self.store, now)
+        # New and ended pairs change the groups to share out: claimed from the next renewal.
+        self.worker.settings = self.settings
 
     def _sync(self, now: datetime, result: CycleResult, only: Collection[str] | None) -> None:
         result.calendars = sync_all(self.settings, self.store, self.readers, now, only=only)
@@ -134,11 +151,17 @@ class Daemon:
         Time alone changes findings (a 1:1 becomes past, a gap grows), so an
         unchanged team is still evaluated regularly, just not every cycle.
         """
+        share = self.share
+        ours = self.settings.pairs if share is None else share.pairs(self.settings.pairs)
+        taken = set() if share is None else share.managers - self._managers_seen
+        if share is not None:
+            self._managers_seen = share.managers
         if self._full_at is None or now - self._full_at >= FULL_EVALUATION:
             self._full_at = now
-            return list(self.settings.pairs)
+            return list(ours)
         changed = {c.owner for c in result.calendars if c.ok and not c.unchanged}
-        return [p for p in self.settings.pairs if {p.manager, p.report} & changed]
+        # Groups just taken over (a worker died or left) are evaluated at once.
+        return [p for p in ours if {p.manager, p.report} & changed or p.manager in taken]
 
     def _evaluate_plan_act(self, now: datetime, result: CycleResult) -> None:
         pairs = self._due_pairs(now, result)
@@ -155,19 +178,25 @@ class Daemon:
                 metrics.record_rebook("no_slot")
         if self.stop.is_set():
             return
-        result.writes = execute(self.store, self.readers, now)
+        share = self.share
+        managers = None if share is None or share.everything else share.managers
+        # This worker's groups' writes: two workers never write one calendar at once.
+        result.writes = execute(self.store, self.readers, now, managers=managers)
         for write in result.writes:
             if write.kind == CreateMakeUp.KIND:
                 metrics.record_rebook("booked" if write.outcome == "done" else "failed")
         if any(write.outcome == "done" for write in result.writes):
             # Read back what was written, so the history shows the make-up now.
-            resync = sync_all(self.settings, self.store, self.readers, now)
+            mine = None if share is None or share.everything else share.calendars(self.settings)
+            resync = sync_all(self.settings, self.store, self.readers, now, only=mine)
             changed = {c.owner for c in resync if c.ok and not c.unchanged}
-            again = [p for p in self.settings.pairs if {p.manager, p.report} & changed]
+            ours = self.settings.pairs if share is None else share.pairs(self.settings.pairs)
+            again = [p for p in ours if {p.manager, p.report} & changed]
             # Only the affected pairs' groups are read again, one at a time.
             evaluate_all(self.settings, self.store, now, pairs=again)
-        if len(pairs) == len(self.settings.pairs):
-            # The gauge counts every pair: only a full evaluation may reset it.
+        if self._full_at == now:
+            # The gauge counts every pair (of this worker's share): only a full
+            # evaluation may reset it.
             metrics.set_findings(findings)
 
     def _emails(self, now: datetime, result: CycleResult) -> None:
@@ -199,6 +228,24 @@ class Daemon:
             "last_cycle": last.started.isoformat(),
             "seconds_since_last_cycle": round(age, 1),
             "calendars_failing": failing,
+            **self._workers_health(),
+        }
+
+    def _workers_health(self) -> dict[str, Any]:
+        """This worker's share, and every worker's (several workers on PostgreSQL)."""
+        with self._lock:
+            share = self.share
+        if share is None:
+            return {}
+        mine = {"id": self.worker.id, "calendars": len(share.people),
+                "groups": len(share.managers)}
+        if not self.worker.shared:
+            return {"worker": mine}
+        return {
+            "worker": mine,
+            "workers": [
+                view.as_json() for view in team_shares(self.settings, self.store, self.clock())
+            ],
         }
 
     def notify(self, provider: str, calendar: str) -> None:
@@ -224,7 +271,10 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)
         if once:
-            return 0 if self.cycle().ok else 1
+            try:
+                return 0 if self.cycle().ok else 1
+            finally:
+                self.worker.release()
         server, channels = self._start_push()
         coalesce = self.settings.daemon.push_coalesce.total_seconds()
         next_full = time.monotonic()
@@ -255,6 +305,7 @@ class Daemon:
             for manager in channels.values():
                 manager.stop_all()
             server.stop()
+            self.worker.release()
 
     def _interval(self) -> float:
         daemon = self.settings.daemon

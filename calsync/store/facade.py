@@ -14,12 +14,23 @@ kept, hold the queries and their documentation:
 - ``outbox``: calendar writes to perform once each;
 - ``writes``: the audit log of the writes made (or a dry run would make);
 - ``report_sends``: which weekly emails went out (functions only, not methods);
-- ``agenda``: the 1:1 pages' topics, notes, action items and sign-in links.
+- ``agenda``: the 1:1 pages' topics, notes, action items and sign-in links;
+- ``leases``: which worker holds which calendars and manager groups.
 """
 
 from __future__ import annotations
 
-from calsync.store import agenda, calendars, directory, events, health, outbox, pairs, writes
+from calsync.store import (
+    agenda,
+    calendars,
+    directory,
+    events,
+    health,
+    leases,
+    outbox,
+    pairs,
+    writes,
+)
 from calsync.store.base import Database
 from calsync.store.db import open_engine
 
@@ -96,3 +107,9 @@ class Store(Database):
     add_signin_token = agenda.add_signin_token
     signin_requests_since = agenda.signin_requests_since
     use_signin_token = agenda.use_signin_token
+
+    # -- several workers (leases.py)
+    heartbeat = leases.heartbeat
+    claim_leases = leases.claim
+    release_leases = leases.release
+    worker_shares = leases.shares

@@ -426,3 +426,30 @@ class DirectoryPairRow(Base):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(Text)
+
+
+# -- several workers' leases (migration 0008; queries in ``leases``) --------------------
+
+
+LEASE_KINDS = ("worker", "calendar", "group")
+
+
+class LeaseRow(Base):
+    """Who does what when several workers share one database (see ``leases``).
+
+    ``kind`` "worker" is a worker's heartbeat (``key`` = its id); "calendar"
+    (``key`` = the person's email) and "group" (``key`` = the manager's email)
+    are the shares of the work. A lease whose ``expires_at`` passed is free.
+    """
+
+    __tablename__ = "leases"
+    __table_args__ = (
+        CheckConstraint("kind IN ('worker', 'calendar', 'group')", name="kind"),
+        Index("ix_leases_worker", "worker"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    worker: Mapped[str | None] = mapped_column(String)
+    expires_at: Mapped[datetime]
+    renewed_at: Mapped[datetime | None]

@@ -7,6 +7,7 @@ records ``mark_done`` or ``mark_failed``. ``pending`` is what is still to do.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy import select, update
 
 from calsync.store import codec
 from calsync.store.base import Database, insert_if_absent, utc
-from calsync.store.models import OutboxRow
+from calsync.store.models import OutboxRow, PairRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +102,20 @@ def item(store: Database, key: str) -> OutboxItem | None:
         return None if row is None else _item(row)
 
 
-def claim(store: Database, now: datetime, lease: timedelta, limit: int = 50) -> list[OutboxItem]:
+def claim(
+    store: Database,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 50,
+    *,
+    managers: Collection[str] | None = None,
+) -> list[OutboxItem]:
     """Pending writes for this worker alone, leased until ``now + lease``.
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps concurrent workers off each
     other's rows; a lease that ran out (its worker died) can be claimed again.
+    ``managers``: only the writes of these managers' pairs (and writes of no
+    pair), so each worker writes to its own groups' calendars.
     """
     now = utc(now)
     with store.transaction() as session:
@@ -118,8 +128,11 @@ def claim(store: Database, now: datetime, lease: timedelta, limit: int = 50) -> 
             .order_by(OutboxRow.id)
             .limit(limit)
         )
+        if managers is not None:
+            theirs = select(PairRow.id).where(PairRow.manager.in_(sorted(managers)))
+            query = query.where(OutboxRow.pair_id.is_(None) | OutboxRow.pair_id.in_(theirs))
         if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(skip_locked=True, of=OutboxRow)
         rows = list(session.scalars(query))
         for row in rows:
             row.claimed_until = now + lease

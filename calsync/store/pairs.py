@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from calsync.config import Settings
@@ -18,10 +18,16 @@ from calsync.secrets import stored_calendar
 from calsync.store.base import Database
 from calsync.store.models import PairRow, PersonRow
 
+_CONFIG_LOCK = 0x63616C63  # any constant, distinct from the migration lock
+
 
 def sync_config(store: Database, settings: Settings) -> None:
     """Make people and pairs match the config; a pair that left it becomes inactive."""
     with store.transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # Workers starting together apply the config in turn: the second then
+            # finds the first one's rows instead of inserting them again.
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CONFIG_LOCK})
         people = {row.email: row for row in session.scalars(select(PersonRow))}
         for person in settings.people:
             row = people.get(person.email)

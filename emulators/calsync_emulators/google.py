@@ -108,6 +108,8 @@ from calsync_emulators.google_errors import (
 from calsync_emulators.google_model import Params
 from calsync_emulators.google_seed import SeedError, load_seed
 from calsync_emulators.google_state import GoogleState
+from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
+from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
 from calsync_emulators.serving import serve_in_background, shut_down
 
@@ -295,7 +297,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
-            response = self.server.emulator._handle_http(self.command, self.path, headers, body)
+            emulator = self.server.emulator
+            if self.path.startswith(CONTROL_PREFIX):
+                response = emulator._handle_http(self.command, self.path, headers, body)
+            else:
+                with emulator.requests.in_flight():
+                    response = emulator._handle_http(self.command, self.path, headers, body)
         except Exception:  # answer like a server, never drop the connection
             log.exception("Google emulator failed on %s %s", self.command, self.path)
             response = _Response.error(ApiError(500, "backendError", "Backend Error"))
@@ -343,11 +350,17 @@ class GoogleEmulator:
         primary: str | None = None,
         seed: str | Path | Iterable[str | Path] | None = None,
         id_seed: int = 0,
+        latency: str | float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = GoogleState(clock=clock, id_seed=id_seed, primary=primary)
         self.lock = self.state.lock
         self.requests = RequestLog(self.lock)
-        self._faults = _Faults()
+        # Every request waits this long (see calsync_emulators.latency); reset_faults
+        # keeps it, as it is how the emulator was started, not an injected fault.
+        self._base_latency = configured_latency(latency)
+        self._sleep = sleep
+        self._faults = _Faults(latency=self._base_latency)
         self._deliveries: list[Delivery] = []
         self._delivery_signal = threading.Condition(self.lock)
         self._host = host
@@ -519,7 +532,7 @@ class GoogleEmulator:
 
     def reset_faults(self) -> None:
         with self.lock:
-            self._faults = _Faults()
+            self._faults = _Faults(latency=self._base_latency)
             self.state.pages.short_pages = False
             self.state.pages.sync_token_ttl = None
 
@@ -619,7 +632,7 @@ class GoogleEmulator:
         with self.lock:
             delay = self._faults.latency
         if delay:
-            time.sleep(delay)
+            self._sleep(delay)  # in this request's thread, outside the lock: requests overlap
         if path in BATCH_PATHS and method == "POST":
             number = self.requests._next_batch()
             response, parts = self._batch(headers, body, number)
@@ -863,11 +876,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--primary", help="the calendar id 'primary' refers to")
     parser.add_argument(
+        "--latency",
+        default=None,
+        help=f"delay every request by this long, e.g. 80ms (default: ${LATENCY_ENV_VAR} or 0)",
+    )
+    parser.add_argument(
         "--url-file", type=Path, help="write the emulator's URL here once listening"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    emulator = GoogleEmulator(args.port, args.host, primary=args.primary)
+    try:
+        emulator = GoogleEmulator(
+            args.port, args.host, primary=args.primary, latency=args.latency
+        )
+    except ValueError as exc:  # a bad --latency or $CALSYNC_EMULATOR_LATENCY
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         loaded = emulator.load_seed(args.seed)
     except SeedError as exc:

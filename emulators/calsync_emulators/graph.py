@@ -140,6 +140,8 @@ from calsync_emulators.graph_push import (
 from calsync_emulators.graph_seed import SeedError, load_seed
 from calsync_emulators.graph_state import GraphState
 from calsync_emulators.graph_times import Json, format_error_date
+from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
+from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
 from calsync_emulators.serving import serve_in_background, shut_down
 
@@ -272,7 +274,12 @@ class _Handler(BaseHTTPRequestHandler):
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         try:
-            response = self.server.emulator._handle_http(self.command, self.path, headers, body)
+            emulator = self.server.emulator
+            if self.path.startswith(CONTROL_PREFIX):
+                response = emulator._handle_http(self.command, self.path, headers, body)
+            else:
+                with emulator.requests.in_flight(_mailboxes(self.path, body)):
+                    response = emulator._handle_http(self.command, self.path, headers, body)
         except Exception:  # never leave a client hanging
             log.exception("Graph emulator failed on %s %s", self.command, self.path)
             response = _Response.text(500, "emulator error")
@@ -297,6 +304,24 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: GraphEmulator) -> None:
         self.emulator = emulator
         super().__init__(address, _Handler)
+
+
+def _mailboxes(target: str, body: bytes) -> set[str]:
+    """The mailboxes a request addresses: its own path's, or each ``$batch`` item's."""
+    path = urllib.parse.urlsplit(target).path
+    if path.endswith("/$batch"):
+        try:
+            items = json.loads(body.decode("utf-8")).get("requests") or []
+        except (UnicodeDecodeError, ValueError, AttributeError):
+            return set()
+        urls = [str(item.get("url") or "") for item in items if isinstance(item, dict)]
+    else:
+        urls = [path[len(API_PREFIX) - 1 :] if path.startswith(API_PREFIX) else path]
+    found = (_USER_SEGMENT.match(url.split("?", 1)[0]) for url in urls)
+    return {urllib.parse.unquote(m[1]).lower() for m in found if m}
+
+
+_USER_SEGMENT = re.compile(r"^/?users/([^/]+)")
 
 
 def _json_body(body: bytes) -> Any:
@@ -385,6 +410,8 @@ class GraphEmulator:
         tenant: str = DEFAULT_TENANT,
         device_code_interval: int = 5,
         default_user: str | None = None,
+        latency: str | float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = GraphState(clock=clock, id_seed=id_seed)
         self.lock = self.state.lock
@@ -400,7 +427,11 @@ class GraphEmulator:
             user_name=self._user_name,
         )
         self.requests = RequestLog(self.lock)
-        self._faults = _Faults()
+        # Every request waits this long (see calsync_emulators.latency); reset_faults
+        # keeps it, as it is how the emulator was started, not an injected fault.
+        self._base_latency = configured_latency(latency)
+        self._sleep = sleep
+        self._faults = _Faults(latency=self._base_latency)
         self._deliveries: list[Delivery] = []
         self._delivery_signal = threading.Condition(self.lock)
         self._subscriptions = Subscriptions(
@@ -655,7 +686,7 @@ class GraphEmulator:
 
     def reset_faults(self) -> None:
         with self.lock:
-            self._faults = _Faults()
+            self._faults = _Faults(latency=self._base_latency)
             self.state.deltas.empty_pages = False
             self.state.deltas.replays = False
             self.state.deltas.token_cache = None
@@ -795,7 +826,7 @@ class GraphEmulator:
         with self.lock:
             delay = self._faults.latency
         if delay:
-            time.sleep(delay)
+            self._sleep(delay)  # in this request's thread, outside the lock: requests overlap
         if _AUTH_PATH.match(path):
             response = self._identity(method, path, query, body)
             self.requests._add(
@@ -1270,11 +1301,26 @@ def main(argv: list[str] | None = None) -> int:
         "--no-auth", action="store_true", help="accept Graph calls without a bearer token"
     )
     parser.add_argument(
+        "--latency",
+        default=None,
+        help=f"delay every request by this long, e.g. 80ms (default: ${LATENCY_ENV_VAR} or 0)",
+    )
+    parser.add_argument(
         "--url-file", type=Path, help="write the emulator's Graph URL here once listening"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    emulator = GraphEmulator(args.port, args.host, auth=not args.no_auth, tenant=args.tenant)
+    try:
+        emulator = GraphEmulator(
+            args.port,
+            args.host,
+            auth=not args.no_auth,
+            tenant=args.tenant,
+            latency=args.latency,
+        )
+    except ValueError as exc:  # a bad --latency or $CALSYNC_EMULATOR_LATENCY
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         loaded = emulator.load_seed(args.seed)
     except SeedError as exc:

@@ -1,13 +1,18 @@
 """The request log both emulators keep, so tests can count what a client sent.
 
 ``len(log)`` counts HTTP requests, a batch envelope once; ``log.calls`` has one
-record per API call, every call inside a batch included.
+record per API call, every call inside a batch included. ``log.max_in_flight``
+is the most requests the emulator was answering at once (latency included),
+and ``log.max_in_flight_per(key)`` the same for one mailbox: what proves a
+client overlaps its requests, and keeps within a per-mailbox limit.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +47,39 @@ class RequestLog:
         self._http: list[RequestRecord] = []
         self._calls: list[RequestRecord] = []
         self._batches = 0
+        self._flying = 0
+        self._flying_per: Counter[str] = Counter()
+        self._max_flying = 0
+        self._max_flying_per: Counter[str] = Counter()
+
+    @contextmanager
+    def in_flight(self, keys: Iterable[str] = ()) -> Iterator[None]:
+        """Count one request as being answered (for each of ``keys`` too) while it runs."""
+        keys = set(keys)
+        with self._lock:
+            self._flying += 1
+            self._max_flying = max(self._max_flying, self._flying)
+            for key in keys:
+                self._flying_per[key] += 1
+                self._max_flying_per[key] = max(self._max_flying_per[key], self._flying_per[key])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._flying -= 1
+                for key in keys:
+                    self._flying_per[key] -= 1
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests answered at the same time since the last ``clear``."""
+        with self._lock:
+            return self._max_flying
+
+    def max_in_flight_per(self, key: str) -> int:
+        """The most requests for ``key`` (a mailbox) answered at the same time."""
+        with self._lock:
+            return self._max_flying_per[key]
 
     def __len__(self) -> int:
         with self._lock:
@@ -75,6 +113,8 @@ class RequestLog:
         with self._lock:
             self._http.clear()
             self._calls.clear()
+            self._max_flying = self._flying
+            self._max_flying_per = Counter(+self._flying_per)
 
     def _next_batch(self) -> int:
         with self._lock:
@@ -93,6 +133,7 @@ class RequestLog:
             return {
                 "http": len(self._http),
                 "calls": len(self._calls),
+                "max_in_flight": self._max_flying,
                 "log": [
                     {"method": r.method, "path": r.path, "status": r.status, "batch": r.batch}
                     for r in self._http

@@ -1,13 +1,17 @@
 """The HTTP client for Google Calendar API v3: credentials, retries, batches, errors.
 
 ``GoogleClient`` builds one google-api-python-client service per credential
-subject (calendars with the same subject share it, and share a batch), runs
+subject and thread (calendars with the same subject share it, and share a
+batch; httplib2 connections must not be shared between threads), runs
 each request under the provider's retry policy (``Retry-After`` honoured,
 otherwise backoff with jitter; network errors retried only for idempotent
 requests), sends JSON batches, counts every request through the
 ``count_api_call`` hook, and turns Google's error responses into the domain
-errors of ``calsync.providers.base``. It knows nothing about events: what to
-ask for is the reader's, writer's and push module's business.
+errors of ``calsync.providers.base``. Every request holds a slot of the
+provider's ``limits.Throttle`` while it runs: ``max_concurrency`` in flight, and
+the per-project and per-user quotas per minute when they are configured. It
+knows nothing about events: what to ask for is the reader's, writer's and push
+module's business.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -36,6 +41,7 @@ from calsync.providers.base import (
 )
 from calsync.providers.google.auth import CredentialSource
 from calsync.providers.google.mapping import Json
+from calsync.providers.limits import Throttle
 from calsync.providers.retry import backoff_delay, retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -104,7 +110,15 @@ class GoogleClient:
         self.count_api_call = count_api_call
         self.sleep = sleep
         self.rand = rand
-        self.services: dict[str | None, Resources] = {}
+        self.throttle = Throttle(
+            settings.max_concurrency,
+            per_minute=settings.quota_per_minute,
+            per_key_per_minute=settings.user_quota_per_minute,
+            sleep=sleep,
+        )
+        self._local = threading.local()
+        self._every: list[Resources] = []  # every thread's, to close them all
+        self._lock = threading.Lock()
 
     @property
     def batch_uri(self) -> str:
@@ -114,12 +128,21 @@ class GoogleClient:
         """Calendars with the same subject share one credential, one service and one batch."""
         return self.credentials.subject_for(calendar)
 
+    @property
+    def services(self) -> dict[str | None, Resources]:
+        """This thread's API resources by credential subject."""
+        services: dict[str | None, Resources] | None = getattr(self._local, "services", None)
+        if services is None:
+            services = self._local.services = {}
+        return services
+
     def resources(self, calendar: str) -> Resources:
         """The API resources for the credential that reads ``calendar`` (one per subject)."""
         subject = self.credentials.subject_for(calendar)
         if subject not in self.services:
             raw = httplib2.Http(timeout=self.settings.timeout)
-            creds = self.credentials.credentials(subject, calendar)
+            with self._lock:  # the source loads its key or token once, not once per thread
+                creds = self.credentials.credentials(subject, calendar)
             http = raw if creds is None else AuthorizedHttp(creds, http=raw)
             service = build(
                 "calendar",
@@ -130,17 +153,20 @@ class GoogleClient:
                 client_options={"api_endpoint": self.settings.api_endpoint + "calendar/v3/"},
             )
             # Building a resource re-reads the discovery document: do it once.
-            self.services[subject] = Resources(
-                service.events(), service.freebusy(), service.channels(), http
-            )
+            built = Resources(service.events(), service.freebusy(), service.channels(), http)
+            self.services[subject] = built
+            with self._lock:
+                self._every.append(built)
         return self.services[subject]
 
     def close(self) -> None:
         """Persist refreshed OAuth tokens and close connections."""
         self.credentials.save()
-        for client in self.services.values():
+        with self._lock:
+            every, self._every = self._every, []
+        for client in every:
             client.http.close()  # AuthorizedHttp closes the httplib2.Http it wraps
-        self.services.clear()
+        self._local = threading.local()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         return backoff_delay(attempt, retry_after, self.rand)
@@ -151,7 +177,8 @@ class GoogleClient:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = request.execute(num_retries=0)
+                with self.throttle.slot(str(self.subject_for(calendar))):
+                    response = request.execute(num_retries=0)
                 self.count_api_call(self.name, "ok")
                 return response
             except HttpError as exc:
@@ -203,7 +230,8 @@ class GoogleClient:
             for calendar in pending:
                 batch.add(request_for(client, calendar), request_id=calendar)
             try:
-                batch.execute(http=client.http)
+                with self.throttle.slot(str(self.subject_for(pending[0])), calls=len(pending)):
+                    batch.execute(http=client.http)
             except HttpError as exc:
                 status, reason, message = _error(exc)
                 if not _retryable(status, reason) or attempt == attempts - 1:

@@ -5,7 +5,9 @@ modified instances (``recurringEventId`` + ``originalStartTime``) and its
 cancelled instances. That is the iCalendar model, so the resources are written
 as VEVENTs and expanded by the same code as ICS feeds: one expansion, one
 meaning of EXDATE, overrides and time zones, whichever provider a calendar
-comes from. Google's opaque ids and etags are then put back on the rows.
+comes from. The VEVENTs are built as objects and expanded as they are, never
+written out as text and parsed back. Google's opaque ids and etags are then
+put back on the rows.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import icalendar
 
 from calsync.model import Event, Window, occurrence_key
 from calsync.providers.away import BUSY_STATUS, OOF
-from calsync.providers.expand import iana_zone, parse_calendar
+from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
+from calsync.providers.vevent import new_vevent, put_address, put_int, put_text, put_time
 
 Json = dict[str, Any]
 
@@ -69,8 +72,7 @@ def _when(value: Mapping[str, Any], zone_hint: str | None) -> date | datetime:
 
 
 def _vevent(item: Json, uid: str, master: Json | None) -> icalendar.Event:
-    event = icalendar.Event()
-    event.add("uid", uid)
+    event = new_vevent(uid)
     zone_hint = ((master or item).get("start") or {}).get("timeZone")
     if item.get("status") == "cancelled" and "originalStartTime" in item:
         # A cancelled instance: Google guarantees only its original start, and
@@ -78,16 +80,17 @@ def _vevent(item: Json, uid: str, master: Json | None) -> icalendar.Event:
         # calendar with showDeleted). Read it always as the series' occurrence at
         # its original slot, so a full and an incremental sync agree.
         original = _when(item["originalStartTime"], zone_hint)
-        event.add("dtstart", original)
-        event.add("dtend", original + _length(master))
-        event.add("recurrence-id", original)
+        put_time(event, "DTSTART", original)
+        put_time(event, "DTEND", original + _length(master))
+        put_time(event, "RECURRENCE-ID", original)
         _describe(event, {**(master or {}), "status": "cancelled"})
         return event
-    event.add("dtstart", _when(item["start"], zone_hint))
-    event.add("dtend", _when(item.get("end") or item["start"], zone_hint))
+    put_time(event, "DTSTART", _when(item["start"], zone_hint))
+    put_time(event, "DTEND", _when(item.get("end") or item["start"], zone_hint))
     if "originalStartTime" in item:
-        event.add("recurrence-id", _when(item["originalStartTime"], zone_hint))
+        put_time(event, "RECURRENCE-ID", _when(item["originalStartTime"], zone_hint))
     for line in item.get("recurrence") or ():
+        # Google sends RRULE/RDATE/EXDATE as iCalendar lines: each is read as one.
         for name, value in icalendar.Event.from_ical(
             f"BEGIN:VEVENT\r\n{line}\r\nEND:VEVENT\r\n"
         ).property_items(recursive=False):
@@ -98,30 +101,34 @@ def _vevent(item: Json, uid: str, master: Json | None) -> icalendar.Event:
 
 
 def _describe(event: icalendar.Event, item: Json) -> None:
-    """Title, status, people and calsync tags of a resource, onto a VEVENT."""
-    event.add("summary", item.get("summary") or "")
+    """Title, status, people and calsync tags of a resource, onto a VEVENT.
+
+    The one place this mapping sets descriptive properties on a component.
+    """
+    put_text(event, "SUMMARY", item.get("summary") or "")
     if item.get("description"):
-        event.add("description", item["description"])
-    event.add("status", _STATUS.get(item.get("status", "confirmed"), "CONFIRMED"))
+        put_text(event, "DESCRIPTION", item["description"])
+    put_text(event, "STATUS", _STATUS.get(item.get("status", "confirmed"), "CONFIRMED"))
     if item.get("transparency") == "transparent":
-        event.add("transp", "TRANSPARENT")
+        put_text(event, "TRANSP", "TRANSPARENT")
     if is_away(item):
-        event.add(BUSY_STATUS, OOF)  # expand.py turns it into tags["away"]
+        put_text(event, BUSY_STATUS, OOF)  # expand.py turns it into tags["away"]
     if item.get("sequence") is not None:
-        event.add("sequence", int(item["sequence"]))
+        put_int(event, "SEQUENCE", int(item["sequence"]))
     organizer = (item.get("organizer") or {}).get("email")
     if organizer:
-        event.add("organizer", f"mailto:{organizer}")
+        put_address(event, "ORGANIZER", organizer)
     for attendee in item.get("attendees") or ():
         email = attendee.get("email")
         if not email:
             continue
-        params = {"PARTSTAT": _PARTSTAT.get(attendee.get("responseStatus", ""), "NEEDS-ACTION")}
+        partstat = _PARTSTAT.get(attendee.get("responseStatus", ""), "NEEDS-ACTION")
         if attendee.get("resource"):
-            params["CUTYPE"] = "RESOURCE"
-        event.add("attendee", icalendar.vCalAddress(f"mailto:{email}"), parameters=params)
+            put_address(event, "ATTENDEE", email, PARTSTAT=partstat, CUTYPE="RESOURCE")
+        else:
+            put_address(event, "ATTENDEE", email, PARTSTAT=partstat)
     for name, value in tags_of(item).items():
-        event.add(f"X-CALSYNC-{name.upper()}", value)
+        put_text(event, f"X-CALSYNC-{name.upper()}", value)
 
 
 def _length(master: Json | None) -> timedelta:
@@ -140,47 +147,50 @@ def to_events(
     window: Window,
     default_zone: ZoneInfo,
     masters: Mapping[str, Json] | None = None,
-) -> tuple[list[Event], list[str]]:
+) -> tuple[list[Event], ParseWarnings]:
     """Neutral events for one calendar's resources (masters, exceptions, singles).
 
     ``masters`` supplies series masters fetched separately (id -> resource) for
     exceptions whose master is not among ``items``. Deletions (cancelled
     singles and masters) must be filtered out by the caller: they are
-    tombstones, not events.
+    tombstones, not events. The warnings' ``skipped_uids`` name the series and
+    events that were there but could not be read (the store keeps their rows).
     """
     by_id: dict[str, Json] = dict(masters or {})
     by_id.update({item["id"]: item for item in items if item.get("recurrence")})
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//calsync//google//EN")
-    calendar.add("version", "2.0")
+    components: list[icalendar.Event] = []
     ids: dict[str, tuple[str | None, str | None]] = {}
-    warnings: list[str] = []
+    skipped = ParseWarnings()
     for item in _in_order(items):
         master = by_id.get(item["recurringEventId"]) if "recurringEventId" in item else None
         if "recurringEventId" in item and master is None:
-            warnings.append(
+            skipped.append(
                 f"{source}: instance {item.get('id')} skipped: its series "
                 f"{item['recurringEventId']} was not found"
             )
+            if item.get("iCalUID"):  # the series' uid: keep what the store knows of it
+                skipped.skipped_uids.add(str(item["iCalUID"]))
             continue
         uid = (master or item).get("iCalUID") or (master or item)["id"]
         try:
             vevent = _vevent(item, uid, master)
+            if "recurringEventId" in item:
+                zone_hint = ((master or {}).get("start") or {}).get("timeZone")
+                original = _when(item["originalStartTime"], zone_hint)
+                key = occurrence_key(uid, _as_instant(original, default_zone))
+            else:
+                key = uid
         except (KeyError, ValueError, TypeError) as exc:
-            warnings.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
-            continue
-        calendar.add_component(vevent)
-        if "recurringEventId" in item:
-            zone_hint = ((master or {}).get("start") or {}).get("timeZone")
-            original = _when(item["originalStartTime"], zone_hint)
-            ids[occurrence_key(uid, _as_instant(original, default_zone))] = (
-                item.get("id"),
-                item.get("etag"),
+            skipped.append(
+                f"{source}: event {item.get('id')} (UID {uid}) skipped: unreadable ({exc})"
             )
-        else:
-            ids[uid] = (item.get("id"), item.get("etag"))
-    events, parse_warnings = parse_calendar(calendar.to_ical(), source, window, default_zone)
-    warnings.extend(parse_warnings)
+            skipped.skipped_uids.add(uid)
+            continue
+        components.append(vevent)
+        ids[key] = (item.get("id"), item.get("etag"))
+    events, warnings = expand_components(components, source, window, default_zone)
+    warnings[:0] = skipped
+    warnings.skipped_uids |= skipped.skipped_uids
     return [_with_ids(event, ids) for event in events], warnings
 
 
@@ -199,7 +209,7 @@ def _as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
 
 
 def _in_order(items: Iterable[Json]) -> list[Json]:
-    """Masters before their instances, for readable VEVENT order (any order parses)."""
+    """Masters before their instances, a stable order (any order expands the same)."""
     return sorted(items, key=lambda item: ("recurringEventId" in item, item.get("id", "")))
 
 

@@ -4,7 +4,9 @@ A full read lists the window (``timeMin``) and keeps the last page's
 ``nextSyncToken`` as the cursor; an incremental read lists from the cursor
 and reads every touched series again whole (master + exceptions), so the
 store can replace it. ``fetch_many`` sends the first incremental page of up
-to 50 calendars per credential in one batch request. Resources become
+to 50 calendars per credential in one batch request, and ``fetch_stream``
+runs the batches and full reads concurrently (``max_concurrency`` requests in
+flight), handing each calendar over as soon as it is read. Resources become
 neutral events in ``mapping``; requests go through ``client.GoogleClient``.
 """
 
@@ -15,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +27,11 @@ from calsync.model import ChangeSet, Window
 from calsync.providers.base import CursorExpired, ProviderError
 from calsync.providers.google.client import GoogleClient, HttpProblem, Resources
 from calsync.providers.google.mapping import Json, is_tombstone, to_events
+from calsync.providers.limits import stream
 
 log = logging.getLogger(__name__)
+
+Outcomes = list[tuple[str, ChangeSet | ProviderError]]
 
 PAGE_SIZE = 2500  # the API's maximum maxResults
 BATCH_SIZE = 50  # calendars per batch request on an idle cycle
@@ -135,25 +141,42 @@ class GoogleReader:
     def fetch_many(
         self, requests: Sequence[tuple[str, str | None]], now: datetime
     ) -> dict[str, ChangeSet | ProviderError]:
-        """Fetch many calendars; incremental first pages go in batches of 50 per credential."""
-        results: dict[str, ChangeSet | ProviderError] = {}
+        """Every calendar's change set or error (see :meth:`fetch_stream`)."""
+        return dict(self.fetch_stream(requests, now))
+
+    def fetch_stream(
+        self, requests: Sequence[tuple[str, str | None]], now: datetime
+    ) -> Iterator[tuple[str, ChangeSet | ProviderError]]:
+        """Each calendar's change set or error, as soon as it is read.
+
+        Incremental first pages go in batches of 50 per credential; the batches
+        and the full reads run concurrently, ``max_concurrency`` requests at most.
+        """
+        tasks: list[Callable[[], Outcomes]] = []
         groups: dict[str | None, list[tuple[str, _Cursor]]] = {}
         for calendar, cursor in requests:
             state = _Cursor.decode(cursor)
             if state is None:
-                results[calendar] = self._guarded(calendar, now, None)
+                tasks.append(partial(self._full_task, calendar, now))
             else:
                 subject = self.client.subject_for(calendar)
                 groups.setdefault(subject, []).append((calendar, state))
         for members in groups.values():
             for start in range(0, len(members), BATCH_SIZE):
-                chunk = members[start : start + BATCH_SIZE]
-                states = dict(chunk)
-                for calendar, outcome in self._batch_first_pages(chunk).items():
-                    results[calendar] = self._guarded(
-                        calendar, now, (states[calendar], outcome)
-                    )
-        return results
+                tasks.append(partial(self._chunk_task, members[start : start + BATCH_SIZE], now))
+        for outcomes in stream(tasks, self.settings.max_concurrency):
+            yield from outcomes
+
+    def _full_task(self, calendar: str, now: datetime) -> Outcomes:
+        return [(calendar, self._guarded(calendar, now, None))]
+
+    def _chunk_task(self, chunk: Sequence[tuple[str, _Cursor]], now: datetime) -> Outcomes:
+        """One batch of first pages, then whatever each changed calendar still needs."""
+        states = dict(chunk)
+        return [
+            (calendar, self._guarded(calendar, now, (states[calendar], outcome)))
+            for calendar, outcome in self._batch_first_pages(chunk).items()
+        ]
 
     def _batch_first_pages(
         self, chunk: Sequence[tuple[str, _Cursor]]
@@ -221,6 +244,7 @@ class GoogleReader:
             window=window,
             cursor=_Cursor(token).encode(),
             warnings=tuple(warnings),
+            unread_uids=tuple(sorted(warnings.skipped_uids)),
         )
 
     def _missing_masters(
@@ -311,6 +335,7 @@ class GoogleReader:
             window=window,
             cursor=_Cursor(token).encode(),
             warnings=tuple(warnings),
+            unread_uids=tuple(sorted(warnings.skipped_uids)),
         )
 
     def free_busy(

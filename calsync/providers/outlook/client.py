@@ -6,7 +6,10 @@ provider's retry policy (429 and 5xx wait for ``Retry-After``, otherwise
 backoff with jitter; network errors are retried only for idempotent
 requests), runs JSON ``$batch`` requests of up to 20 with their inner 429/5xx
 retried, counts every request through the ``count_api_call`` hook, and turns
-Graph's error bodies into the domain errors of ``calsync.providers.base``. It
+Graph's error bodies into the domain errors of ``calsync.providers.base``.
+Every request holds a slot of the provider's ``limits.Throttle`` while it runs:
+``max_concurrency`` in flight for the provider and ``mailbox_concurrency`` (at
+most Graph's four) for one mailbox; httpx's client is shared by the threads. It
 knows nothing about events: what to ask for is the reader's, writer's and
 push module's business.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +34,7 @@ from calsync.providers.base import (
     ReauthorizationNeeded,
     uncounted,
 )
+from calsync.providers.limits import Throttle
 from calsync.providers.outlook.auth import TokenSource
 from calsync.providers.outlook.mapping import Json
 from calsync.providers.retry import backoff_delay, retry_after_seconds
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 20  # Graph's JSON batch limit
 CURSOR_CODES = frozenset({"syncstatenotfound", "syncstateinvalid", "resyncrequired"})
+_USER_PATH = re.compile(r"^/?users/([^/?]+)")
 _NO_MAILBOX = frozenset({"ErrorInvalidUser", "ResourceNotFound", "MailboxNotEnabledForRESTAPI"})
 
 
@@ -53,6 +59,12 @@ class HttpProblem(ProviderError):
 def user_path(calendar: str) -> str:
     """The Graph path of the mailbox ``calendar`` (an address or a user id)."""
     return "users/" + urllib.parse.quote(calendar, safe="@")
+
+
+def _mailbox_of(request: Json) -> str | None:
+    """The mailbox a batch item addresses (``/users/{id}/...``), or None."""
+    match = _USER_PATH.match(str(request.get("url") or ""))
+    return urllib.parse.unquote(match[1]) if match else None
 
 
 def _retryable(status: int) -> bool:
@@ -106,9 +118,14 @@ class GraphClient:
         self.sleep = sleep
         self.rand = rand
         self.base = settings.graph_endpoint.rstrip("/")
+        self.throttle = Throttle(
+            settings.max_concurrency, per_key=settings.mailbox_concurrency, sleep=sleep
+        )
         self._client = httpx.Client(
             timeout=settings.timeout,
             transport=transport,
+            # A connection per request in flight, so the pool never queues them.
+            limits=httpx.Limits(max_connections=settings.max_concurrency + 4),
             # A loopback emulator must not go through a proxy from the environment.
             trust_env=not is_loopback_url(self.base),
         )
@@ -146,17 +163,24 @@ class GraphClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
+        mailboxes: Sequence[str] = (),
     ) -> httpx.Response:
-        """One request with the retry policy: 429/5xx honour Retry-After, else backoff."""
+        """One request with the retry policy: 429/5xx honour Retry-After, else backoff.
+
+        ``mailboxes``: the mailboxes a ``$batch`` touches (each holds a slot).
+        """
         attempts = self.settings.max_retries + 1
         refreshed = False
         for attempt in range(attempts):
             last = attempt == attempts - 1
             send = {**(headers or {}), **self._auth(calendar)}
             try:
-                response = self._client.request(
-                    method, url, params=params, json=body, headers=send
-                )
+                # Keyed by the mailbox named (a $batch by its label): Graph counts
+                # concurrent requests per app and mailbox.
+                with self.throttle.slot("" if mailboxes else calendar, keys=mailboxes):
+                    response = self._client.request(
+                        method, url, params=params, json=body, headers=send
+                    )
             except httpx.TransportError as exc:
                 if not idempotent or last:
                     self.count_api_call(self.name, "error")
@@ -197,11 +221,12 @@ class GraphClient:
         headers: Mapping[str, str] | None = None,
         delta: bool = False,
         idempotent: bool = True,
+        mailboxes: Sequence[str] = (),
     ) -> Json:
         """:meth:`send`, then the JSON object of a 2xx answer, or the domain error raised."""
         response = self.send(
             method, url, calendar, params=params, body=body, headers=headers,
-            idempotent=idempotent,
+            idempotent=idempotent, mailboxes=mailboxes,
         )
         payload = json_of(response)
         if 200 <= response.status_code < 300:
@@ -248,7 +273,8 @@ class GraphClient:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             envelope = self.request(
-                "POST", self.url("$batch"), label, body={"requests": list(pending.values())}
+                "POST", self.url("$batch"), label, body={"requests": list(pending.values())},
+                mailboxes=sorted({m for r in pending.values() if (m := _mailbox_of(r))}),
             )
             retry: dict[str, Json] = {}
             wait = 0.0

@@ -2,11 +2,11 @@
 
 Graph lists a mailbox's calendar view as single events, series masters,
 occurrences (stripped to ids and times in delta) and exceptions. Each series
-is written as iCalendar -- the master with an RRULE converted from Graph's
-``patternedRecurrence``, each exception as a RECURRENCE-ID override -- and
-expanded by the same code as ICS feeds and Google, so EXDATE-like gaps,
-overrides and time zones mean the same thing whichever provider a calendar
-comes from. Graph's ids and etags are then put back on the rows.
+is built as iCalendar components (objects, never text) -- the master with an
+RRULE converted from Graph's ``patternedRecurrence``, each exception as a
+RECURRENCE-ID override -- and expanded by the same code as ICS feeds and
+Google, so EXDATE-like gaps, overrides and time zones mean the same thing
+whichever provider a calendar comes from. Graph's ids and etags are then put back on the rows.
 
 Identity. An occurrence is keyed by ``(series uid, original start)``. Graph's
 ``iCalUId`` differs per occurrence but the series master's is shared by every
@@ -43,7 +43,8 @@ import icalendar
 
 from calsync.model import Attendee, Event, EventStatus, Response, Window, occurrence_key
 from calsync.providers.away import AWAY_TAG, BUSY_STATUS, OOF, OUT_OF_OFFICE, away_reason
-from calsync.providers.expand import iana_zone, parse_calendar
+from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
+from calsync.providers.vevent import new_vevent, put, put_address, put_text, put_time
 
 Json = dict[str, Any]
 
@@ -295,19 +296,22 @@ def _text_body(body: Mapping[str, Any] | None) -> str:
 
 
 def _describe(event: icalendar.Event, item: Mapping[str, Any], owner: str | None) -> None:
-    """Title, status, people and calsync tags of a resource, onto a VEVENT."""
-    event.add("summary", item.get("subject") or "")
+    """Title, status, people and calsync tags of a resource, onto a VEVENT.
+
+    The one place this mapping sets descriptive properties on a component.
+    """
+    put_text(event, "SUMMARY", item.get("subject") or "")
     description = _text_body(item.get("body"))
     if description:
-        event.add("description", description)
-    event.add("status", "CANCELLED" if item.get("isCancelled") else "CONFIRMED")
+        put_text(event, "DESCRIPTION", description)
+    put_text(event, "STATUS", "CANCELLED" if item.get("isCancelled") else "CONFIRMED")
     if item.get("showAs") == "free":
-        event.add("transp", "TRANSPARENT")
+        put_text(event, "TRANSP", "TRANSPARENT")
     if is_away(item):
-        event.add(BUSY_STATUS, OOF)  # expand.py turns it into tags["away"]
+        put_text(event, BUSY_STATUS, OOF)  # expand.py turns it into tags["away"]
     organizer = ((item.get("organizer") or {}).get("emailAddress") or {}).get("address")
     if organizer:
-        event.add("organizer", f"mailto:{organizer}")
+        put_address(event, "ORGANIZER", organizer)
     own = (item.get("responseStatus") or {}).get("response")
     for attendee in item.get("attendees") or ():
         email = (attendee.get("emailAddress") or {}).get("address")
@@ -321,33 +325,36 @@ def _describe(event: icalendar.Event, item: Mapping[str, Any], owner: str | None
             and own in _ANSWERS
         ):
             response = own  # the owner's own answer, as their mailbox records it
-        params = {"PARTSTAT": _PARTSTAT.get(response, "NEEDS-ACTION")}
+        partstat = _PARTSTAT.get(response, "NEEDS-ACTION")
         if attendee.get("type") == "resource":
-            params["CUTYPE"] = "RESOURCE"
-        event.add("attendee", icalendar.vCalAddress(f"mailto:{email}"), parameters=params)
+            put_address(event, "ATTENDEE", email, PARTSTAT=partstat, CUTYPE="RESOURCE")
+        else:
+            put_address(event, "ATTENDEE", email, PARTSTAT=partstat)
     for name, value in tags_of(item).items():
-        event.add(f"X-CALSYNC-{name.upper()}", value)
+        put_text(event, f"X-CALSYNC-{name.upper()}", value)
 
 
-def _single_vevent(item: Json, uid: str, default_zone: ZoneInfo, owner: str | None):
-    event = icalendar.Event()
-    event.add("uid", uid)
+def _single_vevent(
+    item: Json, uid: str, default_zone: ZoneInfo, owner: str | None
+) -> icalendar.Event:
+    event = new_vevent(uid)
     all_day = bool(item.get("isAllDay"))
     zone = zone_named(item.get("originalStartTimeZone")) or default_zone
-    event.add("dtstart", _when(item["start"], all_day, zone))
-    event.add("dtend", _when(item.get("end") or item["start"], all_day, zone))
+    put_time(event, "DTSTART", _when(item["start"], all_day, zone))
+    put_time(event, "DTEND", _when(item.get("end") or item["start"], all_day, zone))
     _describe(event, item, owner)
     return event
 
 
-def _master_vevent(master: Json, uid: str, zone: ZoneInfo, owner: str | None):
-    event = icalendar.Event()
-    event.add("uid", uid)
+def _master_vevent(
+    master: Json, uid: str, zone: ZoneInfo, owner: str | None
+) -> icalendar.Event:
+    event = new_vevent(uid)
     all_day = bool(master.get("isAllDay"))
-    event.add("dtstart", _when(master["start"], all_day, zone))
-    event.add("dtend", _when(master.get("end") or master["start"], all_day, zone))
+    put_time(event, "DTSTART", _when(master["start"], all_day, zone))
+    put_time(event, "DTEND", _when(master.get("end") or master["start"], all_day, zone))
     line = rrule_of(master.get("recurrence") or {})
-    event.add("rrule", icalendar.vRecur.from_ical(line.removeprefix("RRULE:")))
+    put(event, "RRULE", icalendar.vRecur.from_ical(line.removeprefix("RRULE:")))
     _describe(event, master, owner)
     return event
 
@@ -363,12 +370,11 @@ def _original(instance: Mapping[str, Any], all_day: bool, zone: ZoneInfo) -> dat
 def _exception_vevent(
     master: Json, instance: Json, uid: str, zone: ZoneInfo, owner: str | None
 ) -> icalendar.Event:
-    event = icalendar.Event()
-    event.add("uid", uid)
+    event = new_vevent(uid)
     all_day = bool(master.get("isAllDay"))
-    event.add("dtstart", _when(instance["start"], all_day, zone))
-    event.add("dtend", _when(instance.get("end") or instance["start"], all_day, zone))
-    event.add("recurrence-id", _original(instance, all_day, zone))
+    put_time(event, "DTSTART", _when(instance["start"], all_day, zone))
+    put_time(event, "DTEND", _when(instance.get("end") or instance["start"], all_day, zone))
+    put_time(event, "RECURRENCE-ID", _original(instance, all_day, zone))
     # An exception from delta is complete; fields it lacks are the master's.
     _describe(event, {**master, **{k: v for k, v in instance.items() if v is not None}}, owner)
     return event
@@ -460,7 +466,7 @@ def to_events(
     window: Window,
     default_zone: ZoneInfo,
     owner: str | None = None,
-) -> tuple[list[Event], list[str]]:
+) -> tuple[list[Event], ParseWarnings]:
     """Neutral events for one mailbox's singles and series inside ``window``.
 
     ``series`` carries each master as GET returns it (its own start, its
@@ -468,14 +474,13 @@ def to_events(
     occurrences may be stripped to ids and times as in delta. ``owner`` is the
     mailbox owner's email: their own answer (``responseStatus``) wins over the
     attendee list of their copy. Tombstones must be filtered out by the caller.
+    The warnings' ``skipped_uids`` name what was there but could not be read.
     """
     owner = owner.strip().lower() if owner else None
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//calsync//outlook//EN")
-    calendar.add("version", "2.0")
+    components: list[icalendar.Event] = []
     ids: dict[str, tuple[str | None, str | None]] = {}
     expected: set[str] = set()  # series uids whose rule rows need an instance
-    warnings: list[str] = []
+    skipped = ParseWarnings()
     direct: list[Event] = []
     series_uids = {series_uid(data.master) for data in series}
     for item in singles:
@@ -487,9 +492,10 @@ def to_events(
                     direct.append(event)
                 continue
             # A single sharing a series' UID: let the expansion decide, as for ICS.
-            calendar.add_component(_single_vevent(item, uid, default_zone, owner))
+            components.append(_single_vevent(item, uid, default_zone, owner))
         except (KeyError, ValueError, TypeError) as exc:
-            warnings.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
+            skipped.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
+            skipped.skipped_uids.add(uid)
             continue
         ids[uid] = (item.get("id"), item.get("@odata.etag"))
     for data in series:
@@ -498,27 +504,27 @@ def to_events(
         zone = series_zone(master, default_zone)
         all_day = bool(master.get("isAllDay"))
         try:
-            components = [_master_vevent(master, uid, zone, owner)]
+            members = [_master_vevent(master, uid, zone, owner)]
             keys = {uid: (master.get("id"), master.get("@odata.etag"))}
             for instance in data.instances:
                 original = _original(instance, all_day, zone)
                 key = occurrence_key(uid, _as_instant(original, default_zone))
                 keys[key] = (instance.get("id"), instance.get("@odata.etag"))
                 if instance.get("type") == "exception":
-                    components.append(_exception_vevent(master, instance, uid, zone, owner))
+                    members.append(_exception_vevent(master, instance, uid, zone, owner))
         except (KeyError, ValueError, TypeError) as exc:
-            warnings.append(
-                f"{source}: series {master.get('id')} skipped: unreadable ({exc})"
-            )
+            skipped.append(f"{source}: series {master.get('id')} skipped: unreadable ({exc})")
+            skipped.skipped_uids.add(uid)
             continue
-        for component in components:
-            calendar.add_component(component)
+        components.extend(members)
         ids.update(keys)
         expected.add(uid)
     events: list[Event] = []
-    if calendar.subcomponents:
-        events, parse_warnings = parse_calendar(calendar.to_ical(), source, window, default_zone)
-        warnings.extend(parse_warnings)
+    warnings = ParseWarnings()
+    if components:
+        events, warnings = expand_components(components, source, window, default_zone)
+    warnings[:0] = skipped
+    warnings.skipped_uids |= skipped.skipped_uids
     out = direct
     for event in events:
         found = ids.get(event.key)

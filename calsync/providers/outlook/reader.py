@@ -4,7 +4,8 @@ Each mailbox's primary calendar is read with ``calendarView/delta`` over a
 window (``@odata.nextLink`` pages, ``@odata.deltaLink`` stored as the cursor,
 ``Prefer: odata.maxpagesize`` and ``outlook.timezone="UTC"``); idle mailboxes
 are fetched in JSON ``$batch`` requests of 20 (an idle cycle over C mailboxes
-is ceil(C / 20) HTTP requests); free/busy comes from ``getSchedule``.
+is ceil(C / 20) HTTP requests), several batches and full reads in flight at
+once (``fetch_stream``); free/busy comes from ``getSchedule``.
 
 Series. Delta lists occurrences (stripped to ids and times), exceptions and
 singles, and masters with unreliable times. Every series seen is read once
@@ -38,13 +39,15 @@ from __future__ import annotations
 import json
 import logging
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from calsync.model import ChangeSet, Event, Window
 from calsync.providers.base import CursorExpired, ProviderError
+from calsync.providers.limits import stream
 from calsync.providers.outlook.client import BATCH_SIZE, GraphClient, user_path
 from calsync.providers.outlook.mapping import (
     KEY_PROPERTY,
@@ -64,6 +67,8 @@ from calsync.providers.outlook.mapping import (
 )
 
 log = logging.getLogger(__name__)
+
+Outcomes = list[tuple[str, ChangeSet | ProviderError]]
 
 MAX_PAGES = 2000  # of one delta round or listing: beyond that something is wrong
 SCHEDULE_ITEMS = 20  # getSchedule: at most 20 schedules per request
@@ -193,21 +198,41 @@ class OutlookReader:
     def fetch_many(
         self, requests: Sequence[tuple[str, str | None]], now: datetime
     ) -> dict[str, ChangeSet | ProviderError]:
-        """Fetch many mailboxes; the first delta page of each goes in batches of 20."""
-        results: dict[str, ChangeSet | ProviderError] = {}
+        """Every mailbox's change set or error (see :meth:`fetch_stream`)."""
+        return dict(self.fetch_stream(requests, now))
+
+    def fetch_stream(
+        self, requests: Sequence[tuple[str, str | None]], now: datetime
+    ) -> Iterator[tuple[str, ChangeSet | ProviderError]]:
+        """Each mailbox's change set or error, as soon as it is read.
+
+        The first delta page of each goes in batches of 20; the batches and the
+        full reads run concurrently, within ``max_concurrency`` and the
+        per-mailbox limit (the client's throttle).
+        """
+        tasks: list[Callable[[], Outcomes]] = []
         pending: list[tuple[str, _Cursor]] = []
         for calendar, cursor in requests:
             state = _Cursor.decode(cursor)
             if state is None or self._stale(state, now):
-                results[calendar] = self._guarded(calendar, None, now)
+                tasks.append(partial(self._full_task, calendar, now))
             else:
                 pending.append((calendar, state))
         for start in range(0, len(pending), BATCH_SIZE):
-            chunk = pending[start : start + BATCH_SIZE]
-            firsts = self._first_pages(chunk)
-            for calendar, state in chunk:
-                results[calendar] = self._guarded(calendar, (state, firsts[calendar]), now)
-        return results
+            tasks.append(partial(self._chunk_task, pending[start : start + BATCH_SIZE], now))
+        for outcomes in stream(tasks, self.settings.max_concurrency):
+            yield from outcomes
+
+    def _full_task(self, calendar: str, now: datetime) -> Outcomes:
+        return [(calendar, self._guarded(calendar, None, now))]
+
+    def _chunk_task(self, chunk: Sequence[tuple[str, _Cursor]], now: datetime) -> Outcomes:
+        """One ``$batch`` of first delta pages, then what each changed mailbox still needs."""
+        firsts = self._first_pages(chunk)
+        return [
+            (calendar, self._guarded(calendar, (state, firsts[calendar]), now))
+            for calendar, state in chunk
+        ]
 
     def _guarded(
         self,
@@ -333,6 +358,7 @@ class OutlookReader:
             window=window,
             cursor=_Cursor(link, window).encode(),
             warnings=tuple(warnings + mapped),
+            unread_uids=tuple(sorted(mapped.skipped_uids)),
         )
 
     def _automatic_replies(self, calendar: str, window: Window) -> list[Event]:
@@ -418,6 +444,7 @@ class OutlookReader:
             window=window,
             cursor=cursor,
             warnings=tuple(warnings),
+            unread_uids=tuple(sorted(warnings.skipped_uids)),
         )
 
     def _series(

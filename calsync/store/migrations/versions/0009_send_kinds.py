@@ -1,7 +1,7 @@
 """The send ledger keeps nudges too: a ``kind`` column on ``report_sends``.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 
 Existing rows are weekly emails. A nudge's row is keyed by its recipient and a
 key naming the pair and the occurrence ("nudge|<manager>|<report>|<start>"), so
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,270 @@
+"""Provider requests overlap, within each provider's limits (no timings: the emulators
+count the requests they were answering at once).
+
+Google: several batches and full reads in flight, never more than ``max_concurrency``;
+an idle pass is still one batch per 50 calendars. Graph: the same, and never more than
+four requests at once for one mailbox, however many threads ask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from calsync_emulators.google import GoogleEmulator
+from calsync_emulators.graph import GraphEmulator
+
+from calsync.config import GoogleProvider, OutlookProvider
+from calsync.engine.actions import CreateMakeUp, UpdateAgenda, encode
+from calsync.engine.outbox import execute
+from calsync.model import AgendaBlock, ChangeSet
+from calsync.providers.base import NewEvent
+from calsync.providers.google.auth import NoCredentials
+from calsync.providers.google.calendar import GoogleCalendar
+from calsync.providers.limits import Throttle, stream
+from calsync.providers.outlook.auth import NoTokens
+from calsync.providers.outlook.calendar import OutlookCalendar
+from calsync.store import open_store
+
+NOW = datetime(2026, 11, 20, 21, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
+LATENCY = 0.03  # enough for requests sent together to be answered together
+PEOPLE = [f"p{index:03d}@example.com" for index in range(60)]
+
+
+def _event(index: int) -> dict:
+    when = NOW + timedelta(days=1 + index % 5, hours=index % 7)
+    return {
+        "summary": f"Planning {index}",
+        "start": {"dateTime": when.isoformat()},
+        "end": {"dateTime": (when + timedelta(hours=1)).isoformat()},
+    }
+
+
+@pytest.fixture
+def google() -> GoogleEmulator:
+    with GoogleEmulator(port=0) as emulator:
+        for index, person in enumerate(PEOPLE):
+            emulator.add_calendar(person)
+            emulator.insert_event(person, _event(index))
+        emulator.latency(LATENCY)
+        yield emulator
+
+
+@pytest.fixture
+def graph() -> GraphEmulator:
+    with GraphEmulator(port=0, auth=False) as emulator:
+        for index, person in enumerate(PEOPLE):
+            emulator.add_mailbox(person)
+            google_shape = _event(index)
+            emulator.create_event(person, {
+                "subject": google_shape["summary"],
+                "start": {"dateTime": google_shape["start"]["dateTime"][:19], "timeZone": "UTC"},
+                "end": {"dateTime": google_shape["end"]["dateTime"][:19], "timeZone": "UTC"},
+            })
+        emulator.latency(LATENCY)
+        yield emulator
+
+
+def _google(emulator: GoogleEmulator, concurrency: int) -> GoogleCalendar:
+    settings = GoogleProvider(kind="google", auth="none", api_endpoint=emulator.url,
+                              max_concurrency=concurrency)
+    return GoogleCalendar("work", settings, NoCredentials(), lambda _c: UTC_ZONE,
+                          sleep=lambda _s: None)
+
+
+def _graph(emulator: GraphEmulator, concurrency: int) -> OutlookCalendar:
+    settings = OutlookProvider(kind="outlook", auth="none", graph_endpoint=emulator.url,
+                               max_concurrency=concurrency)
+    return OutlookCalendar("m365", settings, NoTokens(), lambda _c: UTC_ZONE,
+                           sleep=lambda _s: None)
+
+
+def test_google_reads_calendars_concurrently_within_its_ceiling(google):
+    reader = _google(google, concurrency=4)
+    try:
+        google.requests.clear()
+        cold = dict(reader.fetch_stream([(p, None) for p in PEOPLE], NOW))
+        assert 1 < google.requests.max_in_flight <= 4
+        assert all(isinstance(c, ChangeSet) and len(c.events) == 1 for c in cold.values())
+
+        google.requests.clear()
+        cursors = [(p, cold[p].cursor) for p in PEOPLE]  # type: ignore[union-attr]
+        idle = reader.fetch_many(cursors, NOW)
+        # An idle pass stays at the batch floor: one request per 50 calendars, in flight together.
+        assert len(google.requests) == math.ceil(len(PEOPLE) / 50)
+        assert google.requests.max_in_flight == 2
+        assert all(isinstance(c, ChangeSet) and c.unchanged for c in idle.values())
+    finally:
+        reader.close()
+
+
+def test_one_request_at_a_time_when_the_ceiling_is_one(google):
+    reader = _google(google, concurrency=1)
+    try:
+        google.requests.clear()
+        dict(reader.fetch_stream([(p, None) for p in PEOPLE[:10]], NOW))
+        assert google.requests.max_in_flight == 1
+    finally:
+        reader.close()
+
+
+def test_graph_reads_mailboxes_concurrently_within_its_ceiling(graph):
+    reader = _graph(graph, concurrency=6)
+    try:
+        graph.requests.clear()
+        cold = dict(reader.fetch_stream([(p, None) for p in PEOPLE], NOW))
+        assert 1 < graph.requests.max_in_flight <= 6
+        assert all(isinstance(c, ChangeSet) and len(c.events) == 1 for c in cold.values())
+        assert all(graph.requests.max_in_flight_per(p) <= 4 for p in PEOPLE)
+
+        graph.requests.clear()
+        idle = reader.fetch_many([(p, cold[p].cursor) for p in PEOPLE], NOW)  # type: ignore[union-attr]
+        assert len(graph.requests) == math.ceil(len(PEOPLE) / 20)
+        assert graph.requests.max_in_flight == 3
+        assert all(isinstance(c, ChangeSet) and c.unchanged for c in idle.values())
+    finally:
+        reader.close()
+
+
+def test_graph_never_has_more_than_four_requests_in_flight_for_one_mailbox(graph):
+    reader = _graph(graph, concurrency=16)
+    mailbox = PEOPLE[0]
+    start = threading.Barrier(12)
+    problems: list[str | None] = []
+
+    def probe() -> None:
+        start.wait()
+        problems.append(reader.probe(mailbox))
+
+    try:
+        graph.requests.clear()
+        threads = [threading.Thread(target=probe) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert problems == [None] * 12
+        # Twelve threads asked at once; the mailbox saw at most Graph's four.
+        assert 1 < graph.requests.max_in_flight_per(mailbox) <= 4
+    finally:
+        reader.close()
+
+
+def test_a_per_minute_budget_makes_the_extra_call_wait_for_the_window():
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    throttle = Throttle(4, per_minute=100, per_key_per_minute=30,
+                        clock=lambda: now[0], sleep=sleep)
+    with throttle.slot("ana", calls=50):  # a batch of 50 calls: 50 of the project's 100
+        pass
+    now[0] = 10.0
+    with throttle.slot("ben", calls=30):
+        pass
+    assert waits == []
+    now[0] = 20.0
+    with throttle.slot("ben", calls=1):  # ben's 30 a minute are spent until t = 70
+        pass
+    assert waits == [50.0]
+    with throttle.slot("cleo", calls=50):  # the project's 100: the first 50 left at t = 60
+        pass
+    assert waits == [50.0]  # it is t = 70 now: room again
+
+
+def test_stream_keeps_only_a_few_tasks_ahead_of_a_slow_consumer():
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def task(number: int) -> int:
+        with lock:
+            started.append(number)
+        return number
+
+    results = stream(((lambda n=n: task(n)) for n in range(100)), 2)
+    seen = []
+    for number in results:
+        seen.append(number)
+        if len(seen) == 3:
+            with lock:
+                ahead = len(started)
+    assert sorted(seen) == list(range(100))
+    assert ahead <= 3 + 2 * 2
+
+
+def test_stream_with_one_worker_runs_in_order_on_the_callers_thread():
+    me = threading.get_ident()
+    assert list(stream([lambda: (1, threading.get_ident()), lambda: (2, threading.get_ident())],
+                       1)) == [(1, me), (2, me)]
+
+
+class _RecordingWriter:
+    """A CalendarWriter that counts the writes in flight and the order per event."""
+
+    name = "work"
+
+    def __init__(self, expected: int) -> None:
+        self.lock = threading.Lock()
+        self.flying = 0
+        self.most = 0
+        self.order: list[str] = []
+        # Every write waits until enough writes are in flight (or a short timeout):
+        # a serial executor would only ever show one.
+        self.gate = threading.Barrier(expected, timeout=2)
+
+    def _write(self, label: str) -> None:
+        with self.lock:
+            self.flying += 1
+            self.most = max(self.most, self.flying)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self.gate.wait()
+        with self.lock:
+            self.flying -= 1
+            self.order.append(label)
+
+    def create_owned(self, calendar: str, event: NewEvent, key: str) -> str:
+        self._write(key)
+        return f"id-{key}"
+
+    def update_description(self, calendar: str, remote_id: str, block: AgendaBlock) -> None:
+        self._write(f"{remote_id} {block.url}")
+
+    def delete_owned(self, calendar: str, remote_id: str, key: str) -> None:
+        self._write(remote_id)
+
+    def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
+        raise AssertionError("not read")
+
+    def probe(self, calendar: str) -> str | None:
+        return None
+
+
+def test_the_outbox_writes_calendars_at_once_and_one_calendars_writes_in_order(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'calsync.db'}")
+    writer = _RecordingWriter(expected=4)
+    try:
+        start = NOW + timedelta(days=1)
+        for index in range(4):
+            event = NewEvent(f"1:1 #{index}", start, start + timedelta(minutes=30),
+                             PEOPLE[index + 1], (PEOPLE[0], PEOPLE[index + 1]))
+            kind, payload = encode(CreateMakeUp("work", PEOPLE[index + 1], event))
+            store.enqueue(f"makeup|{index}", kind, payload, now=NOW)
+        for version in ("v1", "v2", "v3"):  # three writes to one calendar: in queue order
+            block = AgendaBlock(f"https://docs.example.com/{version}")
+            kind, payload = encode(UpdateAgenda("work", PEOPLE[0], "series-1", block))
+            store.enqueue(f"agenda|{version}", kind, payload, now=NOW)
+        outcomes = execute(store, {"work": writer}, NOW)  # type: ignore[dict-item]
+        assert sorted(o.outcome for o in outcomes) == ["done"] * 7
+        assert writer.most >= 4  # four calendars' make-ups (and the agenda chain) overlapped
+        agenda = [label for label in writer.order if label.startswith("series-1")]
+        assert agenda == [f"series-1 https://docs.example.com/{v}" for v in ("v1", "v2", "v3")]
+    finally:
+        store.close()
