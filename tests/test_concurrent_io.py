@@ -18,7 +18,7 @@ import pytest
 from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 
-from calsync.config import GoogleProvider, OutlookProvider
+from calsync.config import GoogleProvider, OutlookProvider, settings_from_dict
 from calsync.engine.actions import CreateMakeUp, UpdateAgenda, encode
 from calsync.engine.outbox import execute
 from calsync.model import AgendaBlock, ChangeSet
@@ -268,3 +268,104 @@ def test_the_outbox_writes_calendars_at_once_and_one_calendars_writes_in_order(t
         assert agenda == [f"series-1 https://docs.example.com/{v}" for v in ("v1", "v2", "v3")]
     finally:
         store.close()
+
+
+def test_two_pairs_write_one_calendar_at_once_and_each_pairs_writes_in_order(tmp_path):
+    """A manager's calendar holds every report's series: their writes need not queue
+    behind each other (the throttle bounds the mailbox), one series' writes do."""
+    manager, reports = PEOPLE[0], PEOPLE[1:3]
+    settings = settings_from_dict(
+        {
+            "providers": {"work": {"kind": "ics", "path": str(tmp_path)}},
+            "people": [
+                {"email": email, "timezone": "UTC", "provider": "work", "calendar": "x.ics"}
+                for email in (manager, *reports)
+            ],
+            "pairs": [{"manager": manager, "report": report} for report in reports],
+        },
+        tmp_path / "calsync.toml",
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'calsync.db'}")
+    writer = _RecordingWriter(expected=2)
+    try:
+        store.sync_config(settings)
+        for report in reports:
+            pair = store.pair_id(manager, report)
+            for version in ("v1", "v2", "v3"):
+                block = AgendaBlock(f"https://docs.example.com/{report}/{version}")
+                kind, payload = encode(UpdateAgenda("work", manager, f"series-{report}", block))
+                store.enqueue(f"agenda|{report}|{version}", kind, payload, pair, now=NOW)
+        outcomes = execute(store, {"work": writer}, NOW)  # type: ignore[dict-item]
+        assert sorted(o.outcome for o in outcomes) == ["done"] * 6
+        assert writer.most == 2  # the two pairs' chains overlapped on the manager's calendar
+        for report in reports:
+            chain = [label for label in writer.order if label.startswith(f"series-{report}")]
+            assert chain == [
+                f"series-{report} https://docs.example.com/{report}/{v}" for v in ("v1", "v2", "v3")
+            ]
+    finally:
+        store.close()
+
+
+def test_google_reads_what_follows_changed_first_pages_at_once(google):
+    """After the batched first pages, each changed calendar's touched series are
+    re-read (master + its instances): calendars and series go on together."""
+    reader = _google(google, concurrency=8)
+    changed = PEOPLE[:6]
+    try:
+        masters = {}
+        for person in changed:
+            when = _event(0)
+            body = {
+                "summary": "1:1",
+                "start": {**when["start"], "timeZone": "UTC"},
+                "end": {**when["end"], "timeZone": "UTC"},
+                "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=10"],
+            }
+            masters[person] = [google.insert_event(person, body)["id"] for _ in range(2)]
+        cold = dict(reader.fetch_stream([(p, None) for p in PEOPLE], NOW))
+        for person in changed:
+            for master in masters[person]:
+                google.patch_event(person, master, {"summary": "1:1, renamed"})
+        google.requests.clear()
+        cursors = [(p, cold[p].cursor) for p in PEOPLE]  # type: ignore[union-attr]
+        warm = reader.fetch_many(cursors, NOW)
+        assert google.requests.max_in_flight > 2  # more than one batch's follow-ups at once
+        for person in changed:
+            renamed = {e.title for e in warm[person].events}  # type: ignore[union-attr]
+            assert renamed == {"1:1, renamed"}
+            assert len(warm[person].series_scope) == 2  # type: ignore[union-attr]
+        assert all(warm[p].unchanged for p in PEOPLE[6:])  # type: ignore[union-attr]
+    finally:
+        reader.close()
+
+
+def test_graph_reads_what_follows_changed_first_pages_at_once(graph):
+    """The same on Graph: a changed series' master is read after the delta's first page."""
+    reader = _graph(graph, concurrency=8)
+    changed = PEOPLE[:6]
+    try:
+        masters = {}
+        for person in changed:
+            when = _event(0)
+            masters[person] = graph.create_event(person, {
+                "subject": "1:1",
+                "start": {"dateTime": when["start"]["dateTime"][:19], "timeZone": "UTC"},
+                "end": {"dateTime": when["end"]["dateTime"][:19], "timeZone": "UTC"},
+                "recurrence": {
+                    "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                    "range": {"type": "numbered", "startDate": when["start"]["dateTime"][:10],
+                              "numberOfOccurrences": 10},
+                },
+            })["id"]
+        cold = dict(reader.fetch_stream([(p, None) for p in PEOPLE], NOW))
+        for person in changed:
+            graph.patch_event(person, masters[person], {"subject": "1:1, renamed"})
+        graph.requests.clear()
+        warm = reader.fetch_many([(p, cold[p].cursor) for p in PEOPLE], NOW)  # type: ignore[union-attr]
+        assert graph.requests.max_in_flight > 3  # more than the three first-page batches
+        for person in changed:
+            titles = {e.title for e in warm[person].events}  # type: ignore[union-attr]
+            assert "1:1, renamed" in titles
+    finally:
+        reader.close()

@@ -7,19 +7,23 @@ calendar before creating anything, so a crash between the write and
 ``mark_done`` (or a second worker after a lease ran out) finds the event
 instead of making another.
 
-The writes of one batch go to their calendars concurrently, one calendar's
-writes in order: a write to a series master changes its occurrences' etags
-(Graph), so two writes to one calendar at once would keep failing each other's
-``If-Match``. Each provider's throttle bounds the requests in flight. The store is written on the
-caller's thread only.
+The writes go out concurrently, one pair's writes in order: a write to a
+series master changes its occurrences' etags (Graph), so two writes to one
+series at once would keep failing each other's ``If-Match``; a pair's writes
+all touch its own series and make-ups, while two pairs' series are separate
+events. Each provider's throttle bounds the requests in flight (Graph: four
+per mailbox). Batches are claimed as the writes drain, not batch after batch:
+a manager with many reports no longer holds up everyone behind one barrier.
+The store is written on the caller's thread only.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from calsync.engine.actions import (
@@ -44,8 +48,8 @@ log = logging.getLogger(__name__)
 MAX_WRITE_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)
 BATCH = 50
-MAX_BATCHES = 40  # 2,000 writes a cycle at most; the rest wait for the next one
-CONCURRENT_WRITES = 8  # calendars written at once (each provider's throttle still applies)
+MAX_WRITES = 2_000  # claimed in one cycle at most; the rest wait for the next one
+CONCURRENT_WRITES = 32  # chains written at once (each provider's throttle still applies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,61 +73,75 @@ def execute(
     lease: timedelta = LEASE,
     managers: Collection[str] | None = None,
 ) -> list[WriteOutcome]:
-    """Claim and perform pending writes, batch by batch; the outcome of each.
+    """Claim and perform pending writes; the outcome of each.
 
-    Drains the queue (bounded by ``MAX_BATCHES``): a bump made up now should
+    Drains the queue (bounded by ``MAX_WRITES``): a bump made up now should
     not wait a poll interval because other writes came first. A row that fails
-    is retried in a later cycle, not in this one. ``managers``: only the writes
-    of these managers' pairs (this worker's groups; None: every write).
+    is retried in a later cycle, not in this one; a batch in which nothing
+    succeeded (a provider down) stops the claiming. ``managers``: only the
+    writes of these managers' pairs (this worker's groups; None: every write).
     """
     outcomes: list[WriteOutcome] = []
-    for _ in range(MAX_BATCHES):
-        batch = _perform(store, readers, now, lease, managers)
-        outcomes += batch
-        if len(batch) < BATCH or all(o.outcome != "done" for o in batch):
-            break
+    chains = _chains(store, readers, now, lease, managers, outcomes)
+    for performed in stream(chains, CONCURRENT_WRITES):
+        for item, action, remote_id in performed:
+            outcomes.append(_record(store, item, action, remote_id, now))
     return outcomes
 
 
-def _perform(
+Performed = list[tuple[OutboxItem, Action, str | ProviderError]]
+
+
+def _chains(
     store: Store,
     readers: Mapping[str, CalendarReader],
     now: datetime,
     lease: timedelta,
     managers: Collection[str] | None,
-) -> list[WriteOutcome]:
-    outcomes = []
-    by_calendar: dict[tuple[str, str], list[tuple[OutboxItem, Action]]] = {}
-    for item in store.claim(now, lease, limit=BATCH, managers=managers):
+    outcomes: list[WriteOutcome],
+) -> Iterator[Callable[[], Performed]]:
+    """One task per pair and calendar, batch after batch as ``stream`` asks for more.
+
+    Runs on the caller's thread (``stream`` pulls it there), between the
+    results it records into ``outcomes``: what has finished so far decides
+    whether another batch is worth claiming.
+    """
+    claimed = 0
+    while claimed < MAX_WRITES:
+        before = len(outcomes)
+        items = store.claim(now, lease, limit=min(BATCH, MAX_WRITES - claimed), managers=managers)
+        claimed += len(items)
+        chains: dict[tuple[int | None, str, str], list[tuple[OutboxItem, Action]]] = {}
+        for item in items:
+            try:
+                action = decode(item.action, item.payload)
+            except BadAction as exc:
+                log.error("outbox row %s cannot be performed: %s", item.key, exc)
+                store.mark_failed(item.key, str(exc), retry=False, now=now)
+                outcomes.append(WriteOutcome(item.key, item.action, "failed"))
+                continue
+            chain = (item.pair_id, action.provider, action.calendar)
+            chains.setdefault(chain, []).append((item, action))
+        yield from (partial(_perform, writes, readers) for writes in chains.values())
+        if len(items) < BATCH:
+            return
+        finished = outcomes[before:]
+        if finished and all(o.outcome != "done" for o in finished):
+            return
+
+
+def _perform(
+    writes: list[tuple[OutboxItem, Action]], readers: Mapping[str, CalendarReader]
+) -> Performed:
+    """One chain's writes in order, on an I/O thread (no store access here)."""
+    done: Performed = []
+    for item, action in writes:
+        writer = readers.get(action.provider)
         try:
-            action = decode(item.action, item.payload)
-        except BadAction as exc:
-            log.error("outbox row %s cannot be performed: %s", item.key, exc)
-            store.mark_failed(item.key, str(exc), retry=False, now=now)
-            outcomes.append(WriteOutcome(item.key, item.action, "failed"))
-            continue
-        by_calendar.setdefault((action.provider, action.calendar), []).append((item, action))
-
-    def calendar_task(
-        writes: list[tuple[OutboxItem, Action]],
-    ) -> Callable[[], list[tuple[OutboxItem, Action, str | ProviderError]]]:
-        def run() -> list[tuple[OutboxItem, Action, str | ProviderError]]:
-            done: list[tuple[OutboxItem, Action, str | ProviderError]] = []
-            for item, action in writes:
-                writer = readers.get(action.provider)
-                try:
-                    done.append((item, action, _write(item.key, action, writer)))
-                except ProviderError as exc:
-                    done.append((item, action, exc))
-            return done
-
-        return run
-
-    tasks = [calendar_task(writes) for writes in by_calendar.values()]
-    for performed in stream(tasks, CONCURRENT_WRITES):
-        for item, action, remote_id in performed:
-            outcomes.append(_record(store, item, action, remote_id, now))
-    return outcomes
+            done.append((item, action, _write(item.key, action, writer)))
+        except ProviderError as exc:
+            done.append((item, action, exc))
+    return done
 
 
 def _record(

@@ -173,10 +173,18 @@ class GoogleReader:
     def _chunk_task(self, chunk: Sequence[tuple[str, _Cursor]], now: datetime) -> Outcomes:
         """One batch of first pages, then whatever each changed calendar still needs."""
         states = dict(chunk)
-        return [
-            (calendar, self._guarded(calendar, now, (states[calendar], outcome)))
+        # What follows a changed first page (more pages, the touched series) is
+        # one calendar's own requests: calendars go on at once, not one by one.
+        follow_ups = [
+            partial(self._follow_up, calendar, now, (states[calendar], outcome))
             for calendar, outcome in self._batch_first_pages(chunk).items()
         ]
+        return list(stream(follow_ups, self.settings.max_concurrency))
+
+    def _follow_up(
+        self, calendar: str, now: datetime, first: tuple[_Cursor, Json | ProviderError]
+    ) -> tuple[str, ChangeSet | ProviderError]:
+        return calendar, self._guarded(calendar, now, first)
 
     def _batch_first_pages(
         self, chunk: Sequence[tuple[str, _Cursor]]
@@ -292,6 +300,10 @@ class GoogleReader:
             series.append(master)
         return series
 
+    def _series_read(self, calendar: str, master_id: str) -> tuple[str, list[Json] | None]:
+        """``_series`` on this thread's own resources (httplib2 is not thread-safe)."""
+        return master_id, self._series(self.client.resources(calendar), calendar, master_id)
+
     def _incremental(
         self,
         resources: Resources,
@@ -317,8 +329,10 @@ class GoogleReader:
         ]
         series_items: list[Json] = []
         scope: list[str] = []
+        reads = [partial(self._series_read, calendar, master_id) for master_id in touched]
+        by_master = dict(stream(reads, self.settings.max_concurrency))
         for master_id in sorted(touched):
-            fetched = self._series(resources, calendar, master_id)
+            fetched = by_master[master_id]
             if fetched is None:
                 deleted.append(master_id)
                 continue

@@ -157,29 +157,43 @@ class OutlookReader:
     ) -> dict[str, Json | None]:
         """GET many relative paths in batches of 20; key -> body, or None for 404/410."""
         keys = list(paths)
+        chunks = [keys[start : start + BATCH_SIZE] for start in range(0, len(keys), BATCH_SIZE)]
+        # The batches go at once; the client's throttle keeps the mailbox's limit.
+        reads = [partial(self._get_batch, calendar, chunk, paths, headers) for chunk in chunks]
         out: dict[str, Json | None] = {}
-        for start in range(0, len(keys), BATCH_SIZE):
-            chunk = keys[start : start + BATCH_SIZE]
-            requests = [
-                {
-                    "id": str(number),
-                    "method": "GET",
-                    "url": paths[key],
-                    "headers": {"Prefer": _READ_PREFER, **(headers or {})},
-                }
-                for number, key in enumerate(chunk)
-            ]
-            answers = self.client.batch(calendar, requests)
-            for number, key in enumerate(chunk):
-                item = answers[str(number)]
-                status = int(item.get("status") or 0)
-                body = item.get("body")
-                if 200 <= status < 300 and isinstance(body, dict):
-                    out[key] = body
-                elif status in (404, 410):
-                    out[key] = None
-                else:
-                    raise self.client.problem(calendar, status or 502, body, delta=False)
+        for answered in stream(reads, self.settings.max_concurrency):
+            out.update(answered)
+        return {key: out[key] for key in keys}
+
+    def _get_batch(
+        self,
+        calendar: str,
+        chunk: Sequence[str],
+        paths: Mapping[str, str],
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, Json | None]:
+        """One ``$batch`` of ``_get_many``."""
+        requests = [
+            {
+                "id": str(number),
+                "method": "GET",
+                "url": paths[key],
+                "headers": {"Prefer": _READ_PREFER, **(headers or {})},
+            }
+            for number, key in enumerate(chunk)
+        ]
+        answers = self.client.batch(calendar, requests)
+        out: dict[str, Json | None] = {}
+        for number, key in enumerate(chunk):
+            item = answers[str(number)]
+            status = int(item.get("status") or 0)
+            body = item.get("body")
+            if 200 <= status < 300 and isinstance(body, dict):
+                out[key] = body
+            elif status in (404, 410):
+                out[key] = None
+            else:
+                raise self.client.problem(calendar, status or 502, body, delta=False)
         return out
 
     def probe(self, calendar: str) -> str | None:
@@ -229,10 +243,18 @@ class OutlookReader:
     def _chunk_task(self, chunk: Sequence[tuple[str, _Cursor]], now: datetime) -> Outcomes:
         """One ``$batch`` of first delta pages, then what each changed mailbox still needs."""
         firsts = self._first_pages(chunk)
-        return [
-            (calendar, self._guarded(calendar, (state, firsts[calendar]), now))
+        # What follows a changed first page (more pages, the touched series) is
+        # one mailbox's own requests: mailboxes go on at once, not one by one.
+        follow_ups = [
+            partial(self._follow_up, calendar, (state, firsts[calendar]), now)
             for calendar, state in chunk
         ]
+        return list(stream(follow_ups, self.settings.max_concurrency))
+
+    def _follow_up(
+        self, calendar: str, first: tuple[_Cursor, Json | ProviderError], now: datetime
+    ) -> tuple[str, ChangeSet | ProviderError]:
+        return calendar, self._guarded(calendar, first, now)
 
     def _guarded(
         self,
