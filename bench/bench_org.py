@@ -64,8 +64,13 @@ SPEEDUP_GOAL = 3.0
 MAX_IDLE_CYCLES = 3  # the cycle after the cold one may still read back what it wrote
 
 
-def org_settings(folder: Path, google: str, graph: str, database: str) -> Settings:
-    """The generated team on both emulators: even people on Google, odd ones on Graph."""
+def org_settings(folder: Path, google: str, graph: str, database: str,
+                 concurrency: int = 32) -> Settings:
+    """The generated team on both emulators: even people on Google, odd ones on Graph.
+
+    ``concurrency``: each provider's ``max_concurrency`` (requests in flight per
+    worker; Graph still keeps its four per mailbox).
+    """
     base = load_settings(folder / "calsync.toml")
     people = [
         p.model_copy(update={"provider": "google" if i % 2 == 0 else "m365", "calendar": None})
@@ -74,8 +79,10 @@ def org_settings(folder: Path, google: str, graph: str, database: str) -> Settin
     return base.model_copy(update={
         "database": database,
         "providers": {
-            "google": GoogleProvider(kind="google", auth="none", api_endpoint=google),
-            "m365": OutlookProvider(kind="outlook", auth="none", graph_endpoint=graph),
+            "google": GoogleProvider(kind="google", auth="none", api_endpoint=google,
+                                     max_concurrency=concurrency),
+            "m365": OutlookProvider(kind="outlook", auth="none", graph_endpoint=graph,
+                                    max_concurrency=concurrency),
         },
         "people": people,
         "pairs": [p.model_copy(update={"rebook": "auto"}) for p in base.pairs],
@@ -87,7 +94,8 @@ def org_settings(folder: Path, google: str, graph: str, database: str) -> Settin
 
 
 def worker_main(args: argparse.Namespace) -> None:
-    settings = org_settings(Path(args.folder), args.google, args.graph, args.database)
+    settings = org_settings(Path(args.folder), args.google, args.graph, args.database,
+                            args.concurrency)
     store = open_store(settings.database_url())
     readers = build_readers(settings)
     worker = Worker(settings, store, worker_id=args.worker)
@@ -99,10 +107,11 @@ def worker_main(args: argparse.Namespace) -> None:
             store.heartbeat(worker.id, DEMO_NOW, worker.ttl)
             answer({"ok": True})
         elif command == "cycle":
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = daemon.cycle()
             answer({
                 "seconds": time.perf_counter() - started,
+                "cpu": time.process_time() - cpu,
                 "calendars": len(result.calendars),
                 "changed": sum(1 for c in result.calendars if c.ok and not c.unchanged),
                 "failed": sum(1 for c in result.calendars if not c.ok),
@@ -126,10 +135,12 @@ def answer(payload: dict[str, Any]) -> None:
 
 
 class WorkerProcess:
-    def __init__(self, name: str, folder: Path, google: str, graph: str, database: str) -> None:
+    def __init__(self, name: str, folder: Path, google: str, graph: str, database: str,
+                 concurrency: int) -> None:
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--worker", name, "--folder", str(folder),
-             "--google", google, "--graph", graph, "--database", database],
+             "--google", google, "--graph", graph, "--database", database,
+             "--concurrency", str(concurrency)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         self.read()  # ready
@@ -215,7 +226,7 @@ def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: i
         set_latency(graph, args.latency)
         database = postgres.create_database(f"org_{count}")
         open_store(database).close()  # migrate once, before the workers race
-        workers = [WorkerProcess(f"worker{i}", folder, google, graph, database)
+        workers = [WorkerProcess(f"worker{i}", folder, google, graph, database, args.concurrency)
                    for i in range(count)]
         together(workers, "heartbeat")  # every worker is alive before anyone claims
         before = requests_served(google, graph)
@@ -231,12 +242,13 @@ def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: i
             if not any(a["changed"] or a["writes"] for a in idle_answers):
                 break
         booked = [k for a in cold_answers + (idle_answers or []) for k in a["booked"]]
-        settings = org_settings(folder, google, graph, database)
+        settings = org_settings(folder, google, graph, database, args.concurrency)
         on_calendars = makeup_events(google, settings, sorted(set(booked)), database)
         _, quits = together(workers, "quit")
         workers = []
         return {
             "workers": count, "cold": cold, "cold_requests": cold_requests,
+            "cold_cpu": [a["cpu"] for a in cold_answers],
             "idle": idle, "idle_requests": idle_requests,
             "idle_clean": not any(a["changed"] or a["writes"] for a in idle_answers or []),
             "failed": sum(a["failed"] for a in cold_answers),
@@ -269,6 +281,8 @@ def report(row: dict[str, Any], calendars: tuple[int, int]) -> None:
     print(f"\n{n} worker(s): groups held {row['groups']}, calendars synced {row['shares']}")
     print(f"  cold cycle: {row['cold']:.1f} s, {cold_g} Google + {cold_o} Graph HTTP requests, "
           f"{row['failed']} calendars failed")
+    print("  cold cycle CPU per worker (its own process; PostgreSQL and the emulators use "
+          "the same cores): " + ", ".join(f"{c:.1f} s" for c in row["cold_cpu"]))
     one, most = idle_floor(calendars, n)
     print(f"  idle cycle: {row['idle']:.1f} s, {idle_g} Google + {idle_o} Graph HTTP requests "
           f"(floor ceil({calendars[0]}/50) + ceil({calendars[1]}/20) = {one}; at most {most} "
@@ -288,6 +302,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--latency", type=float, default=0.08)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="each provider's max_concurrency in every worker")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--google", help=argparse.SUPPRESS)

@@ -20,7 +20,7 @@ from calsync_emulators.graph import GraphEmulator
 
 from calsync.config import GoogleProvider, OutlookProvider, settings_from_dict
 from calsync.engine.actions import CreateMakeUp, UpdateAgenda, encode
-from calsync.engine.outbox import execute
+from calsync.engine.outbox import BATCH, execute
 from calsync.model import AgendaBlock, ChangeSet
 from calsync.providers.base import NewEvent
 from calsync.providers.google.auth import NoCredentials
@@ -369,3 +369,36 @@ def test_graph_reads_what_follows_changed_first_pages_at_once(graph):
             assert "1:1, renamed" in titles
     finally:
         reader.close()
+
+
+def test_a_pairs_writes_beyond_one_batch_stay_one_chain(tmp_path):
+    """More queued writes for one pair than a batch holds: the batch takes the rest of
+    that pair's writes along, so no second chain writes the same series at once."""
+    manager, report = PEOPLE[0], PEOPLE[1]
+    settings = settings_from_dict(
+        {
+            "providers": {"work": {"kind": "ics", "path": str(tmp_path)}},
+            "people": [
+                {"email": email, "timezone": "UTC", "provider": "work", "calendar": "x.ics"}
+                for email in (manager, report)
+            ],
+            "pairs": [{"manager": manager, "report": report}],
+        },
+        tmp_path / "calsync.toml",
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'calsync.db'}")
+    writer = _RecordingWriter(expected=2)  # two chains at once would meet here
+    versions = range(BATCH + 10)
+    try:
+        store.sync_config(settings)
+        pair = store.pair_id(manager, report)
+        for version in versions:
+            block = AgendaBlock(f"https://docs.example.com/{version}")
+            kind, payload = encode(UpdateAgenda("work", manager, "series-1", block))
+            store.enqueue(f"agenda|{version:03d}", kind, payload, pair, now=NOW)
+        outcomes = execute(store, {"work": writer}, NOW)  # type: ignore[dict-item]
+        assert len(outcomes) == len(versions)
+        assert writer.most == 1
+        assert writer.order == [f"series-1 https://docs.example.com/{v}" for v in versions]
+    finally:
+        store.close()

@@ -109,7 +109,13 @@ def _chains(
     claimed = 0
     while claimed < MAX_WRITES:
         before = len(outcomes)
-        items = store.claim(now, lease, limit=min(BATCH, MAX_WRITES - claimed), managers=managers)
+        limit = min(BATCH, MAX_WRITES - claimed)
+        items = store.claim(now, lease, limit=limit, managers=managers)
+        pairs = {item.pair_id for item in items if item.pair_id is not None}
+        if len(items) == limit and pairs:
+            # The rest of these pairs' writes too: one pair's writes split over two
+            # batches would run as two chains at once and fail each other's etags.
+            items += store.claim(now, lease, limit=None, managers=managers, pairs=pairs)
         claimed += len(items)
         chains: dict[tuple[int | None, str, str], list[tuple[OutboxItem, Action]]] = {}
         for item in items:
@@ -123,7 +129,7 @@ def _chains(
             chain = (item.pair_id, action.provider, action.calendar)
             chains.setdefault(chain, []).append((item, action))
         yield from (partial(_perform, writes, readers) for writes in chains.values())
-        if len(items) < BATCH:
+        if len(items) < limit:
             return
         finished = outcomes[before:]
         if finished and all(o.outcome != "done" for o in finished):

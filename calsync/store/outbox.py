@@ -106,16 +106,18 @@ def claim(
     store: Database,
     now: datetime,
     lease: timedelta,
-    limit: int = 50,
+    limit: int | None = 50,
     *,
     managers: Collection[str] | None = None,
+    pairs: Collection[int] | None = None,
 ) -> list[OutboxItem]:
     """Pending writes for this worker alone, leased until ``now + lease``.
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps concurrent workers off each
     other's rows; a lease that ran out (its worker died) can be claimed again.
     ``managers``: only the writes of these managers' pairs (and writes of no
-    pair), so each worker writes to its own groups' calendars.
+    pair), so each worker writes to its own groups' calendars. ``pairs``: only
+    these pairs' writes (``limit`` None: all of them).
     """
     now = utc(now)
     with store.transaction() as session:
@@ -128,6 +130,8 @@ def claim(
             .order_by(OutboxRow.id)
             .limit(limit)
         )
+        if pairs is not None:
+            query = query.where(OutboxRow.pair_id.in_(sorted(pairs)))
         if managers is not None:
             theirs = select(PairRow.id).where(PairRow.manager.in_(sorted(managers)))
             query = query.where(OutboxRow.pair_id.is_(None) | OutboxRow.pair_id.in_(theirs))
