@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import shutil
 import subprocess
@@ -230,7 +231,12 @@ def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: i
                    for i in range(count)]
         together(workers, "heartbeat")  # every worker is alive before anyone claims
         before = requests_served(google, graph)
+        servers = {"Google emulator": google_process.pid, "Graph emulator": graph_process.pid,
+                   "PostgreSQL": postgres.pid}
+        spent = {name: emulator_process.cpu_seconds(pid) for name, pid in servers.items()}
         cold, cold_answers = together(workers, "cycle")
+        spent = {name: emulator_process.cpu_seconds(pid) - spent[name]
+                 for name, pid in servers.items()}
         after = requests_served(google, graph)
         cold_requests = (after[0] - before[0], after[1] - before[1])
         idle = idle_requests = idle_answers = None
@@ -249,6 +255,7 @@ def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: i
         return {
             "workers": count, "cold": cold, "cold_requests": cold_requests,
             "cold_cpu": [a["cpu"] for a in cold_answers],
+            "servers_cpu": spent,
             "idle": idle, "idle_requests": idle_requests,
             "idle_clean": not any(a["changed"] or a["writes"] for a in idle_answers or []),
             "failed": sum(a["failed"] for a in cold_answers),
@@ -281,8 +288,12 @@ def report(row: dict[str, Any], calendars: tuple[int, int]) -> None:
     print(f"\n{n} worker(s): groups held {row['groups']}, calendars synced {row['shares']}")
     print(f"  cold cycle: {row['cold']:.1f} s, {cold_g} Google + {cold_o} Graph HTTP requests, "
           f"{row['failed']} calendars failed")
-    print("  cold cycle CPU per worker (its own process; PostgreSQL and the emulators use "
-          "the same cores): " + ", ".join(f"{c:.1f} s" for c in row["cold_cpu"]))
+    workers_cpu = sum(row["cold_cpu"])
+    servers_cpu = sum(row["servers_cpu"].values())
+    print("  cold cycle CPU: workers " + " + ".join(f"{c:.1f}" for c in row["cold_cpu"])
+          + " s; " + ", ".join(f"{name} {c:.1f} s" for name, c in row["servers_cpu"].items())
+          + f"; in all {workers_cpu + servers_cpu:.0f} s on {os.cpu_count()} cores = at least "
+          f"{(workers_cpu + servers_cpu) / (os.cpu_count() or 1):.0f} s of wall time")
     one, most = idle_floor(calendars, n)
     print(f"  idle cycle: {row['idle']:.1f} s, {idle_g} Google + {idle_o} Graph HTTP requests "
           f"(floor ceil({calendars[0]}/50) + ceil({calendars[1]}/20) = {one}; at most {most} "

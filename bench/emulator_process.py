@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,3 +37,31 @@ def requests_served(url: str) -> int:
     root = url.split("/v1.0", 1)[0].rstrip("/")
     with urllib.request.urlopen(root + "/_emulator/requests", timeout=60) as response:
         return int(json.load(response)["http"])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds of process ``pid``, its reaped children and its live children (Linux).
+
+    What a server process tree (an emulator, PostgreSQL's postmaster and its
+    backends) has spent, to set next to the client's own CPU; 0 where /proc is
+    missing.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def fields(path: Path) -> list[str]:
+        text = path.read_text()
+        return text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+
+    try:
+        own = fields(Path(f"/proc/{pid}/stat"))
+    except OSError:
+        return 0.0
+    total = sum(int(own[index]) for index in (11, 12, 13, 14))  # utime stime cutime cstime
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            child = fields(stat)
+        except OSError:
+            continue  # gone meanwhile
+        if int(child[1]) == pid:  # ppid
+            total += int(child[11]) + int(child[12])
+    return total / ticks

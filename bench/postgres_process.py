@@ -56,6 +56,11 @@ class Postgres:
                   "-l", str(self.base / "log"), "-o", options)
         return self
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (first line of postmaster.pid)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run(str(self.bindir / "pg_ctl"), "stop", "-m", "fast", "-D", str(self.data))
