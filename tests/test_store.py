@@ -27,6 +27,7 @@ from calsync.report import IsoWeek, build_reports, render_html, render_text, rep
 from calsync.store import ApplyStats, Store, StoreError, SuspiciousSnapshot, open_store
 from calsync.store.db import alembic_config, normalize_url
 from calsync.store.models import Base, FindingRow, PairRow, PersonRow
+from calsync.store.writes import audit_values
 from calsync.timeutil import Cadence
 from tests.report_support import SEND_NOW, seed_team, team_settings
 
@@ -645,6 +646,32 @@ def test_outbox_enqueues_each_key_once(store: Store) -> None:
     assert not store.enqueue("k1", "create", {}, pair, now=NOW)  # done stays done
     with pytest.raises(LookupError, match="k3"):
         store.mark_done("k3", None)
+
+
+def test_completed_writes_land_with_their_audit_rows_or_not_at_all(store: Store) -> None:
+    store.sync_config(config([{"manager": "ann@example.com", "report": "bob@example.com"}]))
+    pair = store.pair_id("ann@example.com", "bob@example.com")
+    for key in ("k1", "k2"):
+        store.enqueue(key, "update_agenda", {}, pair, now=NOW)
+
+    def audit(key: str) -> dict[str, Any]:
+        return audit_values(key=key, kind="update_agenda", pair_id=pair, provider="work",
+                            calendar="ann@example.com", remote_id=f"r-{key}", why="agenda",
+                            before="", after="block", dry_run=False, now=NOW)
+
+    # An unknown key in the chain: nothing of it is kept, k1 stays pending, unaudited.
+    with pytest.raises(LookupError, match="k9"):
+        store.complete_writes([("k1", "r-k1", audit("k1")), ("k9", None, audit("k9"))], now=NOW)
+    assert [i.key for i in store.pending(10)] == ["k1", "k2"]
+    assert store.writes() == []
+
+    store.complete_writes([("k1", "r-k1", audit("k1")), ("k2", "r-k2", audit("k2"))], now=NOW)
+    assert store.pending(10) == []
+    assert [(w.key, w.remote_id, w.manager) for w in store.writes()] == [
+        ("k1", "r-k1", "ann@example.com"), ("k2", "r-k2", "ann@example.com")]
+    # A second completion (a re-run after a crash) records nothing twice.
+    store.complete_writes([("k1", "r-k1", audit("k1"))], now=NOW)
+    assert len(store.writes()) == 2
 
 
 def test_migration_0006_keeps_feed_urls_only_as_digests(store_url: str) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from calsync.engine.actions import (
     Action,
@@ -41,6 +41,7 @@ from calsync.providers.limits import stream
 from calsync.secrets import shown_calendar
 from calsync.store import Store
 from calsync.store.outbox import OutboxItem
+from calsync.store.writes import audit_values
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ def execute(
     outcomes: list[WriteOutcome] = []
     chains = _chains(store, readers, now, lease, managers, outcomes)
     for performed in stream(chains, CONCURRENT_WRITES):
-        for item, action, remote_id in performed:
-            outcomes.append(_record(store, item, action, remote_id, now))
+        outcomes += _record(store, performed, now)
     return outcomes
 
 
@@ -150,27 +150,30 @@ def _perform(
     return done
 
 
-def _record(
-    store: Store, item: OutboxItem, action: Action, remote_id: str | ProviderError, now: datetime
-) -> WriteOutcome:
-    """Store what became of one write: done (audit row, then the outbox row) or failed."""
-    if isinstance(remote_id, ProviderError):
-        retry = item.attempts + 1 < MAX_WRITE_ATTEMPTS
-        log.warning("write %s failed (%s): %s", item.key, "will retry" if retry else "gave up",
-                    remote_id)
-        store.mark_failed(item.key, str(remote_id), retry=retry, now=now)
-        return WriteOutcome(item.key, item.action, "retry" if retry else "failed")
-    crash_point("after-write")
-    before, after = audit_texts(action)
-    # Recorded before mark_done: a crash in between re-runs the write,
-    # which finds its event, and the record is idempotent on the key.
-    store.record_write(
-        key=item.key, kind=item.action, pair_id=item.pair_id, provider=action.provider,
-        calendar=shown_calendar(action.calendar), remote_id=remote_id, why=action.why,
-        before=before, after=after, dry_run=False, now=now,
-    )
-    store.mark_done(item.key, remote_id, now=now)
-    return WriteOutcome(item.key, item.action, "done")
+def _record(store: Store, performed: Performed, now: datetime) -> list[WriteOutcome]:
+    """Store what became of one chain's writes: done (audit rows, outbox rows) or failed."""
+    outcomes = []
+    done: list[tuple[str, str | None, dict[str, Any]]] = []
+    for item, action, remote_id in performed:
+        if isinstance(remote_id, ProviderError):
+            retry = item.attempts + 1 < MAX_WRITE_ATTEMPTS
+            log.warning("write %s failed (%s): %s", item.key,
+                        "will retry" if retry else "gave up", remote_id)
+            store.mark_failed(item.key, str(remote_id), retry=retry, now=now)
+            outcomes.append(WriteOutcome(item.key, item.action, "retry" if retry else "failed"))
+            continue
+        crash_point("after-write")
+        before, after = audit_texts(action)
+        audit = audit_values(
+            key=item.key, kind=item.action, pair_id=item.pair_id, provider=action.provider,
+            calendar=shown_calendar(action.calendar), remote_id=remote_id, why=action.why,
+            before=before, after=after, dry_run=False, now=now,
+        )
+        done.append((item.key, remote_id, audit))
+        outcomes.append(WriteOutcome(item.key, item.action, "done"))
+    # A crash before this commit re-runs these writes, which find their events.
+    store.complete_writes(done, now=now)
+    return outcomes
 
 
 def _write(key: str, action: Action, writer: CalendarReader | None) -> str:

@@ -83,6 +83,7 @@ class Store(Database):
     outbox_item = outbox.item
     claim = outbox.claim
     mark_done = outbox.mark_done
+    complete_writes = outbox.complete
     mark_failed = outbox.mark_failed
 
     # -- the audit log (writes.py)

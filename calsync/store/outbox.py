@@ -2,12 +2,13 @@
 
 The planner ``enqueue``s a write (a second enqueue of the same key is a
 no-op), a worker ``claim``s pending writes under a lease, performs them and
-records ``mark_done`` or ``mark_failed``. ``pending`` is what is still to do.
+records ``mark_done`` (or ``complete``, with their audit rows) or
+``mark_failed``. ``pending`` is what is still to do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import select, update
 from calsync.store import codec
 from calsync.store.base import Database, insert_if_absent, utc
 from calsync.store.models import OutboxRow, PairRow
+from calsync.store.writes import insert_audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,32 @@ def mark_done(
 ) -> None:
     """The write happened; ``remote_id`` is the provider's id of what it created."""
     _update(store, key, now, state="done", remote_id=remote_id, last_error=None, claimed_until=None)
+
+
+def complete(
+    store: Database,
+    done: Sequence[tuple[str, str | None, dict[str, Any]]],
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Writes that happened: (key, remote id, audit row) each, in one transaction.
+
+    Each audit row goes in with its outbox row marked done, together: a crash
+    before the commit leaves both as they were and re-runs the writes, which
+    find their events. One commit for a chain of writes, not two per write.
+    """
+    when = utc(now) if now is not None else datetime.now(UTC)
+    with store.transaction() as session:
+        for key, remote_id, audit in done:
+            insert_audit(session, audit)
+            result = session.execute(
+                update(OutboxRow).where(OutboxRow.key == key).values(
+                    state="done", remote_id=remote_id, last_error=None, claimed_until=None,
+                    updated_at=when,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise LookupError(f"no outbox entry with key {key!r}")
 
 
 def mark_failed(

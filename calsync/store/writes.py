@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from calsync.store import codec
 from calsync.store.base import Database, insert_if_absent, utc
@@ -51,14 +53,40 @@ def record_write(
     now: datetime,
 ) -> bool:
     """Record one write (or would-be write); False when its key is already recorded."""
-    values = {
+    values = audit_values(
+        key=key, kind=kind, pair_id=pair_id, provider=provider, calendar=calendar,
+        remote_id=remote_id, why=why, before=before, after=after, dry_run=dry_run, now=now,
+    )
+    with store.transaction() as session:
+        return insert_audit(session, values)
+
+
+def audit_values(
+    *,
+    key: str,
+    kind: str,
+    pair_id: int | None,
+    provider: str,
+    calendar: str,
+    remote_id: str | None,
+    why: str,
+    before: str,
+    after: str,
+    dry_run: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """The audit row of one write, as stored."""
+    return {
         "key": key, "kind": kind, "pair_id": pair_id, "provider": provider,
         "calendar": codec.clean(calendar), "remote_id": remote_id, "why": codec.clean(why),
         "before": codec.clean(before), "after": codec.clean(after), "dry_run": dry_run,
         "at": utc(now),
     }
-    with store.transaction() as session:
-        return insert_if_absent(session, WriteRow, values, ("key", "dry_run"))
+
+
+def insert_audit(session: Session, values: dict[str, Any]) -> bool:
+    """Insert one audit row inside the caller's transaction; False if its key is there."""
+    return insert_if_absent(session, WriteRow, values, ("key", "dry_run"))
 
 
 def writes(
