@@ -165,6 +165,32 @@ def test_a_cancelled_one_on_one_is_made_up_once_on_both_calendars(google, tmp_pa
     assert {e["id"]: e["etag"] for e in google.events(MARIA)} == before
 
 
+def _reads_after_first(google: GoogleEmulator, method: str) -> list[str]:
+    """Calendar reads (event lists, batches) the emulator served after the first write
+    (``method`` on one event, or POST to insert one)."""
+    http = google.requests.http
+    first = next(i for i, r in enumerate(http) if r.method == method and "batch" not in r.path)
+    return [r.path for r in http[first + 1:]
+            if (r.method == "GET" and r.path.endswith("/events")) or "batch" in r.path]
+
+
+def test_a_cycle_reads_back_the_meetings_it_made_not_the_agenda_blocks(google, tmp_path):
+    master = seed(google)
+    config = write_config(tmp_path, google)
+    google.requests.clear()
+    first = one_cycle(config)
+    assert {w.kind for w in first.writes} == {"agenda_block"}
+    # Descriptions change no history: nothing is re-read in this cycle (the next one will).
+    assert _reads_after_first(google, "PATCH") == []
+
+    cancel(google, master, TODAY)
+    google.requests.clear()
+    result = one_cycle(config)
+    assert [w.outcome for w in result.writes if w.kind == "create_makeup"] == ["done"]
+    # A make-up is: the pair's calendars are read back at once.
+    assert _reads_after_first(google, "POST") != []
+
+
 def test_check_shows_the_make_up_as_made_up(google, tmp_path):
     master = seed(google)
     config = write_config(tmp_path, google)

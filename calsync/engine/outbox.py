@@ -53,6 +53,10 @@ MAX_WRITES = 2_000  # claimed in one cycle at most; the rest wait for the next o
 CONCURRENT_WRITES = 32  # chains written at once (each provider's throttle still applies)
 
 
+#: Writes that add or remove a meeting: the pair's history changes with them.
+MEETING_KINDS = frozenset({CreateMakeUp.KIND, CreateSeries.KIND, DeleteMakeUp.KIND})
+
+
 @dataclass(frozen=True, slots=True)
 class WriteOutcome:
     """What became of one queued write in this run."""
@@ -60,10 +64,16 @@ class WriteOutcome:
     key: str
     kind: str
     outcome: Literal["done", "retry", "failed"]
+    pair_id: int | None = None
 
     @property
     def booked_make_up(self) -> bool:
         return self.outcome == "done" and self.kind == CreateMakeUp.KIND
+
+    @property
+    def changed_meetings(self) -> bool:
+        """A meeting was made or taken back (not just a description rewritten)."""
+        return self.outcome == "done" and self.kind in MEETING_KINDS
 
 
 def execute(
@@ -170,7 +180,7 @@ def _record(store: Store, performed: Performed, now: datetime) -> list[WriteOutc
             before=before, after=after, dry_run=False, now=now,
         )
         done.append((item.key, remote_id, audit))
-        outcomes.append(WriteOutcome(item.key, item.action, "done"))
+        outcomes.append(WriteOutcome(item.key, item.action, "done", item.pair_id))
     # A crash before this commit re-runs these writes, which find their events.
     store.complete_writes(done, now=now)
     return outcomes

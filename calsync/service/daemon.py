@@ -185,10 +185,16 @@ class Daemon:
         for write in result.writes:
             if write.kind == CreateMakeUp.KIND:
                 metrics.record_rebook("booked" if write.outcome == "done" else "failed")
-        if any(write.outcome == "done" for write in result.writes):
-            # Read back what was written, so the history shows the make-up now.
-            mine = None if share is None or share.everything else share.calendars(self.settings)
-            resync = sync_all(self.settings, self.store, self.readers, now, only=mine)
+        booked = {w.pair_id for w in result.writes if w.changed_meetings and w.pair_id}
+        if booked:
+            # Read back the meetings made or taken back, so the history shows a
+            # make-up now. Only their pairs' calendars: an agenda block
+            # changes no history, and the next cycle reads it back anyway.
+            people = {email for pair in self.store.pair_people(booked).values() for email in pair}
+            theirs = {p.calendar_id for p in self.settings.people if p.email in people}
+            if share is not None and not share.everything:
+                theirs &= share.calendars(self.settings)
+            resync = sync_all(self.settings, self.store, self.readers, now, only=theirs)
             changed = {c.owner for c in resync if c.ok and not c.unchanged}
             ours = self.settings.pairs if share is None else share.pairs(self.settings.pairs)
             again = [p for p in ours if {p.manager, p.report} & changed]

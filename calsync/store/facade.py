@@ -50,6 +50,7 @@ class Store(Database):
     # -- people and pairs (pairs.py)
     sync_config = pairs.sync_config
     pair_id = pairs.pair_id
+    pair_people = pairs.pair_people
 
     # -- the directory's roster (directory.py)
     directory_roster = directory.directory_roster

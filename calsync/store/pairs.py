@@ -7,6 +7,7 @@ back to life if the config names it again.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 
 from sqlalchemy import select, text
@@ -65,6 +66,17 @@ def pair_id(store: Database, manager: str, report: str) -> int:
     """The id of a configured pair (for outbox rows); LookupError if unknown."""
     with store.transaction() as session:
         return find_pair(session, manager, report).id
+
+
+def pair_people(store: Database, ids: Collection[int]) -> dict[int, tuple[str, str]]:
+    """(manager, report) of each of these pair ids."""
+    if not ids:
+        return {}
+    with store.transaction() as session:
+        rows = session.execute(
+            select(PairRow.id, PairRow.manager, PairRow.report).where(PairRow.id.in_(sorted(ids)))
+        )
+        return {row.id: (row.manager, row.report) for row in rows}
 
 
 def find_pair(session: Session, manager: str, report: str, *, lock: bool = False) -> PairRow:
