@@ -38,9 +38,9 @@ from calsync.service.web.factory import web_app
 from calsync.service.web.hooks import Hooks
 from calsync.service.web.server import WebServer
 from calsync.store import Store, open_store
+from tests.google_team_support import MARIA, cancel, makeups, seed, team_config
 from tests.report_support import Catcher, colours, decode_png, find_chromium, smtp_server
 from tests.support import ROOT, Clock, free_port
-from tests.test_daemon import CONFIG, MARIA, cancel, makeups, seed
 from tests.web_support import KEY
 
 DEV, LENA = "dev@example.com", "lena@example.com"
@@ -84,10 +84,9 @@ class Stage:
         google.add_calendar(LENA)
         web_port = free_port()
         self.url = f"http://127.0.0.1:{web_port}"
-        text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}",
-                             endpoint=google.url, daemon_extra="")
         # No [agenda] url_template: every occurrence links to the pair's page.
-        text = re.sub(r"\[agenda\]\nurl_template = .*\n", "", text)
+        text = team_config(f"sqlite:///{tmp_path / 'calsync.db'}", google.url,
+                           agenda_template=False)
         config = tmp_path / "calsync.toml"
         config.write_text(text + EXTRA.format(smtp_port=smtp_port, public=self.url,
                                               web_port=web_port))

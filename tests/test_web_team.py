@@ -34,9 +34,9 @@ from calsync.service.web.factory import web_app
 from calsync.service.web.hooks import Hooks
 from calsync.service.web.server import WebServer
 from calsync.store import Store, open_store
+from tests.google_team_support import DEV, MARIA, cancel, makeups, seed, team_config
 from tests.report_support import Catcher, find_chromium, smtp_server
 from tests.support import Clock, free_port
-from tests.test_daemon import CONFIG, DEV, MARIA, cancel, makeups, seed
 from tests.test_web_browser import LAUNCH_ARGS, photograph, shots_dir
 from tests.web_support import KEY
 
@@ -91,9 +91,9 @@ class Stage:
             google.add_calendar(calendar)
         web_port = free_port()
         self.url = f"http://127.0.0.1:{web_port}"
-        text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}",
-                             endpoint=google.url, daemon_extra="")
-        text = re.sub(r"\[agenda\]\nurl_template = .*\n", "", text)
+        # No [agenda] url_template: every occurrence links to the pair's page.
+        text = team_config(f"sqlite:///{tmp_path / 'calsync.db'}", google.url,
+                           agenda_template=False)
         text = text.replace('rebook = "auto"', 'rebook = "suggest"')
         config = tmp_path / "calsync.toml"
         config.write_text(text + EXTRA.format(smtp_port=smtp_port, public=self.url,
