@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -13,8 +15,13 @@ STARTUP_SECONDS = 300  # seeding a thousand calendars takes a while
 
 
 def start(module: str, seed: Path, folder: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    """Run ``python -m <module> --seed SEED``; (process, the URL it printed once listening)."""
+    """Run ``python -m <module> --seed SEED``; (process, its URL) once it accepts connections.
+
+    The emulator writes its URL, one line, after it starts listening; a line
+    without its newline is still being written, so it is read again.
+    """
     url_file = folder / f"{module.rsplit('.', 1)[-1]}.url"
+    url_file.unlink(missing_ok=True)  # a previous run's URL names a port nobody serves now
     process = subprocess.Popen(
         [sys.executable, "-m", module, *extra, "--seed", str(seed), "--url-file", str(url_file)],
         stdout=subprocess.DEVNULL,
@@ -22,13 +29,26 @@ def start(module: str, seed: Path, folder: Path, *extra: str) -> tuple[subproces
     )
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        if url_file.exists() and url_file.read_text().strip():
-            return process, url_file.read_text().strip()
+        text = url_file.read_text() if url_file.exists() else ""
+        if text.endswith("\n") and accepts(text.strip()):
+            return process, text.strip()
         if process.poll() is not None:
             raise SystemExit(f"{module} exited while starting")
         time.sleep(0.1)
     process.kill()
     raise SystemExit(f"{module} did not start within {STARTUP_SECONDS}s")
+
+
+def accepts(url: str) -> bool:
+    """Whether the server at ``url`` accepts a TCP connection now."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        raise SystemExit(f"an emulator wrote {url!r}, which names no host and port")
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def requests_served(url: str) -> int:
