@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import resource
 import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 STARTUP_SECONDS = 300  # seeding a thousand calendars takes a while
+T = TypeVar("T")
 
 
 def start(module: str, seed: Path, folder: Path, *extra: str) -> tuple[subprocess.Popen, str]:
@@ -39,6 +44,27 @@ def start(module: str, seed: Path, folder: Path, *extra: str) -> tuple[subproces
     raise SystemExit(f"{module} did not start within {STARTUP_SECONDS}s")
 
 
+@contextmanager
+def running(module: str, seed: Path, folder: Path, *extra: str) -> Iterator[str]:
+    """``start`` for a ``with``: the emulator's URL, and the process ended on leaving."""
+    process, url = start(module, seed, folder, *extra)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def print_peak_memory() -> None:
+    """This process's peak RSS: calsync's own, the emulators running in their own."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    print(f"peak memory of calsync (emulator excluded): {peak:.0f} MiB (max RSS)")
+
+
 def accepts(url: str) -> bool:
     """Whether the server at ``url`` accepts a TCP connection now."""
     parts = urllib.parse.urlsplit(url)
@@ -56,3 +82,13 @@ def requests_served(url: str) -> int:
     root = url.split("/v1.0", 1)[0].rstrip("/")
     with urllib.request.urlopen(root + "/_emulator/requests", timeout=60) as response:
         return int(json.load(response)["http"])
+
+
+def measured(url: str, work: Callable[[], T]) -> tuple[T, float, int]:
+    """``work()``'s result, its wall seconds, and the HTTP requests the emulator at
+    ``url`` served meanwhile."""
+    before = requests_served(url)
+    started = time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - started
+    return result, seconds, requests_served(url) - before
