@@ -91,7 +91,6 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from queue import Queue
-from types import TracebackType
 from typing import Any
 
 from calsync_emulators.google_channels import Notification
@@ -111,7 +110,7 @@ from calsync_emulators.google_state import GoogleState
 from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
 from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
-from calsync_emulators.serving import serve_in_background, shut_down
+from calsync_emulators.serving import DeliveryLog, ServedEmulator
 
 __all__ = [
     "FAULT_KINDS",
@@ -331,7 +330,7 @@ class _Server(ThreadingHTTPServer):
 
 
 # --------------------------------------------------------------- emulator ----
-class GoogleEmulator:
+class GoogleEmulator(ServedEmulator):
     """The Google Calendar API v3 on ``127.0.0.1``: start, point a client at it, stop.
 
     State can be read and changed directly (``add_calendar``, ``insert_event``,
@@ -361,47 +360,25 @@ class GoogleEmulator:
         self._base_latency = configured_latency(latency)
         self._sleep = sleep
         self._faults = _Faults(latency=self._base_latency)
-        self._deliveries: list[Delivery] = []
-        self._delivery_signal = threading.Condition(self.lock)
-        self._host = host
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._deliveries = DeliveryLog[Delivery](self.lock)
+        self._serve_on(host, port)
         self._pusher = _Pusher(self)
         self.state.push.listener = self._pusher.enqueue
         if seed is not None:
             self.load_seed(seed)
 
     # ------------------------------------------------------------ life ----
-    def start(self) -> GoogleEmulator:
-        if self._server is not None:
-            return self
-        self._server = _Server((self._host, self._port), self)
-        self._port = self._server.server_address[1]
+    _thread_name = "google-emulator"
+
+    def _new_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
+
+    def _listening(self) -> None:
         self.state.push.base_url = self.url
         self._pusher.start()
-        self._thread = serve_in_background(self._server, "google-emulator")
-        return self
 
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server, self._thread = None, None
+    def _stopped(self) -> None:
         self._pusher.stop()
-
-    def __enter__(self) -> GoogleEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
@@ -596,24 +573,14 @@ class GoogleEmulator:
     @property
     def deliveries(self) -> list[Delivery]:
         """Push messages attempted so far, in order."""
-        with self.lock:
-            return list(self._deliveries)
+        return self._deliveries.all()
 
     def wait_for_deliveries(self, count: int, timeout: float = 5.0) -> list[Delivery]:
         """Block until at least ``count`` push messages were attempted (or timeout)."""
-        deadline = time.monotonic() + timeout
-        with self._delivery_signal:
-            while len(self._deliveries) < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._delivery_signal.wait(remaining)
-            return list(self._deliveries)
+        return self._deliveries.wait_for(count, timeout)
 
     def _delivered(self, delivery: Delivery) -> None:
-        with self._delivery_signal:
-            self._deliveries.append(delivery)
-            self._delivery_signal.notify_all()
+        self._deliveries.add(delivery)
 
     # ----------------------------------------------------------- HTTP -----
     def _handle_http(

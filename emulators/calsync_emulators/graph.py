@@ -123,7 +123,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from calsync_emulators.graph_auth import AuthState, EmulatorHttpClient, Principal
@@ -143,7 +142,7 @@ from calsync_emulators.graph_times import Json, format_error_date
 from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
 from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
-from calsync_emulators.serving import serve_in_background, shut_down
+from calsync_emulators.serving import DeliveryLog, ServedEmulator
 
 __all__ = [
     "MAX_BATCH_REQUESTS",
@@ -385,7 +384,7 @@ def _query_view(view: View, query: Mapping[str, list[str]], *, single: bool) -> 
 
 
 # --------------------------------------------------------------- emulator ----
-class GraphEmulator:
+class GraphEmulator(ServedEmulator):
     """Microsoft Graph v1.0 (calendar) on ``127.0.0.1``: start, point a client at it, stop.
 
     State can be read and changed directly (``add_mailbox``, ``create_event``,
@@ -432,50 +431,28 @@ class GraphEmulator:
         self._base_latency = configured_latency(latency)
         self._sleep = sleep
         self._faults = _Faults(latency=self._base_latency)
-        self._deliveries: list[Delivery] = []
-        self._delivery_signal = threading.Condition(self.lock)
+        self._deliveries = DeliveryLog[Delivery](self.lock)
         self._subscriptions = Subscriptions(
             self.lock, self.state.now, self.state.tenant_id, self._delivered
         )
         self.state.store.listener = self._subscriptions.notify
-        self._host = host
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serve_on(host, port)
         self._ids = random.Random(id_seed + 1)
         if seed is not None:
             self.load_seed(seed)
 
     # ------------------------------------------------------------ life ----
-    def start(self) -> GraphEmulator:
-        if self._server is not None:
-            return self
-        self._server = _Server((self._host, self._port), self)
-        self._port = self._server.server_address[1]
+    _thread_name = "graph-emulator"
+
+    def _new_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
+
+    def _listening(self) -> None:
         self.state.store.base_url = self.url_root
         self._subscriptions.start()
-        self._thread = serve_in_background(self._server, "graph-emulator")
-        return self
 
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server, self._thread = None, None
+    def _stopped(self) -> None:
         self._subscriptions.stop()
-
-    def __enter__(self) -> GraphEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url_root(self) -> str:
@@ -791,24 +768,14 @@ class GraphEmulator:
     @property
     def deliveries(self) -> list[Delivery]:
         """Change notifications attempted so far, in order."""
-        with self.lock:
-            return list(self._deliveries)
+        return self._deliveries.all()
 
     def wait_for_deliveries(self, count: int, timeout: float = 5.0) -> list[Delivery]:
         """Block until at least ``count`` notifications were attempted (or timeout)."""
-        deadline = time.monotonic() + timeout
-        with self._delivery_signal:
-            while len(self._deliveries) < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._delivery_signal.wait(remaining)
-            return list(self._deliveries)
+        return self._deliveries.wait_for(count, timeout)
 
     def _delivered(self, delivery: Delivery) -> None:
-        with self._delivery_signal:
-            self._deliveries.append(delivery)
-            self._delivery_signal.notify_all()
+        self._deliveries.add(delivery)
 
     # ----------------------------------------------------------- HTTP -----
     def _new_request_id(self) -> str:
