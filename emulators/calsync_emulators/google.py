@@ -78,8 +78,6 @@ import json
 import logging
 import random
 import re
-import signal
-import sys
 import threading
 import time
 import urllib.parse
@@ -93,6 +91,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Any
 
+from calsync_emulators.command_line import add_serving_arguments, serve_until_signalled
 from calsync_emulators.google_channels import Notification
 from calsync_emulators.google_errors import (
     ApiError,
@@ -107,7 +106,6 @@ from calsync_emulators.google_errors import (
 from calsync_emulators.google_model import Params
 from calsync_emulators.google_seed import SeedError, load_seed
 from calsync_emulators.google_state import GoogleState
-from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
 from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
 from calsync_emulators.serving import DeliveryLog, ServedEmulator
@@ -832,61 +830,23 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m calsync_emulators.google",
         description="Serve a local emulator of the Google Calendar API v3.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: any free port)")
-    parser.add_argument(
-        "--seed",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a .json or .ics seed file, or a directory of them (repeatable)",
-    )
+    add_serving_arguments(parser, "write the emulator's URL here once listening")
     parser.add_argument("--primary", help="the calendar id 'primary' refers to")
-    parser.add_argument(
-        "--latency",
-        default=None,
-        help=f"delay every request by this long, e.g. 80ms (default: ${LATENCY_ENV_VAR} or 0)",
-    )
-    parser.add_argument(
-        "--url-file", type=Path, help="write the emulator's URL here once listening"
-    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        emulator = GoogleEmulator(
-            args.port, args.host, primary=args.primary, latency=args.latency
-        )
-    except ValueError as exc:  # a bad --latency or $CALSYNC_EMULATOR_LATENCY
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        loaded = emulator.load_seed(args.seed)
-    except SeedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        emulator.start()
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(
-        f"Google Calendar API v3 emulator on {emulator.url}\n"
-        f"  api_endpoint: {emulator.api_endpoint}\n"
-        f"  batch_uri:    {emulator.batch_uri}\n"
-        f"  calendars:    {', '.join(loaded) or '(none)'}",
-        flush=True,
-    )
-    if args.url_file:
-        args.url_file.write_text(emulator.url + "\n", encoding="utf-8")
-    try:
-        stop.wait()
-    finally:
-        emulator.stop()
-    return 0
 
+    def banner(emulator: GoogleEmulator, loaded: list[str]) -> str:
+        return (
+            f"Google Calendar API v3 emulator on {emulator.url}\n"
+            f"  api_endpoint: {emulator.api_endpoint}\n"
+            f"  batch_uri:    {emulator.batch_uri}\n"
+            f"  calendars:    {', '.join(loaded) or '(none)'}"
+        )
+
+    return serve_until_signalled(
+        args,
+        lambda: GoogleEmulator(args.port, args.host, primary=args.primary, latency=args.latency),
+        banner,
+    )
 
 if __name__ == "__main__":
     raise SystemExit(main())

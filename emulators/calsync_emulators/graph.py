@@ -112,9 +112,6 @@ import json
 import logging
 import random
 import re
-import signal
-import sys
-import threading
 import time
 import urllib.parse
 import uuid
@@ -125,6 +122,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from calsync_emulators.command_line import add_serving_arguments, serve_until_signalled
 from calsync_emulators.graph_auth import AuthState, EmulatorHttpClient, Principal
 from calsync_emulators.graph_errors import GraphError, bad_request, unknown_select
 from calsync_emulators.graph_items import EVENT_PROPERTIES
@@ -139,7 +137,6 @@ from calsync_emulators.graph_push import (
 from calsync_emulators.graph_seed import SeedError, load_seed
 from calsync_emulators.graph_state import GraphState
 from calsync_emulators.graph_times import Json, format_error_date
-from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
 from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
 from calsync_emulators.serving import DeliveryLog, ServedEmulator
@@ -1254,69 +1251,28 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m calsync_emulators.graph",
         description="Serve a local emulator of Microsoft Graph v1.0 (calendar subset).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: any free port)")
-    parser.add_argument(
-        "--seed",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a .json or .ics seed file, or a directory of them (repeatable)",
-    )
+    add_serving_arguments(parser, "write the emulator's Graph URL here once listening")
     parser.add_argument("--tenant", default=DEFAULT_TENANT, help="tenant for the authority URL")
     parser.add_argument(
         "--no-auth", action="store_true", help="accept Graph calls without a bearer token"
     )
-    parser.add_argument(
-        "--latency",
-        default=None,
-        help=f"delay every request by this long, e.g. 80ms (default: ${LATENCY_ENV_VAR} or 0)",
-    )
-    parser.add_argument(
-        "--url-file", type=Path, help="write the emulator's Graph URL here once listening"
-    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        emulator = GraphEmulator(
-            args.port,
-            args.host,
-            auth=not args.no_auth,
-            tenant=args.tenant,
-            latency=args.latency,
-        )
-    except ValueError as exc:  # a bad --latency or $CALSYNC_EMULATOR_LATENCY
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        loaded = emulator.load_seed(args.seed)
-    except SeedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        emulator.start()
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(
-        f"Microsoft Graph v1.0 emulator on {emulator.url}\n"
-        f"  authority:  {emulator.authority} (via EmulatorHttpClient({emulator.url_root!r}))\n"
-        f"  token URL:  {emulator.url_root}/{args.tenant}/oauth2/v2.0/token\n"
-        f"  auth:       {'off' if args.no_auth else 'bearer tokens from the token URL'}\n"
-        f"  mailboxes:  {', '.join(loaded) or '(none)'}",
-        flush=True,
-    )
-    if args.url_file:
-        args.url_file.write_text(emulator.url + "\n", encoding="utf-8")
-    try:
-        stop.wait()
-    finally:
-        emulator.stop()
-    return 0
 
+    def banner(emulator: GraphEmulator, loaded: list[str]) -> str:
+        return (
+            f"Microsoft Graph v1.0 emulator on {emulator.url}\n"
+            f"  authority:  {emulator.authority} (via EmulatorHttpClient({emulator.url_root!r}))\n"
+            f"  token URL:  {emulator.url_root}/{args.tenant}/oauth2/v2.0/token\n"
+            f"  auth:       {'off' if args.no_auth else 'bearer tokens from the token URL'}\n"
+            f"  mailboxes:  {', '.join(loaded) or '(none)'}"
+        )
+
+    return serve_until_signalled(
+        args,
+        lambda: GraphEmulator(args.port, args.host, auth=not args.no_auth, tenant=args.tenant,
+                              latency=args.latency),
+        banner,
+    )
 
 if __name__ == "__main__":
     raise SystemExit(main())
