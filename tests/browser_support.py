@@ -34,6 +34,16 @@ LAUNCH_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 
+LENA = "lena@example.com"
+# Lena is in Maria's team; which pairs she is in, each test's config says.
+LENA_PERSON = """
+[[people]]
+email = "lena@example.com"
+name = "Lena"
+timezone = "Europe/Berlin"
+provider = "work"
+"""
+
 # Mail and the web app, on loopback; appended to the team's config.
 WEB_CONFIG = """
 [smtp]

@@ -29,30 +29,21 @@ import pytest
 from calsync_emulators.google import GoogleEmulator
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser_support import BrowserStage, photograph, shots_dir
+from tests.browser_support import LENA, LENA_PERSON, BrowserStage, photograph, shots_dir
 from tests.google_team_support import DEV, MARIA, cancel, makeups
 from tests.report_support import Catcher
 
-LENA = "lena@example.com"
 # Thursday 19 Nov 2026, 12:00 UTC; the 1:1 is Mondays 10:00 New York (15:00 UTC).
 START = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 NEXT_MONDAY = MONDAY + timedelta(days=7)
-
-PEOPLE = """
-[[people]]
-email = "lena@example.com"
-name = "Lena"
-timezone = "Europe/Berlin"
-provider = "work"
-"""
 
 
 class Stage(BrowserStage):
     """The team with Lena, who is not in the pair."""
 
     def __init__(self, tmp_path: Path, google: GoogleEmulator, catcher: Catcher) -> None:
-        super().__init__(tmp_path, google, catcher, START, people=PEOPLE, calendars=[LENA])
+        super().__init__(tmp_path, google, catcher, START, people=LENA_PERSON, calendars=[LENA])
 
     def page(self) -> str:
         return self.page_of(MARIA, DEV)

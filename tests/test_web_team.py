@@ -26,22 +26,16 @@ import pytest
 from calsync_emulators.google import GoogleEmulator
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser_support import BrowserStage, photograph, shots_dir
+from tests.browser_support import LENA, LENA_PERSON, BrowserStage, photograph, shots_dir
 from tests.google_team_support import DEV, MARIA, cancel, makeups
 from tests.report_support import Catcher
 
-LENA, BOSS = "lena@example.com", "boss@example.com"
+BOSS = "boss@example.com"
 THURSDAY = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
 FRIDAY = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 New York
 
-PEOPLE = """
-[[people]]
-email = "lena@example.com"
-name = "Lena"
-timezone = "Europe/Berlin"
-provider = "work"
-
+PEOPLE = LENA_PERSON + """
 [[people]]
 email = "boss@example.com"
 name = "Boss"
