@@ -7,9 +7,7 @@ could not perform lets the person choose another time under the same key.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from calsync.config import IcsProvider
 from calsync.engine.book import book_make_up, pending_make_up
 from calsync.store import open_store
 from tests.google_team_support import DEV, MARIA, RunningTeam, cancel, makeups, seed, write_config
+from tests.support import at_once
 
 THURSDAY = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
 FRIDAY = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
@@ -53,18 +52,17 @@ def test_many_requests_at_once_book_one_make_up(team: Team) -> None:
     assert pending.bump.original_start == MONDAY and len(pending.suggestions) == 3
     slots = [s.start for s in pending.suggestions]
     stores = [open_store(team.settings.database_url()) for _ in range(6)]
-    barrier = threading.Barrier(len(stores))
 
     def click(index: int) -> str:
-        barrier.wait()  # every "tab" posts at the same instant, some with another slot
         booking = book_make_up(team.settings, stores[index], team.pair, slots[index % 2],
                                FRIDAY, by=MARIA)
         return booking.state
 
-    with ThreadPoolExecutor(len(stores)) as pool:
-        states = sorted(pool.map(click, range(len(stores))))
-    for store in stores:
-        store.close()
+    try:  # every "tab" posts at the same instant, some with another slot
+        states = sorted(at_once(click, range(len(stores))))
+    finally:
+        for store in stores:
+            store.close()
     assert states == ["already"] * 5 + ["queued"]
     team.cycle(FRIDAY + timedelta(minutes=5))
     [made] = makeups(team.google, MARIA)

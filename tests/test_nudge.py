@@ -6,9 +6,7 @@ SMTP server (aiosmtpd) on loopback, on an injected clock.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,6 +31,7 @@ from tests.google_team_support import (
     team_config,
 )
 from tests.report_support import Catcher, smtp_server
+from tests.support import at_once
 
 NEW_YORK, BERLIN = ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
 OFFICE = WorkingHours.parse("Mon-Fri 09:00-17:00")
@@ -233,16 +232,15 @@ def test_two_workers_at_once_send_each_nudge_once(team: Team, catcher: Catcher) 
     team.cycle(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))  # the record is written
     now = MARIA_NUDGE + timedelta(minutes=5)  # both people's nudges are due
     stores = [open_store(team.settings.database_url()) for _ in range(4)]
-    start = threading.Barrier(len(stores))
 
     def worker(store: Store) -> list[str]:
-        start.wait()
         return [o.state for o in send_due_nudges(team.settings, store, now)]
 
-    with ThreadPoolExecutor(len(stores)) as pool:
-        states = [s for result in pool.map(worker, stores) for s in result]
-    for store in stores:
-        store.close()
+    try:
+        states = [s for result in at_once(worker, stores) for s in result]
+    finally:
+        for store in stores:
+            store.close()
     assert sorted(states) == ["sent", "sent"]
     assert len(nudges_to(catcher, MARIA)) == len(nudges_to(catcher, DEV)) == 1
 
