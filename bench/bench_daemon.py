@@ -12,7 +12,6 @@ blocks), then an idle cycle: seconds, HTTP requests, writes, peak memory.
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import tempfile
 import time
@@ -42,10 +41,9 @@ def main() -> None:
             shutil.copyfile(folder / "calendars" / str(person.calendar),
                             seed / f"{person.email}.ics")
         started = time.perf_counter()
-        process, url = emulator_process.start("calsync_emulators.google", seed, folder)
-        print(f"team: {args.pairs} pairs, {len(base.people)} calendars on the emulator "
-              f"(seeded in {time.perf_counter() - started:.0f}s)")
-        try:
+        with emulator_process.running("calsync_emulators.google", seed, folder) as url:
+            print(f"team: {args.pairs} pairs, {len(base.people)} calendars on the emulator "
+                  f"(seeded in {time.perf_counter() - started:.0f}s)")
             settings = base.model_copy(update={
                 "database": f"sqlite:///{folder / 'daemon.db'}",
                 "providers": {"work": GoogleProvider(kind="google", auth="none",
@@ -59,24 +57,16 @@ def main() -> None:
             readers = build_readers(settings)
             daemon = Daemon(settings, store, readers, clock=lambda: DEMO_NOW)
             for label in ("first cycle (cold)", "second cycle (idle)"):
-                before = emulator_process.requests_served(url)
-                started = time.perf_counter()
-                result = daemon.cycle()
-                seconds = time.perf_counter() - started
-                served = emulator_process.requests_served(url) - before
-                makeups = sum(1 for k, o in result.writes if o == "done" and k.startswith("makeup"))
-                agenda = sum(1 for k, o in result.writes if o == "done" and k.startswith("agenda"))
+                result, seconds, served = emulator_process.measured(url, daemon.cycle)
+                done = [w.key for w in result.writes if w.outcome == "done"]
+                makeups = sum(1 for key in done if key.startswith("makeup"))
+                agenda = sum(1 for key in done if key.startswith("agenda"))
                 failed = sum(1 for c in result.calendars if not c.ok)
                 print(f"{label}: {seconds:.1f}s, {served} HTTP requests, {makeups} make-ups "
                       f"booked, {agenda} agenda blocks written, {failed} calendars failed")
             close_readers(readers)
             store.close()
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory of calsync (emulator excluded): {peak:.0f} MiB (max RSS)")
-
+    emulator_process.print_peak_memory()
 
 if __name__ == "__main__":
     main()

@@ -33,10 +33,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any, TypeVar
 
 from generate_team import write_big_team  # bench/ is on sys.path when run as a script
 from sqlalchemy import select
@@ -58,6 +59,7 @@ NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
 READ_GOAL = 2.0
 EVALUATION_GOAL = 0.5
 RSS_GOAL_MIB = 250
+T = TypeVar("T")
 
 
 def team(folder: Path, pairs: int, seed: int) -> tuple[Settings, Path]:
@@ -129,14 +131,13 @@ def replicated(folder: Path, source: Path, pairs: int, copies: int) -> Path:
     return config
 
 
-def best(repeat: int, work: Callable[[], object]) -> tuple[float, object]:
+def best(repeat: int, work: Callable[[], T]) -> tuple[float, T]:
     """The least CPU time of ``repeat`` runs, and the last result.
 
     CPU time of this thread: on a shared machine wall time measures the
     neighbours' load; the database is a local file the runs keep in the page cache.
     """
     timings = []
-    result: object = None
     for _ in range(repeat):
         started = time.thread_time()
         result = work()
@@ -164,9 +165,9 @@ def measure_read_and_evaluation(settings: Settings, config: Path, repeat: int) -
     def store_read() -> list[dict[str, list[Event]]]:
         return [store.events_for_pairs(owners, pairs, since) for owners, pairs in people]
 
-    def plain_select() -> int:
+    def selected_rows(columns: Sequence[Any]) -> int:
+        """The same rows as the store read, selected plainly as ``columns``; how many."""
         rows = 0
-        columns = [CalendarRow.owner, *EventRow.__table__.c]
         with store.engine.connect() as connection:
             for clause in clauses:
                 query = (
@@ -178,20 +179,9 @@ def measure_read_and_evaluation(settings: Settings, config: Path, repeat: int) -
                 rows += len(connection.execute(query).fetchall())
         return rows
 
-    def raw_select() -> int:
-        # The same rows with no type processing at all: JSON and instants as stored text.
-        rows = 0
-        columns = [CalendarRow.owner, *RowDecoder("sqlite").columns(EventRow.__table__.c)]
-        with store.engine.connect() as connection:
-            for clause in clauses:
-                query = (
-                    select(*columns)
-                    .join(CalendarRow, EventRow.calendar_id == CalendarRow.id)
-                    .where(clause)
-                    .order_by(CalendarRow.owner, EventRow.start, EventRow.key)
-                )
-                rows += len(connection.execute(query).fetchall())
-        return rows
+    typed = [CalendarRow.owner, *EventRow.__table__.c]
+    # The same rows with no type processing at all: JSON and instants as stored text.
+    raw = [CalendarRow.owner, *RowDecoder("sqlite").columns(EventRow.__table__.c)]
 
     def everything() -> int:
         return sum(
@@ -199,11 +189,10 @@ def measure_read_and_evaluation(settings: Settings, config: Path, repeat: int) -
             for events in store.events_of(owners).values()
         )
 
-    floor_s, rows = best(repeat, plain_select)
-    raw_s, _raw_rows = best(repeat, raw_select)
-    read_s, loaded = best(repeat, store_read)
+    floor_s, rows = best(repeat, lambda: selected_rows(typed))
+    raw_s, _raw_rows = best(repeat, lambda: selected_rows(raw))
+    read_s, groups_read = best(repeat, store_read)
     all_s, all_rows = best(1, everything)
-    groups_read: list[dict[str, list[Event]]] = loaded  # type: ignore[assignment]
     events = sum(len(found) for group in groups_read for found in group.values())
     ratio = read_s / floor_s
     print(f"store read:   {events:,} events in {read_s:.2f} s "
@@ -265,6 +254,8 @@ def main() -> None:
     parser.add_argument("--generate", action="store_true",
                         help="sync every size from its own generated feeds (slow)")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1: the figures are the best of the runs")
     sizes = [int(size) for size in args.rss_pairs.split(",") if size.strip()]
 
     with TemporaryDirectory() as tmp:

@@ -172,23 +172,6 @@ def requests_served(google: str, graph: str) -> tuple[int, int]:
     return emulator_process.requests_served(google), emulator_process.requests_served(graph)
 
 
-def set_latency(url: str, seconds: float) -> None:
-    """Every request to the emulator at ``url`` waits ``seconds`` (its faults endpoint)."""
-    root = url.split("/v1.0", 1)[0].rstrip("/")
-    request = urllib.request.Request(
-        root + "/_emulator/faults", data=json.dumps({"latency": seconds}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
-    )
-    for attempt in range(5):  # a just-started emulator may not accept yet
-        try:
-            urllib.request.urlopen(request, timeout=60).close()
-            return
-        except urllib.error.URLError:
-            if attempt == 4:
-                raise
-            time.sleep(1)
-
-
 def makeup_events(google: str, settings: Settings, keys: list[str], store_url: str) -> list[int]:
     """How many events carry each booked make-up's key on its calendar (Google make-ups)."""
     from sqlalchemy import select
@@ -215,16 +198,14 @@ def makeup_events(google: str, settings: Settings, keys: list[str], store_url: s
 
 def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: int,
             calendars: tuple[int, int]) -> dict[str, Any]:
-    for stale in ("google.url", "graph.url"):  # the previous run's emulators wrote these
-        (folder / stale).unlink(missing_ok=True)
+    # Every request waits --latency from the first one on: set as the emulators start.
+    latency = ("--latency", f"{args.latency}s")
     google_process, google = emulator_process.start(
-        "calsync_emulators.google", folder / "seed-google", folder)
+        "calsync_emulators.google", folder / "seed-google", folder, *latency)
     graph_process, graph = emulator_process.start(
-        "calsync_emulators.graph", folder / "seed-graph", folder, "--no-auth")
+        "calsync_emulators.graph", folder / "seed-graph", folder, "--no-auth", *latency)
     workers: list[WorkerProcess] = []
     try:
-        set_latency(google, args.latency)
-        set_latency(graph, args.latency)
         database = postgres.create_database(f"org_{count}")
         open_store(database).close()  # migrate once, before the workers race
         workers = [WorkerProcess(f"worker{i}", folder, google, graph, database, args.concurrency)
@@ -311,7 +292,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--latency", type=float, default=0.08)
+    parser.add_argument("--latency", type=float, default=0.08,
+                        help="seconds every emulator request waits (0 to 60)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=32,
                         help="each provider's max_concurrency in every worker")
@@ -321,6 +303,8 @@ def main() -> None:
     parser.add_argument("--graph", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not 0 <= args.latency <= 60:  # the emulators' own bound; they would exit unheard
+        parser.error(f"--latency: {args.latency:g} is outside 0 to 60 seconds")
     if args.worker:
         worker_main(args)
         return

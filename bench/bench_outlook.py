@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import emulator_process  # bench/ is on sys.path when run as a script
+from provider_figures import print_sync_figures
 
-from calsync.config import OutlookProvider, settings_from_dict
-from calsync.engine.sync import sync_all
+from calsync.config import OutlookProvider
 from calsync.providers.outlook.auth import NoTokens
 from calsync.providers.outlook.calendar import OutlookCalendar
-from calsync.store import open_store
 
 NOW = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
 BIG = "big@example.com"
@@ -77,10 +74,6 @@ def many_mailboxes(count: int) -> dict[str, list[dict]]:
     return out
 
 
-
-
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5000)
@@ -91,53 +84,20 @@ def main() -> None:
         seed = folder / "seed.json"
         mailboxes = {BIG: big_mailbox(args.events), **many_mailboxes(args.mailboxes)}
         seed.write_text(json.dumps({"mailboxes": mailboxes}))
-        process, url = emulator_process.start("calsync_emulators.graph", seed, folder, "--no-auth")
-        try:
+        with emulator_process.running("calsync_emulators.graph", seed, folder,
+                                      "--no-auth") as url:
             settings = OutlookProvider(kind="outlook", auth="none", graph_endpoint=url)
             outlook = OutlookCalendar("bench", settings, NoTokens(), lambda _c: ZoneInfo("UTC"))
-
-            before = emulator_process.requests_served(url)
-            started = time.perf_counter()
-            changes = outlook.fetch_changes(BIG, None, NOW)
-            elapsed = time.perf_counter() - started
-            calls = emulator_process.requests_served(url) - before
-            print(f"full sync, 1 mailbox of {args.events} events: {len(changes.events)} neutral "
-                  f"events (occurrences expanded) in {elapsed:.2f}s = "
-                  f"{len(changes.events) / elapsed:,.0f} events/s, {calls} HTTP requests")
-
-            people = [{"email": m, "provider": "bench"} for m in mailboxes if m != BIG]
-            config = settings_from_dict({
-                "providers": {"bench": {"kind": "outlook", "auth": "none",
-                                        "graph_endpoint": url}},
-                "people": people,
-            }, folder / "c.toml")
-            store = open_store(f"sqlite:///{folder / 'bench.db'}")
-            started = time.perf_counter()
-            before = emulator_process.requests_served(url)
-            results = sync_all(config, store, {"bench": outlook}, NOW)
-            first = time.perf_counter() - started
-            ok = sum(r.ok for r in results)
-            print(f"first sync, {args.mailboxes} mailboxes: {first:.2f}s, "
-                  f"{emulator_process.requests_served(url) - before} HTTP requests, {ok} ok")
-
-            cycles = 3
-            for cycle in range(cycles):
-                before = emulator_process.requests_served(url)
-                started = time.perf_counter()
-                results = sync_all(config, store, {"bench": outlook}, NOW)
-                idle = time.perf_counter() - started
-                requests = emulator_process.requests_served(url) - before
-                unchanged = sum(r.unchanged for r in results)
-                print(f"idle cycle {cycle + 1}, {args.mailboxes} mailboxes: {idle:.2f}s, "
-                      f"{requests} HTTP requests (bound ceil(C/20) = "
-                      f"{-(-args.mailboxes // 20)}), {unchanged} unchanged")
-            store.close()
-            outlook.close()
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory of calsync (emulator excluded): {peak:.0f} MiB (max RSS)")
+            try:
+                print_sync_figures(
+                    outlook, url, {"kind": "outlook", "auth": "none", "graph_endpoint": url},
+                    NOW, folder, big=BIG, events=args.events,
+                    owners=[m for m in mailboxes if m != BIG], noun=("mailbox", "mailboxes"),
+                    batch=20,
+                )
+            finally:
+                outlook.close()
+    emulator_process.print_peak_memory()
 
 
 if __name__ == "__main__":

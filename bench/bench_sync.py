@@ -250,9 +250,8 @@ def bench_ics(team: Path, people: Sequence[Person], folder: Path) -> Figures:
 
 
 def bench_google(people: Sequence[Person], seeds: Path, folder: Path) -> Figures:
-    process, url = emulator_process.start("calsync_emulators.google", seeds, folder,
-                                          "--latency", "0")
-    try:
+    with emulator_process.running("calsync_emulators.google", seeds, folder,
+                                  "--latency", "0") as url:
         provider = {"kind": "google", "auth": "none", "api_endpoint": url}
         settings = settings_for(provider, people, folder, False)
         database = folder / "google.db"
@@ -261,18 +260,14 @@ def bench_google(people: Sequence[Person], seeds: Path, folder: Path) -> Figures
         started = time.perf_counter()
         pages = google_pages(url, [p.email for p in people], window_start)
         fetch = time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     parse = timed(lambda: [json.loads(page) for page in pages])
     return Figures("google", len(people), rows, spent, parse,
                    insert_floor(database, folder / "google-floor.db"), fetch)
 
 
 def bench_graph(people: Sequence[Person], seeds: Path, folder: Path) -> Figures:
-    process, url = emulator_process.start("calsync_emulators.graph", seeds, folder,
-                                          "--no-auth", "--latency", "0")
-    try:
+    with emulator_process.running("calsync_emulators.graph", seeds, folder,
+                                  "--no-auth", "--latency", "0") as url:
         provider = {"kind": "outlook", "auth": "none", "graph_endpoint": url}
         settings = settings_for(provider, people, folder, False)
         database = folder / "graph.db"
@@ -283,9 +278,6 @@ def bench_graph(people: Sequence[Person], seeds: Path, folder: Path) -> Figures:
         started = time.perf_counter()
         pages = graph_pages(url, [p.email for p in people], start, end, outlook.page_size)
         fetch = time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     parse = timed(lambda: [json.loads(page) for page in pages])
     return Figures("graph", len(people), rows, spent, parse,
                    insert_floor(database, folder / "graph-floor.db"), fetch)

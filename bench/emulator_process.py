@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 STARTUP_SECONDS = 300  # seeding a thousand calendars takes a while
+T = TypeVar("T")
 
 
 def start(module: str, seed: Path, folder: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    """Run ``python -m <module> --seed SEED``; (process, the URL it printed once listening)."""
+    """Run ``python -m <module> --seed SEED``; (process, its URL) once it accepts connections.
+
+    The emulator writes its URL, one line, after it starts listening; a line
+    without its newline is still being written, so it is read again.
+    """
     url_file = folder / f"{module.rsplit('.', 1)[-1]}.url"
+    url_file.unlink(missing_ok=True)  # a previous run's URL names a port nobody serves now
     process = subprocess.Popen(
         [sys.executable, "-m", module, *extra, "--seed", str(seed), "--url-file", str(url_file)],
         stdout=subprocess.DEVNULL,
@@ -23,13 +35,47 @@ def start(module: str, seed: Path, folder: Path, *extra: str) -> tuple[subproces
     )
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        if url_file.exists() and url_file.read_text().strip():
-            return process, url_file.read_text().strip()
+        text = url_file.read_text() if url_file.exists() else ""
+        if text.endswith("\n") and accepts(text.strip()):
+            return process, text.strip()
         if process.poll() is not None:
             raise SystemExit(f"{module} exited while starting")
         time.sleep(0.1)
     process.kill()
     raise SystemExit(f"{module} did not start within {STARTUP_SECONDS}s")
+
+
+@contextmanager
+def running(module: str, seed: Path, folder: Path, *extra: str) -> Iterator[str]:
+    """``start`` for a ``with``: the emulator's URL, and the process ended on leaving."""
+    process, url = start(module, seed, folder, *extra)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def print_peak_memory() -> None:
+    """This process's peak RSS: calsync's own, the emulators running in their own."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    print(f"peak memory of calsync (emulator excluded): {peak:.0f} MiB (max RSS)")
+
+
+def accepts(url: str) -> bool:
+    """Whether the server at ``url`` accepts a TCP connection now."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        raise SystemExit(f"an emulator wrote {url!r}, which names no host and port")
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def requests_served(url: str) -> int:
@@ -65,3 +111,13 @@ def cpu_seconds(pid: int) -> float:
         if int(child[1]) == pid:  # ppid
             total += int(child[11]) + int(child[12])
     return total / ticks
+
+
+def measured(url: str, work: Callable[[], T]) -> tuple[T, float, int]:
+    """``work()``'s result, its wall seconds, and the HTTP requests the emulator at
+    ``url`` served meanwhile."""
+    before = requests_served(url)
+    started = time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - started
+    return result, seconds, requests_served(url) - before

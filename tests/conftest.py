@@ -5,8 +5,9 @@ real PostgreSQL server that the suite starts once (``postgres``) in a
 throwaway directory and stops at the end; each test gets a fresh database.
 
 Also: the demo team (``team``), an injected clock (``clock``), the Google and
-Graph emulators on loopback (``google``, ``graph``), and an
-SMTP handler that records what it accepts (``catcher``).
+Graph emulators on loopback (``google``, ``graph``), an
+SMTP handler that records what it accepts (``catcher``), and Debian's Chromium
+under Playwright (``browser``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import pytest
 from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 from hypothesis import settings
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from calsync.store import Store, open_store
+from tests.browser_support import launched_chromium
 from tests.caldav_support import RadicaleServer, shared_radicale
 from tests.report_support import Catcher
 from tests.support import ROOT, Clock, free_port, missing
@@ -270,3 +272,13 @@ def radicale() -> RadicaleServer:
 def catcher() -> Catcher:
     """Records the messages an SMTP server on loopback accepts (``smtp_server``)."""
     return Catcher()
+
+
+# -- the browser ------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright; skipped (failed on CI) when it is not installed."""
+    with launched_chromium() as launched:
+        yield launched

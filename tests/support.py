@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +21,8 @@ from calsync.cli.main import main
 from calsync.demo.sample import DEMO_NOW
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def missing(reason: str, *, what: str) -> NoReturn:
@@ -58,3 +63,20 @@ def cli(config: Path, *args: str) -> tuple[int, str, str]:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
+
+
+def at_once(work: Callable[[T], R], items: Sequence[T], timeout: float = 120) -> list[R]:
+    """``work(item)`` for every item, each on its own thread, all released at one instant.
+
+    What separate workers or browser tabs racing for the same row look like.
+    The results come in the order of ``items``; an exception in any thread is
+    raised here, not lost with its thread.
+    """
+    start = threading.Barrier(len(items), timeout=timeout)
+
+    def run(item: T) -> R:
+        start.wait()
+        return work(item)
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(run, items, timeout=timeout))

@@ -7,52 +7,33 @@ could not perform lets the person choose another time under the same key.
 
 from __future__ import annotations
 
-import re
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from calsync_emulators.google import GoogleEmulator
 
-from calsync.config import IcsProvider, Settings, load_settings
+from calsync.config import IcsProvider
 from calsync.engine.book import book_make_up, pending_make_up
-from calsync.providers.factory import build_readers, close_readers
-from calsync.service.daemon import Daemon
-from calsync.store import Store, open_store
-from tests.support import Clock
-from tests.test_daemon import CONFIG, DEV, MARIA, cancel, makeups, seed
+from calsync.store import open_store
+from tests.google_team_support import DEV, MARIA, RunningTeam, cancel, makeups, seed, write_config
+from tests.support import at_once
 
 THURSDAY = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
 FRIDAY = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
 
-class Team:
+class Team(RunningTeam):
+    """The team with ``rebook = "suggest"``: make-ups wait for someone to book one."""
+
     def __init__(self, tmp_path: Path, google: GoogleEmulator) -> None:
         self.google = google
         self.master = seed(google)
-        text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}",
-                             endpoint=google.url, daemon_extra="")
-        text = re.sub(r"\[agenda\]\nurl_template = .*\n", "", text)
-        (tmp_path / "calsync.toml").write_text(text.replace('rebook = "auto"',
-                                                            'rebook = "suggest"'))
-        self.settings: Settings = load_settings(tmp_path / "calsync.toml")
+        config = write_config(tmp_path, google, rebook="suggest", agenda_template=False)
+        super().__init__(config, THURSDAY)
         self.pair = self.settings.pairs[0]
-        self.clock = Clock(THURSDAY)
-        self.store: Store = open_store(self.settings.database_url())
-        self.readers = build_readers(self.settings)
-        self.daemon = Daemon(self.settings, self.store, self.readers, clock=self.clock)
-
-    def cycle(self, now: datetime) -> None:
-        self.clock.now = now
-        assert self.daemon.cycle().ok
-
-    def close(self) -> None:
-        close_readers(self.readers)
-        self.store.close()
 
 
 @pytest.fixture
@@ -71,18 +52,17 @@ def test_many_requests_at_once_book_one_make_up(team: Team) -> None:
     assert pending.bump.original_start == MONDAY and len(pending.suggestions) == 3
     slots = [s.start for s in pending.suggestions]
     stores = [open_store(team.settings.database_url()) for _ in range(6)]
-    barrier = threading.Barrier(len(stores))
 
     def click(index: int) -> str:
-        barrier.wait()  # every "tab" posts at the same instant, some with another slot
         booking = book_make_up(team.settings, stores[index], team.pair, slots[index % 2],
                                FRIDAY, by=MARIA)
         return booking.state
 
-    with ThreadPoolExecutor(len(stores)) as pool:
-        states = sorted(pool.map(click, range(len(stores))))
-    for store in stores:
-        store.close()
+    try:  # every "tab" posts at the same instant, some with another slot
+        states = sorted(at_once(click, range(len(stores))))
+    finally:
+        for store in stores:
+            store.close()
     assert states == ["already"] * 5 + ["queued"]
     team.cycle(FRIDAY + timedelta(minutes=5))
     [made] = makeups(team.google, MARIA)

@@ -9,8 +9,6 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from calsync_emulators.google import GoogleEmulator
@@ -21,113 +19,18 @@ from calsync.model import AgendaBlock
 from calsync.providers.factory import build_readers, close_readers
 from calsync.service.daemon import Daemon
 from calsync.store import open_store
+from tests.google_team_support import (
+    DEV,
+    MARIA,
+    NOW,
+    TODAY,
+    cancel,
+    makeups,
+    one_cycle,
+    seed,
+    write_config,
+)
 from tests.support import Clock, cli, free_port
-
-MARIA, DEV = "maria@example.com", "dev@example.com"
-NY = ZoneInfo("America/New_York")
-# Monday 23 Nov 2026, 08:00 in New York; the 1:1 is at 10:00 every Monday.
-NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
-TODAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-UID = "maria-dev-1on1@example.com"
-
-CONFIG = """
-database = "{database}"
-
-[providers.work]
-kind = "google"
-auth = "none"
-api_endpoint = "{endpoint}"
-
-[[people]]
-email = "maria@example.com"
-name = "Maria"
-timezone = "America/New_York"
-working_hours = "Mon-Fri 09:00-17:00"
-provider = "work"
-
-[[people]]
-email = "dev@example.com"
-name = "Dev"
-timezone = "Europe/Berlin"
-working_hours = "Mon-Fri 09:00-18:00"
-provider = "work"
-
-[[pairs]]
-manager = "maria@example.com"
-report = "dev@example.com"
-cadence = "weekly"
-duration = "30m"
-min_duration = "15m"
-rebook = "auto"
-
-[agenda]
-url_template = "https://docs.example.com/1on1/{{pair}}"
-
-[daemon]
-poll_interval = "1h"
-listen = "127.0.0.1:0"
-{daemon_extra}
-"""
-
-
-def seed(google: GoogleEmulator) -> str:
-    google.add_calendar(MARIA)
-    google.add_calendar(DEV)
-    body = {
-        "iCalUID": UID,
-        "summary": "Maria / Dev 1:1",
-        "description": "Our notes live in the agenda doc.",
-        "start": {"dateTime": "2026-09-07T10:00:00", "timeZone": "America/New_York"},
-        "end": {"dateTime": "2026-09-07T10:30:00", "timeZone": "America/New_York"},
-        "recurrence": ["RRULE:FREQ=WEEKLY;BYDAY=MO"],
-        "organizer": {"email": MARIA},
-        "attendees": [
-            {"email": MARIA, "responseStatus": "accepted", "organizer": True},
-            {"email": DEV, "responseStatus": "accepted"},
-        ],
-    }
-    master = google.import_event(MARIA, body)
-    google.import_event(DEV, body)
-    # A busy Monday for Maria: the make-up must go around these.
-    google.insert_event(MARIA, {
-        "summary": "Budget review",
-        "start": {"dateTime": "2026-11-23T16:30:00Z"}, "end": {"dateTime": "2026-11-23T17:00:00Z"},
-    })
-    return master["id"]
-
-
-def cancel(google: GoogleEmulator, master_id: str, when: datetime) -> None:
-    google.delete_event(MARIA, f"{master_id}_{when:%Y%m%dT%H%M%SZ}")
-
-
-def makeups(google: GoogleEmulator, calendar: str) -> list[dict]:
-    return [
-        e for e in google.events(calendar)
-        if e.get("status") != "cancelled" and e.get("summary", "").startswith("1:1 Maria / Dev")
-    ]
-
-
-def write_config(tmp_path: Path, google: GoogleEmulator, database: str | None = None,
-                 daemon_extra: str = "") -> Path:
-    path = tmp_path / "calsync.toml"
-    path.write_text(CONFIG.format(
-        database=database or f"sqlite:///{tmp_path / 'calsync.db'}",
-        endpoint=google.url, daemon_extra=daemon_extra,
-    ))
-    return path
-
-
-def one_cycle(config: Path, now: datetime = NOW):
-    settings = load_settings(config)
-    store = open_store(settings.database_url())
-    readers = build_readers(settings)
-    daemon = Daemon(settings, store, readers, clock=lambda: now)
-    try:
-        return daemon.cycle()
-    finally:
-        daemon.worker.release()  # as `calsync run --once` does: the share is free at once
-        close_readers(readers)
-        store.close()
 
 
 def test_a_cancelled_one_on_one_is_made_up_once_on_both_calendars(google, tmp_path):
@@ -207,8 +110,7 @@ def test_check_shows_the_make_up_as_made_up(google, tmp_path):
 
 def test_suggest_mode_shows_slots_and_writes_nothing(google, tmp_path):
     master = seed(google)
-    config = write_config(tmp_path, google)
-    config.write_text(config.read_text().replace('rebook = "auto"', 'rebook = "suggest"'))
+    config = write_config(tmp_path, google, rebook="suggest")
     cancel(google, master, TODAY)
     code, out, err = cli(config, "check", "--json", "--now", NOW.isoformat())
     assert code == 0, err

@@ -576,22 +576,35 @@ def graph(graph: GraphEmulator) -> GraphEmulator:
     return graph
 
 
+def graph_client(graph: GraphEmulator) -> httpx.Client:
+    """Graph on the emulator, with a token it issued."""
+    headers = {"Authorization": f"Bearer {graph.issue_token()}"}
+    return httpx.Client(base_url=graph.url + "/", headers=headers, timeout=15)
+
+
+def subscribe_to_maria(http: httpx.Client, server: DaemonServer, change_type: str,
+                       lasting: timedelta, client_state: str) -> None:
+    """Subscribe the daemon's push endpoint to Maria's events; Graph validates the URL
+    with the daemon before it answers 201."""
+    response = http.post(
+        "subscriptions",
+        json={
+            "changeType": change_type,
+            "notificationUrl": server.url + "/push/graph",
+            "resource": f"/users/{MARIA}/events",
+            "expirationDateTime": (GRAPH_NOW + lasting).isoformat(),
+            "clientState": client_state,
+        },
+    )
+    assert response.status_code == 201, response.text  # the handshake succeeded
+
+
 def test_graph_subscription_validates_against_the_daemon_and_delivers_changes(
     graph: GraphEmulator, server: DaemonServer, changes: Changes
 ) -> None:
-    headers = {"Authorization": f"Bearer {graph.issue_token()}"}
-    with httpx.Client(base_url=graph.url + "/", headers=headers, timeout=15) as http:
-        response = http.post(
-            "subscriptions",
-            json={
-                "changeType": "created,updated,deleted",
-                "notificationUrl": server.url + "/push/graph",
-                "resource": f"/users/{MARIA}/events",
-                "expirationDateTime": (GRAPH_NOW + timedelta(days=2)).isoformat(),
-                "clientState": mint_token(SECRET, "outlook", MARIA, expires=LATER),
-            },
-        )
-        assert response.status_code == 201, response.text  # the handshake succeeded
+    with graph_client(graph) as http:
+        subscribe_to_maria(http, server, "created,updated,deleted", timedelta(days=2),
+                           mint_token(SECRET, "outlook", MARIA, expires=LATER))
         created = http.post(
             f"users/{MARIA}/events",
             json={
@@ -609,19 +622,8 @@ def test_graph_subscription_validates_against_the_daemon_and_delivers_changes(
 def test_graph_subscription_with_a_foreign_client_state_never_syncs(
     graph: GraphEmulator, server: DaemonServer, changes: Changes
 ) -> None:
-    headers = {"Authorization": f"Bearer {graph.issue_token()}"}
-    with httpx.Client(base_url=graph.url + "/", headers=headers, timeout=15) as http:
-        response = http.post(
-            "subscriptions",
-            json={
-                "changeType": "created",
-                "notificationUrl": server.url + "/push/graph",
-                "resource": f"/users/{MARIA}/events",
-                "expirationDateTime": (GRAPH_NOW + timedelta(days=1)).isoformat(),
-                "clientState": "someone-else",
-            },
-        )
-        assert response.status_code == 201, response.text
+    with graph_client(graph) as http:
+        subscribe_to_maria(http, server, "created", timedelta(days=1), "someone-else")
     graph.create_event(
         MARIA,
         {

@@ -18,9 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from calsync.cli.common import Context
+from tests.directory_support import NOW, dry_run_then_apply, pairs_by_name, people_sync
 from tests.support import cli
-
-NOW = "2026-11-20T12:00:00Z"
 
 
 @pytest.fixture
@@ -82,30 +81,17 @@ cadence = "weekly"
     return config
 
 
-def _sync(config: Path, *args: str) -> str:
-    code, out, err = cli(config, "people", "sync", "--now", NOW, *args)
-    assert code == 0, out + err
-    return out
-
-
-def _pairs(config: Path) -> dict[tuple[str, str], dict]:
-    code, out, err = cli(config, "check", "--json", "--no-sync", "--now", NOW)
-    assert code == 0, err
-    return {(p["manager"].split("@")[0], p["report"].split("@")[0]): p
-            for p in json.loads(out)["pairs"]}
-
-
 def test_users_managers_org_units_and_time_zones_from_workspace(tmp_path: Path, emu) -> None:
     config = _config(tmp_path, emu)
-    out = _sync(config, "--dry-run")
+    out = people_sync(config, "--dry-run")
     assert "+ pair boss@acme.com / ana@acme.com" in out
     assert "+ pair ana@acme.com / dev@acme.com" in out  # /Eng/Platform is under /Eng
     assert "sam@acme.com" in out and "/ sam@acme.com" not in out  # a person, /Sales: no pair
     assert "gone@acme.com" not in out  # suspended
     assert "does not publish working hours" in out
 
-    _sync(config)
-    assert set(_pairs(config)) == {("boss", "ana"), ("ana", "dev")}
+    people_sync(config)
+    assert set(pairs_by_name(config)) == {("boss", "ana"), ("ana", "dev")}
     settings = Context(config).settings
     assert settings.person("dev@acme.com").timezone == "Asia/Kolkata"
     assert settings.person("boss@acme.com").timezone == "America/Chicago"
@@ -117,26 +103,21 @@ def test_users_managers_org_units_and_time_zones_from_workspace(tmp_path: Path, 
     assert paths.count("/admin/directory/v1/users") == 2  # dry run, then applied
     assert paths.count("/calendar/v3/users/me/settings/timezone") == 2 * 4
 
-    emu.add_user("nia@acme.com", "Nia Ward", manager="ana@acme.com", org_unit="/Eng",
-                 timezone="Europe/Berlin")
-    assert "+ pair ana@acme.com / nia@acme.com" in _sync(config, "--dry-run")
-    assert ("ana", "nia") not in _pairs(config)
-    _sync(config)
-    assert ("ana", "nia") in _pairs(config)
+    dry_run_then_apply(config, lambda: emu.add_user(
+        "nia@acme.com", "Nia Ward", manager="ana@acme.com", org_unit="/Eng",
+        timezone="Europe/Berlin"), "+ pair ana@acme.com / nia@acme.com")
+    assert ("ana", "nia") in pairs_by_name(config)
     assert Context(config).settings.person("nia@acme.com").timezone == "Europe/Berlin"
 
-    emu.set_manager("dev@acme.com", "sam@acme.com")
-    out = _sync(config, "--dry-run")
-    assert "~ manager of dev@acme.com: ana@acme.com -> sam@acme.com" in out
-    _sync(config)
-    pairs = _pairs(config)
+    dry_run_then_apply(config, lambda: emu.set_manager("dev@acme.com", "sam@acme.com"),
+                       "~ manager of dev@acme.com: ana@acme.com -> sam@acme.com")
+    pairs = pairs_by_name(config)
     assert pairs[("ana", "dev")]["ended"] == "2026-11-20"
     assert "ended" not in pairs[("sam", "dev")]
 
-    emu.remove_user("dev@acme.com")
-    assert "- person dev@acme.com left" in _sync(config, "--dry-run")
-    _sync(config)
-    assert "ended" in _pairs(config)[("sam", "dev")]
+    dry_run_then_apply(config, lambda: emu.remove_user("dev@acme.com"),
+                       "- person dev@acme.com left")
+    assert pairs_by_name(config)[("sam", "dev")]["ended"] == "2026-11-20"
 
 
 def test_an_admin_who_is_not_one_is_refused_and_nothing_changes(tmp_path: Path, emu) -> None:
@@ -144,7 +125,7 @@ def test_an_admin_who_is_not_one_is_refused_and_nothing_changes(tmp_path: Path, 
     code, _, err = cli(config, "people", "sync", "--now", NOW)
     assert code == 1
     assert "ana@acme.com must be an admin allowed to read users" in err
-    assert _pairs(config) == {}
+    assert pairs_by_name(config) == {}
 
 
 def test_a_delegation_that_does_not_work_says_which_scopes_it_needs(tmp_path: Path, emu) -> None:
@@ -159,7 +140,7 @@ def test_without_a_service_account_people_are_read_but_not_their_zones(
     tmp_path: Path, emu
 ) -> None:
     config = _config(tmp_path, emu, auth="none")
-    out = _sync(config)
+    out = people_sync(config)
     assert "time zones not read" in out
     assert Context(config).settings.person("dev@acme.com").timezone == "UTC"
 

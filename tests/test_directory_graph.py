@@ -16,9 +16,9 @@ from calsync_emulators.graph import GraphEmulator
 
 from calsync.cli.common import Context
 from calsync.store import open_store
+from tests.directory_support import NOW, dry_run_then_apply, pairs_by_name, people_sync
 from tests.support import Clock, cli
 
-NOW = "2026-11-20T12:00:00Z"
 HOURS = {"daysOfWeek": ["monday", "tuesday", "wednesday", "thursday"],
          "startTime": "08:00:00.0000000", "endTime": "16:30:00.0000000"}
 
@@ -66,22 +66,9 @@ provider = "m365"
     return config
 
 
-def _sync(config: Path, *args: str) -> str:
-    code, out, err = cli(config, "people", "sync", "--now", NOW, *args)
-    assert code == 0, out + err
-    return out
-
-
-def _pairs(config: Path) -> dict[tuple[str, str], dict]:
-    code, out, err = cli(config, "check", "--json", "--no-sync", "--now", NOW)
-    assert code == 0, err
-    return {(p["manager"].split("@")[0], p["report"].split("@")[0]): p
-            for p in json.loads(out)["pairs"]}
-
-
 def test_users_managers_and_mailbox_settings_from_graph(tmp_path: Path, emu) -> None:
     config = _config(tmp_path, emu)
-    out = _sync(config, "--dry-run")
+    out = people_sync(config, "--dry-run")
     for pair in ("ceo@contoso.com / ana@contoso.com", "ana@contoso.com / dev@contoso.com",
                  "ana@contoso.com / bob@contoso.com"):
         assert f"+ pair {pair}" in out
@@ -89,8 +76,8 @@ def test_users_managers_and_mailbox_settings_from_graph(tmp_path: Path, emu) -> 
     with open_store(f"sqlite:///{tmp_path / 'state' / 'calsync.db'}") as store:
         assert store.directory_roster().pairs == ()
 
-    _sync(config)
-    assert set(_pairs(config)) == {("ceo", "ana"), ("ana", "dev"), ("ana", "bob")}
+    people_sync(config)
+    assert set(pairs_by_name(config)) == {("ceo", "ana"), ("ana", "dev"), ("ana", "bob")}
     settings = Context(config).settings
     dev = settings.person("dev@contoso.com")
     assert dev.timezone == "Europe/Berlin"  # Windows "W. Europe Standard Time"
@@ -103,40 +90,34 @@ def test_users_managers_and_mailbox_settings_from_graph(tmp_path: Path, emu) -> 
     assert len(pages) >= 3
 
     # A new hire, a manager change and a departure, each shown then applied.
-    emu.add_user("new@contoso.com", "Nia Ward", manager="bob@contoso.com")
-    assert "+ pair bob@contoso.com / new@contoso.com" in _sync(config, "--dry-run")
-    assert ("bob", "new") not in _pairs(config)
-    _sync(config)
-    assert ("bob", "new") in _pairs(config)
+    dry_run_then_apply(config, lambda: emu.add_user("new@contoso.com", "Nia Ward",
+                                                    manager="bob@contoso.com"),
+                       "+ pair bob@contoso.com / new@contoso.com")
+    assert ("bob", "new") in pairs_by_name(config)
 
-    emu.set_manager("dev@contoso.com", "bob@contoso.com")
-    out = _sync(config, "--dry-run")
-    assert "~ manager of dev@contoso.com: ana@contoso.com -> bob@contoso.com" in out
-    assert "ended" not in _pairs(config)[("ana", "dev")]
-    _sync(config)
-    pairs = _pairs(config)
+    dry_run_then_apply(config, lambda: emu.set_manager("dev@contoso.com", "bob@contoso.com"),
+                       "~ manager of dev@contoso.com: ana@contoso.com -> bob@contoso.com")
+    pairs = pairs_by_name(config)
     assert pairs[("ana", "dev")]["ended"] == "2026-11-20"
     assert "ended" not in pairs[("bob", "dev")]
 
-    emu.remove_user("new@contoso.com")
-    out = _sync(config, "--dry-run")
-    assert "- person new@contoso.com left" in out
-    _sync(config)
-    assert _pairs(config)[("bob", "new")]["ended"] == "2026-11-20"
+    dry_run_then_apply(config, lambda: emu.remove_user("new@contoso.com"),
+                       "- person new@contoso.com left")
+    assert pairs_by_name(config)[("bob", "new")]["ended"] == "2026-11-20"
 
 
 def test_a_failed_read_ends_nothing_and_exits_1(tmp_path: Path, emu) -> None:
     config = _config(tmp_path, emu)
-    _sync(config)
+    people_sync(config)
     emu.remove_user("bob@contoso.com")
     emu.fail_5xx(1)
     code, _, err = cli(config, "people", "sync", "--now", NOW)
     assert code == 1
     assert "entra" in err and "nothing changed" in err
-    assert "ended" not in _pairs(config)[("ana", "bob")]
+    assert "ended" not in pairs_by_name(config)[("ana", "bob")]
     # The next complete read does end it.
-    assert "- person bob@contoso.com left" in _sync(config)
-    assert "ended" in _pairs(config)[("ana", "bob")]
+    assert "- person bob@contoso.com left" in people_sync(config)
+    assert "ended" in pairs_by_name(config)[("ana", "bob")]
 
 
 def test_a_group_scope_and_unreadable_mailbox_settings(tmp_path: Path, emu) -> None:
@@ -146,11 +127,11 @@ groups = ["Platform"]
 cadence = "monthly"
 ''')
     emu.deny_mailbox_settings("dev@contoso.com")
-    out = _sync(config)
+    out = people_sync(config)
     assert "+ pair ana@contoso.com / dev@contoso.com" in out
     assert "+ pair" not in out.replace("+ pair ana@contoso.com / dev@contoso.com", "")
     assert "1 mailbox(es) without readable settings" in out
-    pairs = _pairs(config)
+    pairs = pairs_by_name(config)
     assert set(pairs) == {("ana", "dev")}
     assert pairs[("ana", "dev")]["cadence"] == "monthly"
     assert Context(config).settings.person("dev@contoso.com").timezone == "UTC"  # the default

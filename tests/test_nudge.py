@@ -6,10 +6,7 @@ SMTP server (aiosmtpd) on loopback, on an injected clock.
 
 from __future__ import annotations
 
-import re
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,18 +14,24 @@ from zoneinfo import ZoneInfo
 import pytest
 from calsync_emulators.google import GoogleEmulator
 
-from calsync.config import ConfigError, Settings, load_settings, settings_from_dict
+from calsync.config import ConfigError, settings_from_dict
 from calsync.policies.nudges import EMPTY, NUDGE, Recipient, due_nudges, nudge_key, send_time
 from calsync.policies.types import Occurrence, Status
-from calsync.providers.factory import build_readers, close_readers
 from calsync.report.nudge import nudge_problems, send_due_nudges
-from calsync.service.daemon import Daemon
 from calsync.store import Store, open_store
 from calsync.store import report_sends as sends
 from calsync.timeutil import WorkingHours
+from tests.google_team_support import (
+    DEV,
+    MARIA,
+    RunningTeam,
+    cancel,
+    makeups,
+    seed,
+    team_config,
+)
 from tests.report_support import Catcher, smtp_server
-from tests.support import Clock
-from tests.test_daemon import CONFIG, DEV, MARIA, cancel, makeups, seed
+from tests.support import at_once
 
 NEW_YORK, BERLIN = ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
 OFFICE = WorkingHours.parse("Mon-Fri 09:00-17:00")
@@ -135,41 +138,18 @@ nudge = "1d"
 """
 
 
-class Team:
+class Team(RunningTeam):
+    """The team with mail: nudges go to the SMTP server on ``port``."""
+
     def __init__(self, tmp_path: Path, google: GoogleEmulator, port: int,
                  web_extra: str = "") -> None:
         self.google = google
         self.master = seed(google)
-        text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}",
-                             endpoint=google.url, daemon_extra="")
-        text = re.sub(r"\[agenda\]\nurl_template = .*\n", "", text)
-        (tmp_path / "calsync.toml").write_text(text + EXTRA.format(port=port, web_extra=web_extra))
-        self.settings: Settings = load_settings(tmp_path / "calsync.toml")
-        self.clock = Clock(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
-        self.readers = build_readers(self.settings)
-        self.open()
-
-    def open(self) -> None:
-        """A new store and daemon on the same database: what a restart is."""
-        self.store = open_store(self.settings.database_url())
-        self.daemon = Daemon(self.settings, self.store, self.readers, clock=self.clock)
-
-    def restart(self) -> None:
-        self.store.close()
-        self.open()
-
-    def cycle(self, now: datetime) -> None:
-        self.clock.now = now
-        assert self.daemon.cycle().ok
-
-    def close(self) -> None:
-        close_readers(self.readers)
-        self.store.close()
-
-
-@pytest.fixture
-def catcher() -> Catcher:
-    return Catcher()
+        text = team_config(f"sqlite:///{tmp_path / 'calsync.db'}", google.url,
+                           agenda_template=False)
+        config = tmp_path / "calsync.toml"
+        config.write_text(text + EXTRA.format(port=port, web_extra=web_extra))
+        super().__init__(config, datetime(2026, 11, 19, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -252,16 +232,15 @@ def test_two_workers_at_once_send_each_nudge_once(team: Team, catcher: Catcher) 
     team.cycle(datetime(2026, 11, 19, 12, 0, tzinfo=UTC))  # the record is written
     now = MARIA_NUDGE + timedelta(minutes=5)  # both people's nudges are due
     stores = [open_store(team.settings.database_url()) for _ in range(4)]
-    start = threading.Barrier(len(stores))
 
     def worker(store: Store) -> list[str]:
-        start.wait()
         return [o.state for o in send_due_nudges(team.settings, store, now)]
 
-    with ThreadPoolExecutor(len(stores)) as pool:
-        states = [s for result in pool.map(worker, stores) for s in result]
-    for store in stores:
-        store.close()
+    try:
+        states = [s for result in at_once(worker, stores) for s in result]
+    finally:
+        for store in stores:
+            store.close()
     assert sorted(states) == ["sent", "sent"]
     assert len(nudges_to(catcher, MARIA)) == len(nudges_to(catcher, DEV)) == 1
 

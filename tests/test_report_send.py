@@ -5,7 +5,6 @@ Every store test runs on SQLite and on a real PostgreSQL (``store_url``).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ from tests.report_support import (
     smtp_server,
     team_settings,
 )
-from tests.support import free_port
+from tests.support import at_once, free_port
 
 MINUTE = timedelta(minutes=1)
 
@@ -230,72 +229,33 @@ def test_two_workers_send_each_email_once(
     # One store (engine, connection pool) per worker, as in separate processes. They are
     # opened here: Alembic's migration context is process-global, not thread-safe.
     stores = [open_store(store_url) for _ in range(3)]
-    barrier = threading.Barrier(len(stores))
-    results: list[Any] = []
-    errors: list[BaseException] = []
-
-    def worker(own: Store) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results.extend(send_due_reports(settings, own, SEND_NOW))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(own,)) for own in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    for own in stores:
-        own.close()
-    assert errors == []
+    try:
+        sent = at_once(lambda own: send_due_reports(settings, own, SEND_NOW), stores)
+    finally:
+        for own in stores:
+            own.close()
+    results = [outcome for outcomes in sent for outcome in outcomes]
     assert sorted(o.manager for o in results if o.state == "sent") == sorted(TEAMS)
     assert sorted(m.rcpt_tos[0] for m in catcher.received) == sorted(TEAMS)
 
 
 def test_only_one_of_many_claims_wins(store_url: str) -> None:
     stores = [open_store(store_url) for _ in range(4)]
-    barrier = threading.Barrier(len(stores))
-    wins: list[Any] = []
-    errors: list[BaseException] = []
-
-    def claim(own: Store) -> None:
-        try:
-            barrier.wait(timeout=30)
-            record = sends.claim_send(own, "ann@example.com", "2026-W47", "<m@x>", SEND_NOW)
-            if record is not None:
-                wins.append(record)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=claim, args=(own,)) for own in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for own in stores:
-        own.close()
-    assert errors == [] and len(wins) == 1
+    try:
+        claims = at_once(lambda own: sends.claim_send(own, "ann@example.com", "2026-W47",
+                                                      "<m@x>", SEND_NOW), stores)
+    finally:
+        for own in stores:
+            own.close()
+    assert len([record for record in claims if record is not None]) == 1
 
 
 def test_nudges_share_the_ledger_as_their_own_kind(store_url: str) -> None:
     stores = [open_store(store_url) for _ in range(4)]
-    barrier = threading.Barrier(len(stores))
     key = "nudge|ann@example.com|bob@example.com|2026-11-23T15:00:00+00:00"
-    wins: list[Any] = []
-
-    def claim(own: Store) -> None:
-        barrier.wait(timeout=30)
-        record = sends.claim_send(own, "bob@example.com", key, "<n@x>", SEND_NOW,
-                                  kind=sends.NUDGE)
-        if record is not None:
-            wins.append(record)
-
-    threads = [threading.Thread(target=claim, args=(own,)) for own in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    claims = at_once(lambda own: sends.claim_send(own, "bob@example.com", key, "<n@x>",
+                                                  SEND_NOW, kind=sends.NUDGE), stores)
+    wins = [record for record in claims if record is not None]
     store = stores[0]
     assert [(w.kind, w.state) for w in wins] == [(sends.NUDGE, "sending")]
     sends.mark_sent(store, "bob@example.com", key, SEND_NOW)

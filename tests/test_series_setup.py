@@ -18,52 +18,15 @@ from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 
 from calsync.engine.outbox import LEASE
+from tests.google_team_support import DEV, MARIA, team_config, write_config
 from tests.support import Clock, cli
 
-MARIA, DEV = "maria@example.com", "dev@example.com"
 # Thursday 3 Dec 2026, 08:00 in New York: the pair has never had a 1:1 series.
 NOW = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
 LATER = NOW + LEASE + timedelta(minutes=1)
 
-CONFIG = """
-database = "sqlite:///{database}"
 
-[providers.work]
-kind = "google"
-auth = "none"
-api_endpoint = "{endpoint}"
-
-[[people]]
-email = "maria@example.com"
-name = "Maria"
-timezone = "America/New_York"
-working_hours = "Mon-Fri 09:00-17:00"
-provider = "work"
-
-[[people]]
-email = "dev@example.com"
-name = "Dev"
-timezone = "Europe/Berlin"
-working_hours = "Mon-Fri 09:00-18:00"
-provider = "work"
-
-[[pairs]]
-manager = "maria@example.com"
-report = "dev@example.com"
-cadence = "weekly"
-duration = "30m"
-setup = "{setup}"
-
-[agenda]
-url_template = "https://docs.example.com/1on1/{{pair}}"
-
-[daemon]
-poll_interval = "1h"
-listen = "127.0.0.1:0"
-"""
-
-
-def seed(google: GoogleEmulator) -> None:
+def seed_without_a_series(google: GoogleEmulator) -> None:
     google.add_calendar(MARIA)
     google.add_calendar(DEV)
     # Dev's standing Monday team meeting covers the whole overlap of their days:
@@ -74,13 +37,6 @@ def seed(google: GoogleEmulator) -> None:
         "end": {"dateTime": "2026-11-02T18:00:00", "timeZone": "Europe/Berlin"},
         "recurrence": ["RRULE:FREQ=WEEKLY;BYDAY=MO"],
     })
-
-
-def write_config(tmp_path: Path, google: GoogleEmulator, setup: str = "auto") -> Path:
-    path = tmp_path / "calsync.toml"
-    path.write_text(CONFIG.format(database=tmp_path / "calsync.db", endpoint=google.url,
-                                  setup=setup))
-    return path
 
 
 def series(google: GoogleEmulator, calendar: str) -> list[dict]:
@@ -111,8 +67,8 @@ def pair_of(config: Path, now: datetime) -> dict:
 
 
 def test_suggest_proposes_the_slot_and_writes_nothing(google, tmp_path):
-    seed(google)
-    config = write_config(tmp_path, google, setup="suggest")
+    seed_without_a_series(google)
+    config = write_config(tmp_path, google, rebook=None, setup="suggest")
     assert run_once(config, NOW) == 0
     assert series(google, MARIA) == []
     pair = pair_of(config, NOW)
@@ -147,8 +103,8 @@ def test_suggest_proposes_the_slot_and_writes_nothing(google, tmp_path):
 
 @pytest.mark.parametrize("point", ["before-write", "after-write"])
 def test_auto_creates_the_series_once_even_when_the_daemon_is_killed(google, tmp_path, point):
-    seed(google)
-    config = write_config(tmp_path, google)
+    seed_without_a_series(google)
+    config = write_config(tmp_path, google, rebook=None, setup="auto")
     assert run_once(config, NOW, crash=point) == 86
     assert len(series(google, MARIA)) == (1 if point == "after-write" else 0)
     # The dead worker's lease runs out; the restart finishes the write (finding
@@ -176,8 +132,8 @@ def test_auto_creates_the_series_once_even_when_the_daemon_is_killed(google, tmp
 
 
 def test_undo_deletes_the_series_and_it_is_not_created_again(google, tmp_path):
-    seed(google)
-    config = write_config(tmp_path, google)
+    seed_without_a_series(google)
+    config = write_config(tmp_path, google, rebook=None, setup="auto")
     run_once(config, NOW)
     assert len(series(google, MARIA)) == 1
     code, out, err = cli(config, "undo", "--all", "--now", NOW.isoformat())
@@ -199,7 +155,7 @@ def test_undo_deletes_the_series_and_it_is_not_created_again(google, tmp_path):
 
 
 def graph_config(tmp_path: Path, graph: GraphEmulator) -> Path:
-    text = CONFIG.format(database=tmp_path / "calsync.db", endpoint="", setup="auto")
+    text = team_config(f"sqlite:///{tmp_path / 'calsync.db'}", "", rebook=None, setup="auto")
     text = text.replace('kind = "google"\nauth = "none"\napi_endpoint = ""',
                         f'kind = "outlook"\nauth = "none"\ngraph_endpoint = "{graph.url}"')
     path = tmp_path / "calsync.toml"

@@ -20,7 +20,6 @@ made; otherwise they go to the test's temporary directory.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,141 +27,32 @@ from pathlib import Path
 
 import pytest
 from calsync_emulators.google import GoogleEmulator
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from calsync.config import load_settings
-from calsync.providers.factory import build_readers, close_readers
-from calsync.secrets import SecretBox
-from calsync.service.daemon import Daemon
-from calsync.service.web.factory import web_app
-from calsync.service.web.hooks import Hooks
-from calsync.service.web.server import WebServer
-from calsync.store import Store, open_store
-from tests.report_support import Catcher, colours, decode_png, find_chromium, smtp_server
-from tests.support import ROOT, Clock, free_port
-from tests.test_daemon import CONFIG, MARIA, cancel, makeups, seed
-from tests.web_support import KEY
+from tests.browser_support import LENA, LENA_PERSON, BrowserStage, photograph, shots_dir
+from tests.google_team_support import DEV, MARIA, cancel, makeups
+from tests.report_support import Catcher
 
-DEV, LENA = "dev@example.com", "lena@example.com"
 # Thursday 19 Nov 2026, 12:00 UTC; the 1:1 is Mondays 10:00 New York (15:00 UTC).
 START = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 NEXT_MONDAY = MONDAY + timedelta(days=7)
-LAUNCH_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
-
-EXTRA = """
-[[people]]
-email = "lena@example.com"
-name = "Lena"
-timezone = "Europe/Berlin"
-provider = "work"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-starttls = false
-
-[report]
-from_address = "calsync <calsync@example.org>"
-
-[web]
-public_url = "{public}"
-listen = "127.0.0.1:{web_port}"
-"""
 
 
-class Stage:
-    """The team: emulator, SMTP catcher, store, clock, daemon, and the web app on loopback."""
+class Stage(BrowserStage):
+    """The team with Lena, who is not in the pair."""
 
-    def __init__(self, tmp_path: Path, google: GoogleEmulator, smtp_port: int,
-                 catcher: Catcher) -> None:
-        self.google, self.catcher = google, catcher
-        self.master = seed(google)
-        google.add_calendar(LENA)
-        web_port = free_port()
-        self.url = f"http://127.0.0.1:{web_port}"
-        text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}",
-                             endpoint=google.url, daemon_extra="")
-        # No [agenda] url_template: every occurrence links to the pair's page.
-        text = re.sub(r"\[agenda\]\nurl_template = .*\n", "", text)
-        config = tmp_path / "calsync.toml"
-        config.write_text(text + EXTRA.format(smtp_port=smtp_port, public=self.url,
-                                              web_port=web_port))
-        self.settings = load_settings(config)
-        self.clock = Clock(START)
-        self.store: Store = open_store(self.settings.database_url())
-        self.store.sync_config(self.settings)
-        self.readers = build_readers(self.settings)
-        self.daemon = Daemon(self.settings, self.store, self.readers, clock=self.clock)
-        app = web_app(self.settings, self.store, Hooks(b"push secret", lambda: (True, {})),
-                      SecretBox(KEY), self.clock)
-        assert self.settings.web.listen is not None
-        self.server = WebServer(self.settings.web.listen, app).start()
-        assert self.server.url == self.url
-
-    def cycle(self, now: datetime) -> None:
-        self.clock.now = now
-        result = self.daemon.cycle()
-        assert result.ok, result
+    def __init__(self, tmp_path: Path, google: GoogleEmulator, catcher: Catcher) -> None:
+        super().__init__(tmp_path, google, catcher, START, people=LENA_PERSON, calendars=[LENA])
 
     def page(self) -> str:
-        return f"{self.url}/1on1/{self.store.page_id(MARIA, DEV, START)}"
-
-    def link_for(self, email: str) -> str:
-        for received in reversed(self.catcher.received):
-            if email in received.rcpt_tos:
-                found = re.search(r"https?://\S+/signin/link/\S+",
-                                  received.message.get_content())
-                assert found
-                return found.group(0)
-        raise AssertionError(f"no sign-in mail reached {email}")
-
-    def close(self) -> None:
-        self.server.stop()
-        close_readers(self.readers)
-        self.store.close()
+        return self.page_of(MARIA, DEV)
 
 
 @pytest.fixture
 def stage(tmp_path: Path, google: GoogleEmulator, catcher: Catcher) -> Iterator[Stage]:
-    with smtp_server(catcher) as port:
-        running = Stage(tmp_path, google, port, catcher)
-        try:
-            yield running
-        finally:
-            running.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    chromium = find_chromium()
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def shots_dir(tmp_path: Path) -> Path:
-    wanted = os.environ.get("CALSYNC_SCREENSHOTS")
-    folder = (ROOT / wanted) if wanted else tmp_path / "shots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def photograph(target: Page | Locator, png: Path) -> None:
-    """A screenshot of a page or an element, checked to be a picture with something on it."""
-    if isinstance(target, Page):
-        target.screenshot(path=str(png), full_page=True)
-    else:
-        target.screenshot(path=str(png))
-    width, height, rows, bpp = decode_png(png.read_bytes())
-    assert width > 300 and height > 100
-    assert len(colours(rows, bpp)) > 20, f"{png.name} looks blank"
+    with Stage(tmp_path, google, catcher) as running:
+        yield running
 
 
 def tab_to(page: Page, target: Locator, limit: int = 40) -> None:
@@ -172,16 +62,6 @@ def tab_to(page: Page, target: Locator, limit: int = 40) -> None:
             return
         page.keyboard.press("Tab")
     raise AssertionError(f"{target} is not reachable with Tab within {limit} presses")
-
-
-def sign_in_by_mouse(stage: Stage, page: Page, email: str) -> None:
-    page.goto(f"{stage.url}/signin")
-    page.get_by_label("Work email").fill(email)
-    page.get_by_role("button", name="Email me a sign-in link").click()
-    page.get_by_text("a sign-in link is on its way").wait_for()
-    page.goto(stage.link_for(email))
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(f"{stage.url}/")
 
 
 def test_the_one_on_one_page_end_to_end_in_chromium(
@@ -231,7 +111,7 @@ def test_the_one_on_one_page_end_to_end_in_chromium(
     # -- Dev, in a second browser context, sees them and marks one discussed ------------
     dev_context = browser.new_context(viewport={"width": 420, "height": 900})  # a phone
     dev = dev_context.new_page()
-    sign_in_by_mouse(stage, dev, DEV)
+    stage.sign_in(dev, DEV)
     dev.goto(stage.page())
     expect(dev.locator("#agenda .topic-title")).to_have_text(["Promotion path", "Hiring plan"])
     expect(dev.get_by_role("heading", level=2).first).to_have_text(
@@ -292,7 +172,7 @@ def test_the_one_on_one_page_end_to_end_in_chromium(
     # -- Lena is in the team, not in the pair: 403 -----------------------------------------
     lena_context = browser.new_context(viewport={"width": 1000, "height": 700})
     lena = lena_context.new_page()
-    sign_in_by_mouse(stage, lena, LENA)
+    stage.sign_in(lena, LENA)
     answer = lena.goto(stage.page())
     assert answer is not None and answer.status == 403
     expect(lena.get_by_role("heading", level=1)).to_have_text(

@@ -9,17 +9,14 @@ from calsync_emulators.google import GoogleEmulator
 
 from calsync.config import load_settings
 from calsync.store import open_store
-from tests.test_daemon import CONFIG, NOW, TODAY, cancel, makeups, one_cycle, seed
+from tests.google_team_support import NOW, TODAY, cancel, makeups, one_cycle, seed, team_config
 
 PUBLIC = "https://calsync.example.com"
 
 
 def web_config(tmp_path: Path, google: GoogleEmulator, *, template: bool) -> Path:
-    text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}", endpoint=google.url,
-                         daemon_extra="")
-    if not template:
-        text = text.replace('[agenda]\nurl_template = "https://docs.example.com/1on1/{pair}"\n',
-                            "")
+    text = team_config(f"sqlite:///{tmp_path / 'calsync.db'}", google.url,
+                       agenda_template=template)
     text += f'\n[web]\npublic_url = "{PUBLIC}/"\n'
     path = tmp_path / "calsync.toml"
     path.write_text(text)

@@ -24,34 +24,18 @@ from pathlib import Path
 
 import pytest
 from calsync_emulators.google import GoogleEmulator
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from calsync.config import load_settings
-from calsync.providers.factory import build_readers, close_readers
-from calsync.secrets import SecretBox
-from calsync.service.daemon import Daemon
-from calsync.service.web.factory import web_app
-from calsync.service.web.hooks import Hooks
-from calsync.service.web.server import WebServer
-from calsync.store import Store, open_store
-from tests.report_support import Catcher, find_chromium, smtp_server
-from tests.support import Clock, free_port
-from tests.test_daemon import CONFIG, DEV, MARIA, cancel, makeups, seed
-from tests.test_web_browser import LAUNCH_ARGS, photograph, shots_dir
-from tests.web_support import KEY
+from tests.browser_support import LENA, LENA_PERSON, BrowserStage, photograph, shots_dir
+from tests.google_team_support import DEV, MARIA, cancel, makeups
+from tests.report_support import Catcher
 
-LENA, BOSS = "lena@example.com", "boss@example.com"
+BOSS = "boss@example.com"
 THURSDAY = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
 FRIDAY = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 New York
 
-EXTRA = """
-[[people]]
-email = "lena@example.com"
-name = "Lena"
-timezone = "Europe/Berlin"
-provider = "work"
-
+PEOPLE = LENA_PERSON + """
 [[people]]
 email = "boss@example.com"
 name = "Boss"
@@ -67,102 +51,26 @@ cadence = "weekly"
 manager = "boss@example.com"
 report = "maria@example.com"
 cadence = "weekly"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-starttls = false
-
-[report]
-from_address = "calsync <calsync@example.org>"
-
-[web]
-public_url = "{public}"
-listen = "127.0.0.1:{web_port}"
 """
 
 
-class Stage:
-    def __init__(self, tmp_path: Path, google: GoogleEmulator, smtp_port: int,
-                 catcher: Catcher) -> None:
-        self.google, self.catcher = google, catcher
-        self.master = seed(google)
-        for calendar in (LENA, BOSS):
-            google.add_calendar(calendar)
-        web_port = free_port()
-        self.url = f"http://127.0.0.1:{web_port}"
-        text = CONFIG.format(database=f"sqlite:///{tmp_path / 'calsync.db'}",
-                             endpoint=google.url, daemon_extra="")
-        text = re.sub(r"\[agenda\]\nurl_template = .*\n", "", text)
-        text = text.replace('rebook = "auto"', 'rebook = "suggest"')
-        config = tmp_path / "calsync.toml"
-        config.write_text(text + EXTRA.format(smtp_port=smtp_port, public=self.url,
-                                              web_port=web_port))
-        self.settings = load_settings(config)
-        self.clock = Clock(THURSDAY)
-        self.store: Store = open_store(self.settings.database_url())
-        self.store.sync_config(self.settings)
-        self.readers = build_readers(self.settings)
-        self.daemon = Daemon(self.settings, self.store, self.readers, clock=self.clock)
-        # What a push would do in `calsync run`: the daemon syncs that calendar soon.
-        self.woken: list[tuple[str, str]] = []
-        hooks = Hooks(b"push secret", lambda: (True, {}),
-                      lambda provider, calendar: self.woken.append((provider, calendar)))
-        app = web_app(self.settings, self.store, hooks, SecretBox(KEY), self.clock)
-        assert self.settings.web.listen is not None
-        self.server = WebServer(self.settings.web.listen, app).start()
+class Stage(BrowserStage):
+    """The team with Lena (Maria's other report, no series yet) and Boss (Maria's manager);
+    make-ups are suggested, not booked by calsync."""
 
-    def cycle(self, now: datetime) -> None:
-        self.clock.now = now
-        assert self.daemon.cycle().ok
-
-    def page_of(self, manager: str, report: str) -> str:
-        return f"{self.url}/1on1/{self.store.page_id(manager, report, THURSDAY)}"
-
-    def sign_in(self, page: Page, email: str) -> None:
-        page.goto(f"{self.url}/signin")
-        page.get_by_label("Work email").fill(email)
-        page.get_by_role("button", name="Email me a sign-in link").click()
-        page.get_by_text("a sign-in link is on its way").wait_for()
-        link = None
-        for received in reversed(self.catcher.received):
-            if email in received.rcpt_tos:
-                found = re.search(r"https?://\S+/signin/link/\S+", received.message.get_content())
-                link = found.group(0) if found else None
-                break
-        assert link is not None
-        page.goto(link)
-        page.get_by_role("button", name="Continue").click()
-        page.wait_for_url(f"{self.url}/")
+    def __init__(self, tmp_path: Path, google: GoogleEmulator, catcher: Catcher) -> None:
+        super().__init__(tmp_path, google, catcher, THURSDAY, people=PEOPLE,
+                         calendars=[LENA, BOSS], rebook="suggest")
 
     def makeup_keys(self) -> list[str]:
         pending = [i.key for i in self.store.pending()]
         return [k for k in pending if k.startswith("makeup|")]
 
-    def close(self) -> None:
-        self.server.stop()
-        close_readers(self.readers)
-        self.store.close()
-
 
 @pytest.fixture
 def stage(tmp_path: Path, google: GoogleEmulator, catcher: Catcher) -> Iterator[Stage]:
-    with smtp_server(catcher) as port:
-        running = Stage(tmp_path, google, port, catcher)
-        try:
-            yield running
-        finally:
-            running.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=find_chromium(), args=LAUNCH_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with Stage(tmp_path, google, catcher) as running:
+        yield running
 
 
 def slot_starts(page: Page, row: str) -> list[str]:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from calsync.providers.factory import build_readers, close_readers
 from calsync.service.daemon import CycleResult, Daemon
 from calsync.store import Store, open_store
 from calsync.store.models import LeaseRow, OutboxRow, WriteRow
+from tests.support import at_once
 
 # Monday 23 Nov 2026, 08:00 in New York; the 1:1s are at 10:00 and 11:00 every Monday.
 NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
@@ -140,26 +140,7 @@ def team(tmp_path: Path, google: GoogleEmulator, postgres) -> Iterator[Team]:
 
 def race(daemons: list[Daemon]) -> list[CycleResult]:
     """One cycle of every daemon at the same moment, each on its own thread."""
-    start = threading.Barrier(len(daemons))
-    results: list[CycleResult | None] = [None] * len(daemons)
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            start.wait()
-            results[index] = daemons[index].cycle()
-        except BaseException as exc:  # reported in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(daemons))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    if errors:
-        raise errors[0]
-    assert all(r is not None for r in results)
-    return [r for r in results if r is not None]
+    return at_once(lambda daemon: daemon.cycle(), daemons, timeout=180)
 
 
 def synced(result: CycleResult) -> set[str]:

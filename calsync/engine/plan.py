@@ -343,40 +343,6 @@ def agenda_rows(
     return rows
 
 
-def plan_all(
-    settings: Settings,
-    store: Store,
-    healths: Sequence[PairHealth],
-    readers: Mapping[str, CalendarReader],
-    now: datetime,
-    *,
-    enqueue: bool,
-    calendars: Mapping[str, Sequence[Event]] | None = None,
-) -> list[PairPlan]:
-    """Plans for the pairs of ``healths``; with ``enqueue``, the writes go into the outbox.
-
-    Without ``calendars`` the store is read one manager's group at a time.
-    """
-    by_key = {(h.manager, h.report): h for h in healths}
-    chosen = [p for p in settings.pairs if (p.manager, p.report) in by_key]
-    plans: dict[tuple[str, str], PairPlan] = {}
-    if calendars is not None:
-        index = indexed(calendars)
-        prepared: dict[str, PreparedBusy] = {}
-        for pair in chosen:
-            plans[(pair.manager, pair.report)] = _plan_and_queue(
-                settings, store, pair, by_key[(pair.manager, pair.report)], index, readers,
-                now, enqueue, prepared)
-    else:
-        for group, group_calendars in stream_groups(store, settings, chosen, now):
-            prepared = {}
-            for pair in group.pairs:
-                plans[(pair.manager, pair.report)] = _plan_and_queue(
-                    settings, store, pair, by_key[(pair.manager, pair.report)],
-                    group_calendars, readers, now, enqueue, prepared)
-    return [plans[(pair.manager, pair.report)] for pair in chosen]
-
-
 def evaluate_and_plan(
     settings: Settings,
     store: Store,

@@ -78,8 +78,6 @@ import json
 import logging
 import random
 import re
-import signal
-import sys
 import threading
 import time
 import urllib.parse
@@ -91,9 +89,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from queue import Queue
-from types import TracebackType
 from typing import Any
 
+from calsync_emulators.command_line import add_serving_arguments, serve_until_signalled
 from calsync_emulators.google_channels import Notification
 from calsync_emulators.google_errors import (
     ApiError,
@@ -108,10 +106,9 @@ from calsync_emulators.google_errors import (
 from calsync_emulators.google_model import Params
 from calsync_emulators.google_seed import SeedError, load_seed
 from calsync_emulators.google_state import GoogleState
-from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
 from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
-from calsync_emulators.serving import serve_in_background, shut_down
+from calsync_emulators.serving import DeliveryLog, ServedEmulator
 
 __all__ = [
     "FAULT_KINDS",
@@ -331,7 +328,7 @@ class _Server(ThreadingHTTPServer):
 
 
 # --------------------------------------------------------------- emulator ----
-class GoogleEmulator:
+class GoogleEmulator(ServedEmulator):
     """The Google Calendar API v3 on ``127.0.0.1``: start, point a client at it, stop.
 
     State can be read and changed directly (``add_calendar``, ``insert_event``,
@@ -361,47 +358,25 @@ class GoogleEmulator:
         self._base_latency = configured_latency(latency)
         self._sleep = sleep
         self._faults = _Faults(latency=self._base_latency)
-        self._deliveries: list[Delivery] = []
-        self._delivery_signal = threading.Condition(self.lock)
-        self._host = host
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._deliveries = DeliveryLog[Delivery](self.lock)
+        self._serve_on(host, port)
         self._pusher = _Pusher(self)
         self.state.push.listener = self._pusher.enqueue
         if seed is not None:
             self.load_seed(seed)
 
     # ------------------------------------------------------------ life ----
-    def start(self) -> GoogleEmulator:
-        if self._server is not None:
-            return self
-        self._server = _Server((self._host, self._port), self)
-        self._port = self._server.server_address[1]
+    _thread_name = "google-emulator"
+
+    def _new_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
+
+    def _listening(self) -> None:
         self.state.push.base_url = self.url
         self._pusher.start()
-        self._thread = serve_in_background(self._server, "google-emulator")
-        return self
 
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server, self._thread = None, None
+    def _stopped(self) -> None:
         self._pusher.stop()
-
-    def __enter__(self) -> GoogleEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
@@ -596,24 +571,14 @@ class GoogleEmulator:
     @property
     def deliveries(self) -> list[Delivery]:
         """Push messages attempted so far, in order."""
-        with self.lock:
-            return list(self._deliveries)
+        return self._deliveries.all()
 
     def wait_for_deliveries(self, count: int, timeout: float = 5.0) -> list[Delivery]:
         """Block until at least ``count`` push messages were attempted (or timeout)."""
-        deadline = time.monotonic() + timeout
-        with self._delivery_signal:
-            while len(self._deliveries) < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._delivery_signal.wait(remaining)
-            return list(self._deliveries)
+        return self._deliveries.wait_for(count, timeout)
 
     def _delivered(self, delivery: Delivery) -> None:
-        with self._delivery_signal:
-            self._deliveries.append(delivery)
-            self._delivery_signal.notify_all()
+        self._deliveries.add(delivery)
 
     # ----------------------------------------------------------- HTTP -----
     def _handle_http(
@@ -865,61 +830,23 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m calsync_emulators.google",
         description="Serve a local emulator of the Google Calendar API v3.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: any free port)")
-    parser.add_argument(
-        "--seed",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a .json or .ics seed file, or a directory of them (repeatable)",
-    )
+    add_serving_arguments(parser, "write the emulator's URL here once listening")
     parser.add_argument("--primary", help="the calendar id 'primary' refers to")
-    parser.add_argument(
-        "--latency",
-        default=None,
-        help=f"delay every request by this long, e.g. 80ms (default: ${LATENCY_ENV_VAR} or 0)",
-    )
-    parser.add_argument(
-        "--url-file", type=Path, help="write the emulator's URL here once listening"
-    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        emulator = GoogleEmulator(
-            args.port, args.host, primary=args.primary, latency=args.latency
-        )
-    except ValueError as exc:  # a bad --latency or $CALSYNC_EMULATOR_LATENCY
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        loaded = emulator.load_seed(args.seed)
-    except SeedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        emulator.start()
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(
-        f"Google Calendar API v3 emulator on {emulator.url}\n"
-        f"  api_endpoint: {emulator.api_endpoint}\n"
-        f"  batch_uri:    {emulator.batch_uri}\n"
-        f"  calendars:    {', '.join(loaded) or '(none)'}",
-        flush=True,
-    )
-    if args.url_file:
-        args.url_file.write_text(emulator.url + "\n", encoding="utf-8")
-    try:
-        stop.wait()
-    finally:
-        emulator.stop()
-    return 0
 
+    def banner(emulator: GoogleEmulator, loaded: list[str]) -> str:
+        return (
+            f"Google Calendar API v3 emulator on {emulator.url}\n"
+            f"  api_endpoint: {emulator.api_endpoint}\n"
+            f"  batch_uri:    {emulator.batch_uri}\n"
+            f"  calendars:    {', '.join(loaded) or '(none)'}"
+        )
+
+    return serve_until_signalled(
+        args,
+        lambda: GoogleEmulator(args.port, args.host, primary=args.primary, latency=args.latency),
+        banner,
+    )
 
 if __name__ == "__main__":
     raise SystemExit(main())

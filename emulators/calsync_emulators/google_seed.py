@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import icalendar
-
 from calsync_emulators.google_directory import load_users
 from calsync_emulators.google_errors import ApiError
 from calsync_emulators.google_state import GoogleState
+from calsync_emulators.seed_files import SeedError, read_ics, read_json, seed_files
 from calsync_emulators.zones import TimeFormatError, resolve_zone, zone
 
 Json = dict[str, Any]
@@ -53,28 +51,14 @@ _PARTSTAT = {
 }
 
 
-class SeedError(ValueError):
-    """A seed file that cannot be loaded; the message names the place."""
-
-
 def load_seed(state: GoogleState, paths: str | Path | Iterable[str | Path]) -> list[str]:
     """Load JSON/ICS files (or every such file in a directory); the calendar ids loaded."""
-    if isinstance(paths, str | Path):
-        paths = [paths]
     loaded: list[str] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".ics"))
-            loaded += load_seed(state, files)
-        elif path.suffix.lower() == ".ics":
+    for path in seed_files(paths):
+        if path.suffix.lower() == ".ics":
             loaded.append(load_ics(state, path))
-        elif path.suffix.lower() == ".json":
-            loaded += load_json(state, path)
-        elif not path.exists():
-            raise SeedError(f"{path}: no such file")
         else:
-            raise SeedError(f"{path}: a seed file must end in .json or .ics")
+            loaded += load_json(state, path)
     return loaded
 
 
@@ -94,12 +78,7 @@ def _insert_all(state: GoogleState, path: Path, calendar_id: str, events: list[J
 
 
 def load_json(state: GoogleState, path: Path) -> list[str]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SeedError(f"{path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise SeedError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    document = read_json(path)
     if isinstance(document, dict) and "users" in document:
         try:
             load_users(state.directory, document["users"], str(path))
@@ -284,12 +263,7 @@ def _vevent_to_body(vevent: Any, floating_tz: str, where: str) -> Json:
 
 
 def load_ics(state: GoogleState, path: Path) -> str:
-    try:
-        parsed = icalendar.Calendar.from_ical(path.read_bytes())
-    except OSError as exc:
-        raise SeedError(f"{path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise SeedError(f"{path}: not an iCalendar file ({exc})") from None
+    parsed = read_ics(path)
     name = str(parsed.get("X-WR-CALNAME") or "").strip()
     stem = path.name[: -len(path.suffix)]
     calendar_id = stem if "@" in stem else (name or stem)

@@ -112,9 +112,6 @@ import json
 import logging
 import random
 import re
-import signal
-import sys
-import threading
 import time
 import urllib.parse
 import uuid
@@ -123,9 +120,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from calsync_emulators.command_line import add_serving_arguments, serve_until_signalled
 from calsync_emulators.graph_auth import AuthState, EmulatorHttpClient, Principal
 from calsync_emulators.graph_errors import GraphError, bad_request, unknown_select
 from calsync_emulators.graph_items import EVENT_PROPERTIES
@@ -140,10 +137,9 @@ from calsync_emulators.graph_push import (
 from calsync_emulators.graph_seed import SeedError, load_seed
 from calsync_emulators.graph_state import GraphState
 from calsync_emulators.graph_times import Json, format_error_date
-from calsync_emulators.latency import ENV_VAR as LATENCY_ENV_VAR
 from calsync_emulators.latency import configured_latency
 from calsync_emulators.request_log import RequestLog, RequestRecord
-from calsync_emulators.serving import serve_in_background, shut_down
+from calsync_emulators.serving import DeliveryLog, ServedEmulator
 
 __all__ = [
     "MAX_BATCH_REQUESTS",
@@ -385,7 +381,7 @@ def _query_view(view: View, query: Mapping[str, list[str]], *, single: bool) -> 
 
 
 # --------------------------------------------------------------- emulator ----
-class GraphEmulator:
+class GraphEmulator(ServedEmulator):
     """Microsoft Graph v1.0 (calendar) on ``127.0.0.1``: start, point a client at it, stop.
 
     State can be read and changed directly (``add_mailbox``, ``create_event``,
@@ -432,50 +428,28 @@ class GraphEmulator:
         self._base_latency = configured_latency(latency)
         self._sleep = sleep
         self._faults = _Faults(latency=self._base_latency)
-        self._deliveries: list[Delivery] = []
-        self._delivery_signal = threading.Condition(self.lock)
+        self._deliveries = DeliveryLog[Delivery](self.lock)
         self._subscriptions = Subscriptions(
             self.lock, self.state.now, self.state.tenant_id, self._delivered
         )
         self.state.store.listener = self._subscriptions.notify
-        self._host = host
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serve_on(host, port)
         self._ids = random.Random(id_seed + 1)
         if seed is not None:
             self.load_seed(seed)
 
     # ------------------------------------------------------------ life ----
-    def start(self) -> GraphEmulator:
-        if self._server is not None:
-            return self
-        self._server = _Server((self._host, self._port), self)
-        self._port = self._server.server_address[1]
+    _thread_name = "graph-emulator"
+
+    def _new_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
+
+    def _listening(self) -> None:
         self.state.store.base_url = self.url_root
         self._subscriptions.start()
-        self._thread = serve_in_background(self._server, "graph-emulator")
-        return self
 
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server, self._thread = None, None
+    def _stopped(self) -> None:
         self._subscriptions.stop()
-
-    def __enter__(self) -> GraphEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url_root(self) -> str:
@@ -791,24 +765,14 @@ class GraphEmulator:
     @property
     def deliveries(self) -> list[Delivery]:
         """Change notifications attempted so far, in order."""
-        with self.lock:
-            return list(self._deliveries)
+        return self._deliveries.all()
 
     def wait_for_deliveries(self, count: int, timeout: float = 5.0) -> list[Delivery]:
         """Block until at least ``count`` notifications were attempted (or timeout)."""
-        deadline = time.monotonic() + timeout
-        with self._delivery_signal:
-            while len(self._deliveries) < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._delivery_signal.wait(remaining)
-            return list(self._deliveries)
+        return self._deliveries.wait_for(count, timeout)
 
     def _delivered(self, delivery: Delivery) -> None:
-        with self._delivery_signal:
-            self._deliveries.append(delivery)
-            self._delivery_signal.notify_all()
+        self._deliveries.add(delivery)
 
     # ----------------------------------------------------------- HTTP -----
     def _new_request_id(self) -> str:
@@ -1287,69 +1251,28 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m calsync_emulators.graph",
         description="Serve a local emulator of Microsoft Graph v1.0 (calendar subset).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: any free port)")
-    parser.add_argument(
-        "--seed",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a .json or .ics seed file, or a directory of them (repeatable)",
-    )
+    add_serving_arguments(parser, "write the emulator's Graph URL here once listening")
     parser.add_argument("--tenant", default=DEFAULT_TENANT, help="tenant for the authority URL")
     parser.add_argument(
         "--no-auth", action="store_true", help="accept Graph calls without a bearer token"
     )
-    parser.add_argument(
-        "--latency",
-        default=None,
-        help=f"delay every request by this long, e.g. 80ms (default: ${LATENCY_ENV_VAR} or 0)",
-    )
-    parser.add_argument(
-        "--url-file", type=Path, help="write the emulator's Graph URL here once listening"
-    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        emulator = GraphEmulator(
-            args.port,
-            args.host,
-            auth=not args.no_auth,
-            tenant=args.tenant,
-            latency=args.latency,
-        )
-    except ValueError as exc:  # a bad --latency or $CALSYNC_EMULATOR_LATENCY
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        loaded = emulator.load_seed(args.seed)
-    except SeedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        emulator.start()
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(
-        f"Microsoft Graph v1.0 emulator on {emulator.url}\n"
-        f"  authority:  {emulator.authority} (via EmulatorHttpClient({emulator.url_root!r}))\n"
-        f"  token URL:  {emulator.url_root}/{args.tenant}/oauth2/v2.0/token\n"
-        f"  auth:       {'off' if args.no_auth else 'bearer tokens from the token URL'}\n"
-        f"  mailboxes:  {', '.join(loaded) or '(none)'}",
-        flush=True,
-    )
-    if args.url_file:
-        args.url_file.write_text(emulator.url + "\n", encoding="utf-8")
-    try:
-        stop.wait()
-    finally:
-        emulator.stop()
-    return 0
 
+    def banner(emulator: GraphEmulator, loaded: list[str]) -> str:
+        return (
+            f"Microsoft Graph v1.0 emulator on {emulator.url}\n"
+            f"  authority:  {emulator.authority} (via EmulatorHttpClient({emulator.url_root!r}))\n"
+            f"  token URL:  {emulator.url_root}/{args.tenant}/oauth2/v2.0/token\n"
+            f"  auth:       {'off' if args.no_auth else 'bearer tokens from the token URL'}\n"
+            f"  mailboxes:  {', '.join(loaded) or '(none)'}"
+        )
+
+    return serve_until_signalled(
+        args,
+        lambda: GraphEmulator(args.port, args.host, auth=not args.no_auth, tenant=args.tenant,
+                              latency=args.latency),
+        banner,
+    )
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -37,17 +37,15 @@ Bad input raises :class:`SeedError` naming the file, the mailbox and the event.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import icalendar
-
 from calsync_emulators.graph_errors import GraphError
 from calsync_emulators.graph_state import GraphState
 from calsync_emulators.graph_times import RecurrenceError, rrule_to_recurrence
+from calsync_emulators.seed_files import SeedError, read_ics, read_json, seed_files
 from calsync_emulators.zones import TimeFormatError, resolve_zone
 
 Json = dict[str, Any]
@@ -70,13 +68,9 @@ _CLASS = {"PRIVATE": "private", "CONFIDENTIAL": "confidential", "PUBLIC": "norma
 DEFAULT_DOMAIN = "example.com"
 
 
-class SeedError(ValueError):
-    """A seed file that cannot be loaded; the message names the place."""
-
-
 def load_seed(state: GraphState, paths: str | Path | Iterable[str | Path]) -> list[str]:
     """Load JSON/ICS files (or every such file in a directory); the mailboxes loaded."""
-    files = _expand(paths)
+    files = seed_files(paths)
     plans: list[tuple[Path, str, list[Json]]] = []
     for path in files:
         if path.suffix.lower() == ".json":
@@ -86,23 +80,6 @@ def load_seed(state: GraphState, paths: str | Path | Iterable[str | Path]) -> li
     for path, upn, events in plans:
         _insert_all(state, path, upn, events)
     return [upn for _, upn, _ in plans]
-
-
-def _expand(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            out += sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".ics"))
-        elif not path.exists():
-            raise SeedError(f"{path}: no such file")
-        elif path.suffix.lower() in (".json", ".ics"):
-            out.append(path)
-        else:
-            raise SeedError(f"{path}: a seed file must end in .json or .ics")
-    return out
 
 
 def _add_mailbox(state: GraphState, path: Path, upn: str, settings: Json) -> None:
@@ -133,12 +110,7 @@ def _insert_all(state: GraphState, path: Path, upn: str, events: list[Json]) -> 
 
 
 def _plan_json(state: GraphState, path: Path) -> list[tuple[Path, str, list[Json]]]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SeedError(f"{path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise SeedError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    document = read_json(path)
     if isinstance(document, dict) and "users" in document:
         _load_directory(state, path, document)
         document = {"mailboxes": {}, **document}
@@ -358,12 +330,7 @@ def _vevent_body(vevent: Any, owner: str, floating: str, where: str) -> Json:
 
 
 def _plan_ics(state: GraphState, path: Path) -> tuple[Path, str, list[Json]]:
-    try:
-        parsed = icalendar.Calendar.from_ical(path.read_bytes())
-    except OSError as exc:
-        raise SeedError(f"{path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise SeedError(f"{path}: not an iCalendar file ({exc})") from None
+    parsed = read_ics(path)
     stem = path.name[: -len(path.suffix)]
     owner = _owner(parsed, stem)
     name = str(parsed.get("X-WR-CALNAME") or "").strip() or None
