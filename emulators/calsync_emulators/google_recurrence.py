@@ -15,6 +15,7 @@ for all-day ones.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -161,6 +162,10 @@ _UNTIL = re.compile(r"UNTIL=(\d{8})(?:T(\d{6}))?(Z?)", re.IGNORECASE)
 _LINE = re.compile(r"^(RRULE|EXRULE|RDATE|EXDATE)((?:;[^:]*)?):(.+)$", re.IGNORECASE)
 
 
+#: Moments one series keeps generated (a few decades of a daily rule).
+MOMENTS_KEPT = 20_000
+
+
 class Series:
     """A recurring event's ``recurrence`` lines, anchored at its first start."""
 
@@ -179,6 +184,43 @@ class Series:
             self._dtstart = start.instant.astimezone(self.tz)
             self.duration = end.instant - start.instant
         self._set = self._build(recurrence)
+        # The moments generated so far, in order. dateutil starts every search at
+        # DTSTART, so finding each of a year's occurrences by itself (an id to
+        # resolve, a page to render) was quadratic: the series is walked once.
+        self._moments: list[datetime] = []
+        self._walk = iter(self._set)
+        self._walked = False
+
+    def _moments_from(self, start: datetime) -> Iterator[datetime]:
+        """The moments at or after ``start``, in order, generated once and kept.
+
+        Past ``MOMENTS_KEPT`` moments (a rule every minute) nothing more is kept:
+        dateutil walks from the start again, as it would without this.
+        """
+        moments = self._moments
+        while not self._walked and (not moments or moments[-1] < start):
+            if len(moments) >= MOMENTS_KEPT:
+                yield from self._set.xafter(start, inc=True)
+                return
+            self._step()
+        index = bisect_left(moments, start)
+        while True:
+            if index == len(moments):
+                if self._walked:
+                    return
+                if len(moments) >= MOMENTS_KEPT:
+                    yield from self._set.xafter(moments[-1], inc=False)
+                    return
+                self._step()
+                continue
+            yield moments[index]
+            index += 1
+
+    def _step(self) -> None:
+        try:
+            self._moments.append(next(self._walk))
+        except StopIteration:
+            self._walked = True
 
     def _build(self, recurrence: list[str]) -> rruleset:
         result = rruleset(cache=False)
@@ -286,7 +328,7 @@ class Series:
         if low is not None:
             search_from = max(search_from, self._local(low - self.duration - timedelta(days=1)))
         high_local = self._local(high)
-        for moment in self._set.xafter(search_from, inc=True):
+        for moment in self._moments_from(search_from):
             if moment >= high_local:
                 break
             occurrence = self._occurrence(moment)
