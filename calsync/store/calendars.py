@@ -162,6 +162,9 @@ def apply_changes(
       are never swept, so history survives a feed that stops showing it.
       An empty snapshot that would sweep anything raises
       ``SuspiciousSnapshot`` and writes nothing.
+    - ``pattern_keys``: a stored row whose effective start is before ``now``
+      is not rewritten from a statement of its series' pattern alone (it
+      counts as unchanged); inserts and upcoming rows are not affected.
     """
     now = utc(now)
     with store.transaction() as session:
@@ -257,6 +260,9 @@ def _apply_events(
         if values["key"] not in tombstones:
             incoming[values["key"]] = values  # the last copy of a key wins
 
+    # Past rows restated from their series' pattern alone keep what was stored.
+    history = _restated_history(stored, changes, now)
+
     doomed = [stored[key].id for key in tombstones if key in stored]
     # What could not be read stays as it was: a broken master must not read as
     # a deleted series (its upcoming rows gone, a false no_upcoming).
@@ -299,7 +305,8 @@ def _apply_events(
                 {**values, "calendar_id": calendar.id, "content_hash": digest, "updated_at": now}
             )
         elif old.content_hash != digest:
-            updates.append({**values, "id": old.id, "content_hash": digest, "updated_at": now})
+            if key not in history:
+                updates.append({**values, "id": old.id, "content_hash": digest, "updated_at": now})
         elif old.etag != values["etag"]:
             etag_only.append({"id": old.id, "etag": values["etag"]})
 
@@ -342,6 +349,23 @@ def _remote_tombstones(stored: dict[str, Any], changes: ChangeSet, now: datetime
             keys.add(key)
     for key, row in stored.items():
         if row.uid in series and row.original_start is not None and row.original_start >= now:
+            keys.add(key)
+    return keys
+
+
+def _restated_history(stored: dict[str, Any], changes: ChangeSet, now: datetime) -> set[str]:
+    """Keys of stored past rows this change set states only from their series' pattern.
+
+    Such a statement says what the series' rule and master say today, not what
+    happened then: Exchange restates every occurrence when a series is edited
+    (exceptions dropped, responses cleared), so a cancelled 1:1 would read as
+    held and a decline would vanish. Those rows are history and are not
+    rewritten; upcoming rows, and occurrences with data of their own, are.
+    """
+    keys: set[str] = set()
+    for key in map(codec.clean, changes.pattern_keys):
+        row = stored.get(key)
+        if row is not None and (row.original_start or row.start) < now:
             keys.add(key)
     return keys
 
