@@ -195,8 +195,11 @@ class ChangeSet:
     ``occurrence`` instances). Such a statement never rewrites a stored row
     whose effective start is past: Exchange restates every occurrence, past
     ones included, when a series is edited (its exceptions dropped, its
-    responses cleared), and those past rows are history. An occurrence with
-    data of its own (an exception, a deletion) still lands, past or not.
+    responses cleared, or all of it moved to a new time), and those past rows
+    are history. Nor does it add a past occurrence inside the span the store
+    already holds for that series (the old history at a new time). An
+    occurrence with data of its own (an exception, a deletion) still lands,
+    past or not.
     """
 
     events: tuple[Event, ...] = ()

@@ -333,6 +333,32 @@ def test_a_past_occurrences_own_edit_lands_but_a_series_edit_keeps_the_past(emu)
     assert max(after) == datetime(2027, 1, 11, 14, 0, tzinfo=UTC)
 
 
+def test_a_series_moved_to_a_new_time_keeps_one_row_per_past_week(emu):
+    """Exchange moves past occurrences too; the history says when they were held."""
+    master = weekly_one_on_one(emu)
+    outlook = reader(emu)
+    store = open_store("sqlite:///:memory:")
+    calendar = store.ensure_calendar("work", MARIA, MARIA)
+    changes = outlook.fetch_changes(MARIA, None, NOW)
+    store.apply_changes(calendar, changes, NOW)
+    before = {e.key: e for e in store.events_of([MARIA])[MARIA]
+              if e.is_occurrence and e.original_start < NOW}  # fmt: skip
+
+    local = {"timeZone": "Eastern Standard Time"}
+    emu.patch_event(MARIA, master, {
+        "start": {**local, "dateTime": "2026-09-07T10:00:00"},
+        "end": {**local, "dateTime": "2026-09-07T10:30:00"},
+    })  # fmt: skip
+    changes = outlook.fetch_changes(MARIA, changes.cursor, NOW)
+    assert any(e.start == FIRST + timedelta(hours=1) for e in changes.events)  # restated
+    store.apply_changes(calendar, changes, NOW)
+
+    events = store.events_of([MARIA])[MARIA]
+    assert {e.key: e for e in events if e.is_occurrence and e.original_start < NOW} == before
+    upcoming = sorted(e.start for e in events if e.is_occurrence and e.start >= NOW)
+    assert upcoming[0] == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 New York
+
+
 @pytest.mark.parametrize("mode", ["410", "syncStateNotFound"])
 def test_both_delta_expiry_answers_are_cursor_expired(emu, tmp_path, mode):
     """Graph says "expired" two ways (410 Gone, 400 syncStateNotFound); both mean resync."""

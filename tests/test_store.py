@@ -291,6 +291,37 @@ def test_a_series_restated_from_its_pattern_keeps_its_past_rows(
     assert {e.key: e for e in stored(store)} == by_key
 
 
+def test_a_series_moved_to_a_new_time_does_not_double_its_past(
+    store: Store, calendar: int
+) -> None:
+    """Exchange moves every occurrence, past ones too: new keys for old meetings."""
+    window = Window(NOW - 30 * DAY, NOW + 30 * DAY)
+
+    def occurrence(days: int, hour: int = 0) -> Event:
+        start = NOW + days * DAY + hour * HOUR
+        return ev("s", start, original_start=start)
+
+    master = ev("s", NOW - 14 * DAY, recurrence=("RRULE:FREQ=WEEKLY",))
+    recorded = [occurrence(d) for d in (-14, -7, 7)]
+    store.apply_changes(calendar, ChangeSet(events=(master, *recorded)), NOW)
+
+    moved = ev("s", NOW - 14 * DAY + HOUR, recurrence=("RRULE:FREQ=WEEKLY",))
+    # One hour later, every week, and (a longer window) a week never read before.
+    restated = [occurrence(d, hour=1) for d in (-21, -14, -7, 7)]
+    answer = ChangeSet(
+        events=(moved, *restated),
+        series_scope=("s",),
+        window=window,
+        pattern_keys=tuple(e.key for e in restated),
+    )
+    stats = store.apply_changes(calendar, answer, NOW)
+
+    assert stats == ApplyStats(inserted=2, updated=1, unchanged=2, deleted=1)
+    # The old weeks stay as they were held; the upcoming one follows the move.
+    expected = [restated[0], moved, *recorded[:2], restated[3]]
+    assert {e.key: e for e in stored(store)} == {e.key: e for e in expected}
+
+
 def test_full_snapshot_sweeps_upcoming_unseen_events_and_keeps_the_past(
     store: Store, calendar: int
 ) -> None:

@@ -30,10 +30,11 @@ may simply not have been listed, is left out rather than guessed.
 Series edits. When a series' recurrence or time changes, Exchange drops its
 exceptions and deleted occurrences and clears every tallied response
 ([MS-OXOCAL] "Updating a Recurring Series", "Clearing Previous Responses"),
-then lists every occurrence, past ones included, as the bare pattern. So an
-occurrence Graph lists as a plain ``occurrence`` says nothing of its own:
-:func:`pattern_keys` names them, and the store does not rewrite past rows
-from them (``ChangeSet.pattern_keys``). The organizer's own entry in the
+then lists every occurrence, past ones included, as the bare pattern (at the
+series' new time, if it moved). So an occurrence Graph lists as a plain
+``occurrence`` says nothing of its own: :func:`pattern_keys` names them, and
+the store neither rewrites past rows from them nor adds past rows amid the
+history it holds (``ChangeSet.pattern_keys``). The organizer's own entry in the
 attendee list reads accepted whatever its tally says: an organizer never
 answers their own meeting (Graph's status for them is ``organizer``), and a
 cleared tally must not read as an unanswered 1:1.
