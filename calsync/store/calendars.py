@@ -261,7 +261,8 @@ def _apply_events(
         if values["key"] not in tombstones:
             incoming[values["key"]] = values  # the last copy of a key wins
 
-    # Past rows restated from their series' pattern alone keep what was stored.
+    # Past occurrences restated from their series' pattern alone: what was
+    # stored stays, and the series' past is not re-added at a new time.
     history = _restated_history(stored, changes, now)
 
     doomed = [stored[key].id for key in tombstones if key in stored]
