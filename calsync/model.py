@@ -190,6 +190,16 @@ class ChangeSet:
     the cursor. ``unread_uids`` are series or events that were there but could
     not be read (a broken component): their stored rows are never swept, so a
     partial read cannot delete.
+    ``pattern_keys`` are occurrences this change set states only from their
+    series' current rule and master, with no data of their own (Graph's plain
+    ``occurrence`` instances). Such a statement never rewrites a stored row
+    whose effective start is past: Exchange restates every occurrence, past
+    ones included, when a series is edited (its exceptions dropped, its
+    responses cleared, or all of it moved to a new time), and those past rows
+    are history. Nor does it add a past occurrence inside the span the store
+    already holds for that series (the old history at a new time). An
+    occurrence with data of its own (an exception, a deletion) still lands,
+    past or not.
     """
 
     events: tuple[Event, ...] = ()
@@ -202,6 +212,7 @@ class ChangeSet:
     unchanged: bool = False
     warnings: tuple[str, ...] = ()
     unread_uids: tuple[str, ...] = ()
+    pattern_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from calsync.cli.main import main
 from calsync.config import ConfigError, OutlookProvider, settings_from_dict
 from calsync.demo.sample import DEMO_NOW
 from calsync.engine.sync import sync_all
-from calsync.model import EventStatus, Window
+from calsync.model import EventStatus, Response, Window
 from calsync.providers.base import CursorExpired, ProviderError
 from calsync.providers.outlook.auth import NoTokens
 from calsync.providers.outlook.calendar import OutlookCalendar, transaction_id_for
@@ -280,6 +280,83 @@ def test_the_attendees_copy_follows_cancel_decline_and_delete(emu):
     left = stored()
     assert left and all(original < NOW for original in left)
     assert all(e.status is EventStatus.CONFIRMED for e in left.values())
+
+
+def test_a_past_occurrences_own_edit_lands_but_a_series_edit_keeps_the_past(emu):
+    """Exchange restates the whole series on a recurrence change; the past is history."""
+    master = weekly_one_on_one(emu)
+    emu.accept(DEV, master_of(emu, DEV)["id"])
+    outlook = reader(emu)
+    store = open_store("sqlite:///:memory:")
+    calendar = store.ensure_calendar("work", MARIA, MARIA)
+    changes = outlook.fetch_changes(MARIA, None, NOW)
+    store.apply_changes(calendar, changes, NOW)
+    uid = next(e.uid for e in changes.events if e.is_series)
+
+    def stored() -> dict[datetime, Any]:
+        return occurrences(store.events_of([MARIA])[MARIA], uid)
+
+    def sync() -> None:
+        nonlocal changes
+        changes = outlook.fetch_changes(MARIA, changes.cursor, NOW)
+        store.apply_changes(calendar, changes, NOW)
+
+    # After the fact, Maria records what happened: one 1:1 did not take place,
+    # another was cut short. Both are data of their own and land in the past.
+    skipped, short, held = (FIRST + timedelta(weeks=w) for w in (4, 5, 6))
+    emu.cancel_occurrence(MARIA, instance_id(emu, MARIA, skipped))
+    emu.patch_event(MARIA, instance_id(emu, MARIA, short),
+                    {"end": {"dateTime": "2026-10-12T13:15:00", "timeZone": "UTC"}})  # fmt: skip
+    sync()
+    assert occurrences(changes, uid)[held].response_of(DEV) is Response.ACCEPTED
+    assert occurrences(changes, uid)[held].key in changes.pattern_keys
+    assert occurrences(changes, uid)[short].key not in changes.pattern_keys  # an exception
+    history = stored()
+    assert history[skipped].status is EventStatus.CANCELLED
+    assert history[short].end - history[short].start == timedelta(minutes=15)
+
+    # The series now ends in January: Exchange drops the exceptions and clears
+    # Dev's answer on every occurrence, past ones included.
+    recurrence = master_of(emu, MARIA)["recurrence"]
+    rng = {**recurrence["range"], "type": "endDate", "endDate": "2027-01-11"}
+    emu.patch_event(MARIA, master, {"recurrence": {**recurrence, "range": rng}})
+    sync()
+    restated = occurrences(changes, uid)
+    assert restated[skipped].status is EventStatus.CONFIRMED  # what Exchange says now
+    assert restated[held].response_of(DEV) is Response.NEEDS_ACTION
+    after = stored()
+    assert {t: after[t] for t in history if t < NOW} == {t: e for t, e in history.items()
+                                                        if t < NOW}  # fmt: skip
+    upcoming = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    assert after[upcoming] == restated[upcoming]  # the rest follows Exchange
+    assert after[upcoming].response_of(DEV) is Response.NEEDS_ACTION
+    assert max(after) == datetime(2027, 1, 11, 14, 0, tzinfo=UTC)
+
+
+def test_a_series_moved_to_a_new_time_keeps_one_row_per_past_week(emu):
+    """Exchange moves past occurrences too; the history says when they were held."""
+    master = weekly_one_on_one(emu)
+    outlook = reader(emu)
+    store = open_store("sqlite:///:memory:")
+    calendar = store.ensure_calendar("work", MARIA, MARIA)
+    changes = outlook.fetch_changes(MARIA, None, NOW)
+    store.apply_changes(calendar, changes, NOW)
+    before = {e.key: e for e in store.events_of([MARIA])[MARIA]
+              if e.is_occurrence and e.original_start < NOW}  # fmt: skip
+
+    local = {"timeZone": "Eastern Standard Time"}
+    emu.patch_event(MARIA, master, {
+        "start": {**local, "dateTime": "2026-09-07T10:00:00"},
+        "end": {**local, "dateTime": "2026-09-07T10:30:00"},
+    })  # fmt: skip
+    changes = outlook.fetch_changes(MARIA, changes.cursor, NOW)
+    assert any(e.start == FIRST + timedelta(hours=1) for e in changes.events)  # restated
+    store.apply_changes(calendar, changes, NOW)
+
+    events = store.events_of([MARIA])[MARIA]
+    assert {e.key: e for e in events if e.is_occurrence and e.original_start < NOW} == before
+    upcoming = sorted(e.start for e in events if e.is_occurrence and e.start >= NOW)
+    assert upcoming[0] == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 New York
 
 
 @pytest.mark.parametrize("mode", ["410", "syncStateNotFound"])

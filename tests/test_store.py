@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,85 @@ def test_series_scope_replaces_a_series_upcoming_rows_only(store: Store, calenda
     )
     assert stats == ApplyStats(inserted=1, unchanged=1, deleted=1)
     assert {e.key for e in stored(store)} == {master.key, past.key, new_slot.key, unrelated.key}
+
+
+def test_a_series_restated_from_its_pattern_keeps_its_past_rows(
+    store: Store, calendar: int
+) -> None:
+    """Exchange edits a series: every occurrence comes back as the bare pattern."""
+    window = Window(NOW - 30 * DAY, NOW + 30 * DAY)
+    bob = "bob@example.com"
+
+    def occurrence(
+        days: int, response: Response = Response.ACCEPTED, etag: str = "1", **fields: Any
+    ) -> Event:
+        start = NOW + days * DAY
+        people = (Attendee(OWNER, Response.ACCEPTED), Attendee(bob, response))
+        return ev("s", start, original_start=start, attendees=people, etag=etag, **fields)
+
+    master = ev("s", NOW - 21 * DAY, recurrence=("RRULE:FREQ=WEEKLY",))
+    cancelled = occurrence(-21, status=EventStatus.CANCELLED)
+    declined = occurrence(-14, Response.DECLINED)
+    held = occurrence(-7)
+    ahead = occurrence(7)
+    store.apply_changes(calendar, ChangeSet(events=(master, cancelled, declined, held, ahead)), NOW)
+
+    # The answer after the edit: the rule with its exceptions dropped, responses cleared.
+    edited = ev("s", NOW - 21 * DAY, recurrence=("RRULE:FREQ=WEEKLY;COUNT=5",))
+    restated = [occurrence(d, Response.NEEDS_ACTION, etag="2") for d in (-21, -14, -7, 7)]
+    # An occurrence with data of its own (an exception) still lands in the past.
+    moved = replace(held, start=held.start + HOUR, end=held.end + HOUR)
+    answer = ChangeSet(
+        events=(edited, *restated[:2], moved, restated[3]),
+        series_scope=("s",),
+        window=window,
+        pattern_keys=(restated[0].key, restated[1].key, restated[3].key),
+    )
+    stats = store.apply_changes(calendar, answer, NOW)
+
+    assert stats == ApplyStats(updated=3, unchanged=2)
+    by_key = {e.key: e for e in stored(store)}
+    assert by_key[master.key] == edited  # the series itself is upcoming business
+    assert by_key[cancelled.key] == cancelled  # still cancelled, not held
+    assert by_key[declined.key] == declined  # Bob's decline survives
+    assert by_key[held.key] == moved
+    assert by_key[ahead.key] == restated[3]  # upcoming rows follow the provider
+
+    # The same statement as a full snapshot (a resync) keeps the history too.
+    snapshot = replace(answer, series_scope=(), full=True)
+    assert store.apply_changes(calendar, snapshot, NOW + HOUR) == ApplyStats(unchanged=5)
+    assert {e.key: e for e in stored(store)} == by_key
+
+
+def test_a_series_moved_to_a_new_time_does_not_double_its_past(
+    store: Store, calendar: int
+) -> None:
+    """Exchange moves every occurrence, past ones too: new keys for old meetings."""
+    window = Window(NOW - 30 * DAY, NOW + 30 * DAY)
+
+    def occurrence(days: int, hour: int = 0) -> Event:
+        start = NOW + days * DAY + hour * HOUR
+        return ev("s", start, original_start=start)
+
+    master = ev("s", NOW - 14 * DAY, recurrence=("RRULE:FREQ=WEEKLY",))
+    recorded = [occurrence(d) for d in (-14, -7, 7)]
+    store.apply_changes(calendar, ChangeSet(events=(master, *recorded)), NOW)
+
+    moved = ev("s", NOW - 14 * DAY + HOUR, recurrence=("RRULE:FREQ=WEEKLY",))
+    # One hour later, every week, and (a longer window) a week never read before.
+    restated = [occurrence(d, hour=1) for d in (-21, -14, -7, 7)]
+    answer = ChangeSet(
+        events=(moved, *restated),
+        series_scope=("s",),
+        window=window,
+        pattern_keys=tuple(e.key for e in restated),
+    )
+    stats = store.apply_changes(calendar, answer, NOW)
+
+    assert stats == ApplyStats(inserted=2, updated=1, unchanged=2, deleted=1)
+    # The old weeks stay as they were held; the upcoming one follows the move.
+    expected = [restated[0], moved, *recorded[:2], restated[3]]
+    assert {e.key: e for e in stored(store)} == {e.key: e for e in expected}
 
 
 def test_full_snapshot_sweeps_upcoming_unseen_events_and_keeps_the_past(

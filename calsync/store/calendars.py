@@ -162,6 +162,10 @@ def apply_changes(
       are never swept, so history survives a feed that stops showing it.
       An empty snapshot that would sweep anything raises
       ``SuspiciousSnapshot`` and writes nothing.
+    - ``pattern_keys``: a past occurrence stated from its series' pattern
+      alone neither rewrites its stored row nor, inside the span of the
+      series' stored occurrences, adds a row (either counts as unchanged);
+      upcoming rows are not affected.
     """
     now = utc(now)
     with store.transaction() as session:
@@ -257,6 +261,10 @@ def _apply_events(
         if values["key"] not in tombstones:
             incoming[values["key"]] = values  # the last copy of a key wins
 
+    # Past occurrences restated from their series' pattern alone: what was
+    # stored stays, and the series' past is not re-added at a new time.
+    history = _restated_history(stored, changes, now)
+
     doomed = [stored[key].id for key in tombstones if key in stored]
     # What could not be read stays as it was: a broken master must not read as
     # a deleted series (its upcoming rows gone, a false no_upcoming).
@@ -295,11 +303,14 @@ def _apply_events(
         digest = codec.content_hash(values)
         old = stored.get(key)
         if old is None:
-            inserts.append(
-                {**values, "calendar_id": calendar.id, "content_hash": digest, "updated_at": now}
-            )
+            if key not in history:
+                inserts.append(
+                    {**values, "calendar_id": calendar.id, "content_hash": digest,
+                     "updated_at": now}
+                )  # fmt: skip
         elif old.content_hash != digest:
-            updates.append({**values, "id": old.id, "content_hash": digest, "updated_at": now})
+            if key not in history:
+                updates.append({**values, "id": old.id, "content_hash": digest, "updated_at": now})
         elif old.etag != values["etag"]:
             etag_only.append({"id": old.id, "etag": values["etag"]})
 
@@ -342,6 +353,41 @@ def _remote_tombstones(stored: dict[str, Any], changes: ChangeSet, now: datetime
             keys.add(key)
     for key, row in stored.items():
         if row.uid in series and row.original_start is not None and row.original_start >= now:
+            keys.add(key)
+    return keys
+
+
+def _restated_history(stored: dict[str, Any], changes: ChangeSet, now: datetime) -> set[str]:
+    """Keys of past occurrences this change set states only from their series' pattern.
+
+    Such a statement says what the series' rule and master say today, not what
+    happened then: Exchange restates every occurrence when a series is edited
+    (exceptions dropped, responses cleared), so a cancelled 1:1 would read as
+    held and a decline would vanish. A stored row is therefore not rewritten,
+    and an occurrence the store never recorded is not added where the store
+    already holds the series' history (between its first and last stored
+    occurrence): it is the old history at a new time (the whole series moved),
+    not a meeting that happened. Older ones (a longer window) are added.
+    Upcoming rows, and occurrences with data of their own, are applied.
+    """
+    pattern = {codec.clean(key) for key in changes.pattern_keys}
+    if not pattern:
+        return set()
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for row in stored.values():
+        if row.original_start is not None:
+            low, high = spans.get(row.uid, (row.original_start, row.original_start))
+            spans[row.uid] = (min(low, row.original_start), max(high, row.original_start))
+    keys: set[str] = set()
+    for event in changes.events:
+        key = codec.clean(event.key)
+        if key not in pattern or (event.original_start or event.start) >= now:
+            continue
+        span = spans.get(codec.clean(event.uid))
+        if key in stored or (
+            span is not None and event.original_start is not None
+            and span[0] <= event.original_start <= span[1]
+        ):
             keys.add(key)
     return keys
 

@@ -74,6 +74,8 @@ class Harness(ABC):
     capabilities: ClassVar[frozenset[str]]
     #: Why a capability is missing, for the skip message.
     lacks: ClassVar[dict[str, str]] = {}
+    #: A recurrence change restates the whole series (``History.split_at``).
+    restates_series: ClassVar[bool] = False
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -214,7 +216,7 @@ class Harness(ABC):
         """"This and following events": from ``index`` on, a new series at another time."""
         wall = local_start(index).replace(tzinfo=None, hour=new_local_time[0],
                                           minute=new_local_time[1])  # fmt: skip
-        new = self.history.split_at(index, wall)
+        new = self.history.split_at(index, wall, restates=self.restates_series)
         self._split(index, new)
 
     def delete(self, what: str) -> None:
@@ -405,6 +407,7 @@ class GraphHarness(Harness):
 
     name = "graph"
     capabilities = frozenset({"incremental", "faults", "write", "batch"})
+    restates_series = True  # Exchange: see History.split_at
 
     def start(self) -> None:
         self.emu = GraphEmulator(port=0, auth=False, clock=lambda: NOW).start()

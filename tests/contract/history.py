@@ -120,6 +120,9 @@ class History:
     declined: set[int] = field(default_factory=lambda: {PAST_DECLINED})
     single: bool = True
     split: NewSeries | None = None
+    #: Occurrences whose responses the provider cleared (see ``split_at``).
+    unanswered: set[int] = field(default_factory=set)
+    series_unanswered: bool = False
 
     # -- what an occurrence looks like now -------------------------------------
 
@@ -144,10 +147,26 @@ class History:
     def decline(self, index: int) -> None:
         self.declined.add(index)
 
-    def split_at(self, index: int, new_first_local: datetime) -> NewSeries:
-        """"This and following": the series ends before ``index``; a new one takes over."""
+    def split_at(self, index: int, new_first_local: datetime, restates: bool = False) -> NewSeries:
+        """"This and following": the series ends before ``index``; a new one takes over.
+
+        ``restates``: the provider restates the old series when its recurrence
+        changes, as Exchange does ([MS-OXOCAL] "Updating a Recurring Series",
+        "Clearing Previous Responses"): every exception and deleted occurrence
+        is dropped and every attendee's answer cleared. Its past occurrences
+        are history, which the store keeps; its upcoming ones read the bare
+        pattern, Dev unanswered (the organizer answers nothing). Only the
+        oracle (``expected``) changes: a harness whose provider behaves so
+        passes it, and that provider restates the series itself.
+        """
         self.until = index
-        for changed in [i for i in (*self.times, *self.cancelled, *self.declined) if i >= index]:
+        first_changed = index
+        if restates:
+            first_changed = next(i for i in range(COUNT) if original_start(i) >= NOW)
+            self.unanswered |= set(range(first_changed, index))
+            self.series_unanswered = True
+        for changed in [i for i in (*self.times, *self.cancelled, *self.declined)
+                        if i >= first_changed]:  # fmt: skip
             self.times.pop(changed, None)
             self.cancelled.discard(changed)
             self.declined.discard(changed)
@@ -169,9 +188,10 @@ class History:
         """The rows a store holds after syncing this calendar (past history is kept)."""
         accepted = Response.ACCEPTED
         first = original_start(0)
+        unanswered = Response.NEEDS_ACTION
         rows = [
-            Neutral("series", SERIES_UID, None, first, first + LENGTH,
-                    EventStatus.CONFIRMED, accepted, accepted)
+            Neutral("series", SERIES_UID, None, first, first + LENGTH, EventStatus.CONFIRMED,
+                    accepted, unanswered if self.series_unanswered else accepted)
         ]  # fmt: skip
         for index in range(self.until):
             original = original_start(index)
@@ -181,7 +201,11 @@ class History:
             status = EventStatus.CONFIRMED
             if index in self.cancelled:
                 start, end, status = original, original + LENGTH, EventStatus.CANCELLED
-            dev = Response.DECLINED if index in self.declined else accepted
+            dev = accepted
+            if index in self.declined:
+                dev = Response.DECLINED
+            elif index in self.unanswered:
+                dev = unanswered
             rows.append(Neutral("occurrence", SERIES_UID, original, start, end, status,
                                 accepted, dev))  # fmt: skip
         if self.split is not None:

@@ -58,14 +58,7 @@ def full_sync_rows(backend: Harness) -> list:
 
 #: Where a backend disagrees with the contract today: a product bug, reported, not hidden.
 #: Strict: the test fails the suite as soon as the backend starts agreeing.
-KNOWN_BUGS = {
-    ("graph", "split"): (
-        "Exchange drops a series' exceptions and resets responses when its recurrence "
-        "changes; calsync then rewrites the PAST occurrences of the old series from that "
-        "answer: a cancelled 1:1 becomes held, Dev's decline and both acceptances become "
-        "needs_action. Past history must survive a series edit."
-    ),
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def known_bug(request: pytest.FixtureRequest, backend: Harness, what: str) -> None:

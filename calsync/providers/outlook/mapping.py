@@ -26,6 +26,18 @@ in an attendee's, which the policies read as a decline. This matches ICS,
 where a deleted occurrence is an EXDATE or a cancelled override, both
 cancelled rows. A rule time whose instance straddles a window edge, and so
 may simply not have been listed, is left out rather than guessed.
+
+Series edits. When a series' recurrence or time changes, Exchange drops its
+exceptions and deleted occurrences and clears every tallied response
+([MS-OXOCAL] "Updating a Recurring Series", "Clearing Previous Responses"),
+then lists every occurrence, past ones included, as the bare pattern (at the
+series' new time, if it moved). So an occurrence Graph lists as a plain
+``occurrence`` says nothing of its own: :func:`pattern_keys` names them, and
+the store neither rewrites past rows from them nor adds past rows amid the
+history it holds (``ChangeSet.pattern_keys``). The organizer's own entry in the
+attendee list reads accepted whatever its tally says: an organizer never
+answers their own meeting (Graph's status for them is ``organizer``), and a
+cleared tally must not read as an unanswered 1:1.
 """
 
 from __future__ import annotations
@@ -318,7 +330,9 @@ def _describe(event: icalendar.Event, item: Mapping[str, Any], owner: str | None
         if not email:
             continue
         response = (attendee.get("status") or {}).get("response", "none")
-        if (
+        if organizer and email.strip().lower() == organizer.strip().lower():
+            response = "organizer"  # module docs: Series edits
+        elif (
             owner
             and email.strip().lower() == owner
             and not item.get("isOrganizer")
@@ -414,17 +428,19 @@ def single_event(
     if not inside:
         return None
     own = (item.get("responseStatus") or {}).get("response")
+    organizer = ((item.get("organizer") or {}).get("emailAddress") or {}).get("address")
+    organizer = str(organizer or "").strip().lower()
     people: dict[str, Attendee] = {}
     for attendee in item.get("attendees") or ():
         email = str((attendee.get("emailAddress") or {}).get("address") or "").strip().lower()
         if "@" not in email or email in people or attendee.get("type") == "resource":
             continue
         response = (attendee.get("status") or {}).get("response", "none")
-        if owner and email == owner and not item.get("isOrganizer") and own in _ANSWERS:
+        if email == organizer:
+            response = "organizer"  # module docs: Series edits
+        elif owner and email == owner and not item.get("isOrganizer") and own in _ANSWERS:
             response = own
         people[email] = Attendee(email, _RESPONSES.get(response, Response.NEEDS_ACTION))
-    organizer = ((item.get("organizer") or {}).get("emailAddress") or {}).get("address")
-    organizer = str(organizer or "").strip().lower()
     tags = {name.lower(): value for name, value in tags_of(item).items()}
     # What expand.py would read from the OOF mark of the same event as a VEVENT.
     away = away_reason(OOF if is_away(item) else "", str(item.get("subject") or ""),
@@ -457,6 +473,29 @@ def _as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
 
 # ---------------------------------------------------------------------------
 # public
+
+
+def pattern_keys(series: Sequence[SeriesData], default_zone: ZoneInfo) -> tuple[str, ...]:
+    """Keys of the occurrences Graph lists as plain ``occurrence``: the bare pattern.
+
+    Keyed exactly as :func:`to_events` keys them. Exceptions are left out:
+    they carry data of their own. An instance that cannot be read is left out
+    too (``to_events`` reports its series).
+    """
+    keys: list[str] = []
+    for data in series:
+        uid = series_uid(data.master)
+        zone = series_zone(data.master, default_zone)
+        all_day = bool(data.master.get("isAllDay"))
+        for instance in data.instances:
+            if instance.get("type") != "occurrence":
+                continue
+            try:
+                original = _original(instance, all_day, zone)
+            except (KeyError, ValueError, TypeError):
+                continue
+            keys.append(occurrence_key(uid, _as_instant(original, default_zone)))
+    return tuple(keys)
 
 
 def to_events(

@@ -26,6 +26,9 @@ past occurrences, which are history -- so such a round is answered with a
 full snapshot of the window (a fresh delta round): the store sweeps only
 upcoming rows, so history stays. Attendee copies of cancelled meetings
 (``isCancelled`` singles and masters) are tombstones, as with Google.
+Both kinds of round name the plain occurrences (``pattern_keys``): after a
+series edit Exchange restates the past ones too, and the store keeps those
+as history (see ``mapping``: Series edits).
 
 The delta link carries its window. Once the stored window's end falls a week
 behind ``now + future_days``, the mailbox is read in full with a new window.
@@ -60,6 +63,7 @@ from calsync.providers.outlook.mapping import (
     is_owned,
     is_removed,
     is_tombstone,
+    pattern_keys,
     series_uid,
     span_days,
     to_events,
@@ -381,6 +385,7 @@ class OutlookReader:
             cursor=_Cursor(link, window).encode(),
             warnings=tuple(warnings + mapped),
             unread_uids=tuple(sorted(mapped.skipped_uids)),
+            pattern_keys=pattern_keys(series, self.zone_of(calendar)),
         )
 
     def _automatic_replies(self, calendar: str, window: Window) -> list[Event]:
@@ -467,6 +472,7 @@ class OutlookReader:
             cursor=cursor,
             warnings=tuple(warnings),
             unread_uids=tuple(sorted(warnings.skipped_uids)),
+            pattern_keys=pattern_keys(series, self.zone_of(calendar)),
         )
 
     def _series(
