@@ -238,6 +238,31 @@ def test_delta_reports_changes_outside_the_window_as_removed(client: httpx.Clien
     assert removed(items) == {inside["id"]}
 
 
+def test_an_idle_delta_renders_the_mailbox_once_and_a_write_renders_it_again(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync_emulators.graph_delta import Delta
+
+    rendered: list[str] = []
+    render = Delta._snapshot
+    monkeypatch.setattr(Delta, "_snapshot",
+                        lambda self, box, low, high: rendered.append(box.key)
+                        or render(self, box, low, high))
+    client.post(f"users/{MARIA}/events", json=weekly())
+    _, _, link = drain(client, delta_url(), WINDOW)
+    for _ in range(3):  # nothing changed: the round ends at once, from the kept snapshot
+        items, _, link = drain(client, link)
+        assert items == []
+    assert rendered == [MARIA]
+    soon = client.post(f"users/{MARIA}/events", json=single("Soon", "2026-03-10")).json()
+    items, _, link = drain(client, link)
+    assert [i["id"] for i in items] == [soon["id"]]
+    client.delete(f"users/{MARIA}/events/{soon['id']}")
+    items, _, _ = drain(client, link)
+    assert removed(items) == {soon["id"]}
+    assert rendered == [MARIA] * 3
+
+
 def test_delta_pages_and_links_can_be_replayed(client: httpx.Client) -> None:
     client.post(f"users/{MARIA}/events", json=weekly())
     first = client.get(delta_url(), params=WINDOW, headers={"Prefer": "odata.maxpagesize=3"})

@@ -157,6 +157,9 @@ class Mailbox:
     working_end: time = time(17)
     items: dict[int, Item] = field(default_factory=dict)
     tombstones: list[tuple[int, str]] = field(default_factory=list)
+    #: Bumped by every write to the mailbox: a delta over an unchanged mailbox
+    #: reuses the window's last snapshot instead of rendering every event again.
+    version: int = 0
 
     @property
     def key(self) -> str:

@@ -158,6 +158,7 @@ class Store:
         item.changed_seq = self.seq
         item.modified = max(self.now(), item.created)
         mailbox = self.mailboxes[item.mailbox]
+        mailbox.version += 1
         self._pending.append(
             Change(mailbox.upn, mailbox.user_id, item_id(item), change_type, item.etag)
         )
@@ -179,6 +180,7 @@ class Store:
         if item.transaction_id:
             self.transactions.pop((mailbox.key, item.transaction_id), None)
         self.seq += 1
+        mailbox.version += 1
         event_id = item_id(item)
         mailbox.tombstones.append((self.seq, event_id))
         self._pending.append(Change(mailbox.upn, mailbox.user_id, event_id, "deleted", item.etag))
