@@ -220,10 +220,13 @@ def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: i
                  for name, pid in servers.items()}
         after = requests_served(google, graph)
         cold_requests = (after[0] - before[0], after[1] - before[1])
-        idle = idle_requests = idle_answers = None
+        idle = idle_requests = idle_answers = idle_spent = None
         for _ in range(MAX_IDLE_CYCLES):
             before = requests_served(google, graph)
+            idle_spent = {name: emulator_process.cpu_seconds(pid) for name, pid in servers.items()}
             idle, idle_answers = together(workers, "cycle")
+            idle_spent = {name: emulator_process.cpu_seconds(pid) - idle_spent[name]
+                          for name, pid in servers.items()}
             after = requests_served(google, graph)
             idle_requests = (after[0] - before[0], after[1] - before[1])
             if not any(a["changed"] or a["writes"] for a in idle_answers):
@@ -237,6 +240,8 @@ def run_one(args: argparse.Namespace, folder: Path, postgres: Postgres, count: i
             "workers": count, "cold": cold, "cold_requests": cold_requests,
             "cold_cpu": [a["cpu"] for a in cold_answers],
             "servers_cpu": spent,
+            "idle_cpu": [a["cpu"] for a in idle_answers or []],
+            "idle_servers_cpu": idle_spent,
             "idle": idle, "idle_requests": idle_requests,
             "idle_clean": not any(a["changed"] or a["writes"] for a in idle_answers or []),
             "failed": sum(a["failed"] for a in cold_answers),
@@ -279,6 +284,9 @@ def report(row: dict[str, Any], calendars: tuple[int, int]) -> None:
     print(f"  idle cycle: {row['idle']:.1f} s, {idle_g} Google + {idle_o} Graph HTTP requests "
           f"(floor ceil({calendars[0]}/50) + ceil({calendars[1]}/20) = {one}; at most {most} "
           f"split over {n}){'' if row['idle_clean'] else ' (still writing: NOT idle)'}")
+    print("  idle cycle CPU: workers " + " + ".join(f"{c:.1f}" for c in row["idle_cpu"])
+          + " s; " + ", ".join(f"{name} {c:.1f} s"
+                               for name, c in row["idle_servers_cpu"].items()))
     once = (row["booked"] == row["booked_keys"]
             and all(c == 1 for c in row["on_calendars"]))
     print(f"  make-ups booked: {row['booked']} ({row['booked_keys']} keys; "
