@@ -458,8 +458,12 @@ def test_any_event_round_trips(store: Store, original: Event) -> None:
 def test_control_characters_are_stored_replaced(store: Store) -> None:
     """A NUL (PostgreSQL refuses it) or a terminal escape never lands in the database raw."""
     calendar = store.ensure_calendar("feeds", "esc.ics", "esc@example.com")
-    event = Event(uid="u\x00", start=datetime(2026, 1, 1, tzinfo=UTC),
-                  end=datetime(2026, 1, 1, 1, tzinfo=UTC), title="a\x1b[2Jb\x07\tc\n")
+    event = Event(
+        uid="u\x00",
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        end=datetime(2026, 1, 1, 1, tzinfo=UTC),
+        title="a\x1b[2Jb\x07\tc\n",
+    )
     store.apply_changes(calendar, ChangeSet(events=(event,), full=True), event.start)
     [stored] = store.events_of(["esc@example.com"])["esc@example.com"]
     assert stored.uid == "u\ufffd"
@@ -572,7 +576,9 @@ def test_two_workers_saving_one_pairs_evaluation_take_turns(store_url: str) -> N
         for hour in range(10):
             now = NOW + hour * HOUR
             result = health(
-                "ann@example.com", "bob@example.com", Finding(f"kind-{hour}", "new"),
+                "ann@example.com",
+                "bob@example.com",
+                Finding(f"kind-{hour}", "new"),
                 occurrences=[Occurrence(now, now, now + HOUR, Status.HELD)],
             )
             barrier = threading.Barrier(2)
@@ -658,11 +664,21 @@ def test_migration_0006_keeps_feed_urls_only_as_digests(store_url: str) -> None:
     engine = create_engine(normalize_url(store_url))
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0005")
-        conn.execute(text("INSERT INTO calendars (provider, calendar, owner) "
-                          "VALUES ('feeds', :url, 'ann@example.com')"), {"url": secret})
-        conn.execute(text("INSERT INTO people (email, name, timezone, working_hours, provider,"
-                          " calendar) VALUES ('ann@example.com', 'Ann', 'UTC', 'Mon 09:00-17:00',"
-                          " 'feeds', :url)"), {"url": secret})
+        conn.execute(
+            text(
+                "INSERT INTO calendars (provider, calendar, owner) "
+                "VALUES ('feeds', :url, 'ann@example.com')"
+            ),
+            {"url": secret},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO people (email, name, timezone, working_hours, provider,"
+                " calendar) VALUES ('ann@example.com', 'Ann', 'UTC', 'Mon 09:00-17:00',"
+                " 'feeds', :url)"
+            ),
+            {"url": secret},
+        )
     engine.dispose()
     with open_store(store_url) as store:  # migrates to head
         with store.engine.connect() as conn:
@@ -671,3 +687,47 @@ def test_migration_0006_keeps_feed_urls_only_as_digests(store_url: str) -> None:
         assert kept == [stored_calendar(secret)] and person == [stored_calendar(secret)]
         # ...and the calendar is the same one to a sync that names it by its URL.
         assert store.ensure_calendar("feeds", secret, "ann@example.com") == 1
+
+
+@contextmanager
+def statements_on(store: Store) -> Iterator[list[str]]:
+    """Every statement sent to the database while inside; executemany counts once."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("count", [10, 300])
+def test_a_full_sync_writes_in_a_bounded_number_of_statements(
+    store: Store, calendar: int, count: int
+) -> None:
+    # The write path batches: inserts, updates and deletes are one statement
+    # each (executemany), however many events a calendar holds.
+    events = tuple(ev(f"e{n}", NOW + n * HOUR) for n in range(count))
+    with statements_on(store) as first:
+        stats = store.apply_changes(calendar, ChangeSet(events=events, full=True, cursor="c1"), NOW)
+    assert stats == ApplyStats(inserted=count)
+    assert first.count("INSERT") == 1
+    assert len(first) <= 8
+
+    changed = tuple(
+        ev(e.uid, e.start, title="moved") if n % 2 else e for n, e in enumerate(events[1:])
+    )
+    with statements_on(store) as second:
+        stats = store.apply_changes(
+            calendar, ChangeSet(events=changed, full=True, cursor="c2"), NOW
+        )
+    assert stats == ApplyStats(
+        updated=len(changed) // 2, unchanged=len(changed) - len(changed) // 2, deleted=1
+    )
+    assert second.count("INSERT") == 0
+    assert second.count("UPDATE") <= 2  # the changed events, then the calendar's cursor
+    assert second.count("DELETE") == 1
+    assert len(second) <= 8
