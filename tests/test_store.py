@@ -458,12 +458,8 @@ def test_any_event_round_trips(store: Store, original: Event) -> None:
 def test_control_characters_are_stored_replaced(store: Store) -> None:
     """A NUL (PostgreSQL refuses it) or a terminal escape never lands in the database raw."""
     calendar = store.ensure_calendar("feeds", "esc.ics", "esc@example.com")
-    event = Event(
-        uid="u\x00",
-        start=datetime(2026, 1, 1, tzinfo=UTC),
-        end=datetime(2026, 1, 1, 1, tzinfo=UTC),
-        title="a\x1b[2Jb\x07\tc\n",
-    )
+    event = Event(uid="u\x00", start=datetime(2026, 1, 1, tzinfo=UTC),
+                  end=datetime(2026, 1, 1, 1, tzinfo=UTC), title="a\x1b[2Jb\x07\tc\n")
     store.apply_changes(calendar, ChangeSet(events=(event,), full=True), event.start)
     [stored] = store.events_of(["esc@example.com"])["esc@example.com"]
     assert stored.uid == "u\ufffd"
@@ -576,9 +572,7 @@ def test_two_workers_saving_one_pairs_evaluation_take_turns(store_url: str) -> N
         for hour in range(10):
             now = NOW + hour * HOUR
             result = health(
-                "ann@example.com",
-                "bob@example.com",
-                Finding(f"kind-{hour}", "new"),
+                "ann@example.com", "bob@example.com", Finding(f"kind-{hour}", "new"),
                 occurrences=[Occurrence(now, now, now + HOUR, Status.HELD)],
             )
             barrier = threading.Barrier(2)
@@ -664,21 +658,11 @@ def test_migration_0006_keeps_feed_urls_only_as_digests(store_url: str) -> None:
     engine = create_engine(normalize_url(store_url))
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0005")
-        conn.execute(
-            text(
-                "INSERT INTO calendars (provider, calendar, owner) "
-                "VALUES ('feeds', :url, 'ann@example.com')"
-            ),
-            {"url": secret},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO people (email, name, timezone, working_hours, provider,"
-                " calendar) VALUES ('ann@example.com', 'Ann', 'UTC', 'Mon 09:00-17:00',"
-                " 'feeds', :url)"
-            ),
-            {"url": secret},
-        )
+        conn.execute(text("INSERT INTO calendars (provider, calendar, owner) "
+                          "VALUES ('feeds', :url, 'ann@example.com')"), {"url": secret})
+        conn.execute(text("INSERT INTO people (email, name, timezone, working_hours, provider,"
+                          " calendar) VALUES ('ann@example.com', 'Ann', 'UTC', 'Mon 09:00-17:00',"
+                          " 'feeds', :url)"), {"url": secret})
     engine.dispose()
     with open_store(store_url) as store:  # migrates to head
         with store.engine.connect() as conn:

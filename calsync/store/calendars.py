@@ -177,7 +177,9 @@ def apply_changes(
         return stats
 
 
-def mark_unchanged(store: Database, cursors: Mapping[int, str | None], now: datetime) -> None:
+def mark_unchanged(
+    store: Database, cursors: Mapping[int, str | None], now: datetime
+) -> None:
     """Calendars whose fetch found nothing new: their new cursors and sync time.
 
     What ``apply_changes`` writes for an ``unchanged`` change set, for many
