@@ -26,6 +26,7 @@ import pytest
 from calsync_emulators.google import GoogleEmulator
 from calsync_emulators.graph import GraphEmulator
 from hypothesis import settings
+from playwright.sync_api import expect
 
 from calsync.store import Store, open_store
 from tests.caldav_support import RadicaleServer, shared_radicale
@@ -37,6 +38,11 @@ from tests.support import ROOT, Clock, free_port, missing
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# Browser assertions wait for the page, they do not time it: on two shared
+# cores a page that renders in 1 s alone can take several under load, and
+# Playwright's default 5 s turns that into a failure that says nothing.
+expect.set_options(timeout=20_000)
 
 # -- PostgreSQL -----------------------------------------------------------------
 
