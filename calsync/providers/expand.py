@@ -34,9 +34,8 @@ import math
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -387,21 +386,30 @@ class _Record:
     recurrence_lines: tuple[str, ...]
     sequence: int
     stamp: str  # LAST-MODIFIED or DTSTAMP
+    # Computed once, on first use, by the properties below. Plain attributes, not
+    # functools.cached_property: in Python 3.11 that takes one class-wide lock on
+    # every first read, and readers map calendars on several threads.
+    _properties: dict[str, object] | None = field(default=None, repr=False)
+    _rank: tuple[int, str, str] | None = field(default=None, repr=False)
 
     @property
     def has_rules(self) -> bool:
         return bool(self.rules) or "RDATE" in self.component
 
-    @cached_property
+    @property
     def properties(self) -> dict[str, object]:
         """The Event fields this component gives every one of its rows."""
-        return _properties(self)
+        if self._properties is None:
+            self._properties = _properties(self)
+        return self._properties
 
-    @cached_property
+    @property
     def rank(self) -> tuple[int, str, str]:
         """Which of two copies of one component wins: newest, then a content hash."""
-        content = hashlib.sha256(self.component.to_ical()).hexdigest()
-        return (self.sequence, self.stamp, content)
+        if self._rank is None:
+            content = hashlib.sha256(self.component.to_ical()).hexdigest()
+            self._rank = (self.sequence, self.stamp, content)
+        return self._rank
 
 
 def _normalize_calendar(
