@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import Insert, Update, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from calsync.model import ChangeSet, normalize_email
@@ -251,9 +252,11 @@ def _apply_events(
     tombstones = {codec.clean(key) for key in changes.deleted}
     tombstones |= _remote_tombstones(stored, changes, now)
 
+    dialect = session.get_bind().dialect.name
+    encoder = codec.RowEncoder(dialect)
     incoming: dict[str, dict[str, Any]] = {}
     for event in changes.events:
-        values = codec.event_values(event)
+        values = encoder.values(event)
         if values["key"] not in tombstones:
             incoming[values["key"]] = values  # the last copy of a key wins
 
@@ -291,25 +294,25 @@ def _apply_events(
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     etag_only: list[dict[str, Any]] = []
+    updated_at = encoder.bound_instant(now)
     for key, values in incoming.items():
-        digest = codec.content_hash(values)
         old = stored.get(key)
         if old is None:
-            inserts.append(
-                {**values, "calendar_id": calendar.id, "content_hash": digest, "updated_at": now}
-            )
-        elif old.content_hash != digest:
-            updates.append({**values, "id": old.id, "content_hash": digest, "updated_at": now})
+            inserts.append({**values, "calendar_id": calendar.id, "updated_at_utc": updated_at})
+        elif old.content_hash != values["content_hash"]:
+            updates.append({**values, "id": old.id, "updated_at_utc": updated_at})
         elif old.etag != values["etag"]:
             etag_only.append({"id": old.id, "etag": values["etag"]})
 
     # Core executemany on the session's connection (same transaction): the ORM
-    # bulk path costs more per row than the database does (bench_sync).
+    # bulk path costs more per row than the database does (bench_sync). The
+    # values are bound as RowEncoder encoded them (codec.write_binds).
     connection = session.connection()
+    insert_rows, update_by_id = _writes(dialect)
     if inserts:
-        connection.execute(_EVENTS.insert(), inserts)
+        connection.execute(insert_rows, inserts)
     if updates:
-        connection.execute(_UPDATE_BY_ID, [_by_id(row) for row in updates])
+        connection.execute(update_by_id, [_by_id(row) for row in updates])
     if etag_only:
         connection.execute(_UPDATE_ETAG_BY_ID, [_by_id(row) for row in etag_only])
     for start in range(0, len(doomed), CHUNK):
@@ -324,12 +327,23 @@ def _apply_events(
 
 
 _EVENTS = EventRow.__table__
-# The row's id is bound as ``row_id``: a bind named like a column would clash
-# with the SET clause of the same name.
-_UPDATE_BY_ID = _EVENTS.update().where(_EVENTS.c.id == bindparam("row_id"))
 _UPDATE_ETAG_BY_ID = (
     _EVENTS.update().where(_EVENTS.c.id == bindparam("row_id")).values(etag=bindparam("etag"))
 )
+
+
+@cache
+def _writes(dialect: str) -> tuple[Insert, Update]:
+    """The insert and the update by id of event rows, for one dialect.
+
+    The row's id is bound as ``row_id``: a bind named like a column would clash
+    with the SET clause of the same name (so do RowEncoder's other names).
+    """
+    binds = codec.write_binds(dialect)
+    return (
+        _EVENTS.insert().values(binds),
+        _EVENTS.update().where(_EVENTS.c.id == bindparam("row_id")).values(binds),
+    )
 
 
 def _by_id(row: dict[str, Any]) -> dict[str, Any]:
