@@ -160,6 +160,7 @@ def to_events(
     by_id.update({item["id"]: item for item in items if item.get("recurrence")})
     components: list[icalendar.Event] = []
     ids: dict[str, tuple[str | None, str | None]] = {}
+    with_instances: set[str] = set()  # uids of series with an instance resource
     skipped = ParseWarnings()
     for item in _in_order(items):
         master = by_id.get(item["recurringEventId"]) if "recurringEventId" in item else None
@@ -188,10 +189,19 @@ def to_events(
             continue
         components.append(vevent)
         ids[key] = (item.get("id"), item.get("etag"))
+        if "recurringEventId" in item:
+            with_instances.add(uid)
     events, warnings = expand_components(components, source, window, default_zone)
     warnings[:0] = skipped
     warnings.skipped_uids |= skipped.skipped_uids
-    return [_with_ids(event, ids) for event in events], warnings
+    # Only the series with an instance resource have occurrences to look up: the
+    # others' occurrences come from the rule alone (no key computed for them).
+    return [
+        event
+        if event.original_start is not None and event.uid not in with_instances
+        else _with_ids(event, ids)
+        for event in events
+    ], warnings
 
 
 def _with_ids(event: Event, ids: Mapping[str, tuple[str | None, str | None]]) -> Event:
