@@ -146,6 +146,36 @@ def occurrence_key(uid: str, original_start: datetime | None) -> str:
     return f"{uid}#{t.year}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
 
 
+def occurrence_slot(original_start: datetime | None) -> datetime | None:
+    """What ``occurrence_key`` keeps of an original start: the instant, to the second.
+
+    Within one uid, two events have the same key exactly when their slots are
+    equal, so a mapping can match occurrences without formatting keys.
+    """
+    if original_start is None or not original_start.microsecond:
+        return original_start
+    return original_start.replace(microsecond=0)
+
+
+# Fields a copy may change without Event's checks: none of them is normalized.
+_UNCHECKED = frozenset({"remote_id", "etag", "status"})
+
+
+def with_fields(event: Event, **changes: object) -> Event:
+    """A copy of ``event`` with its ids, etag or status changed (not re-validated).
+
+    ``dataclasses.replace`` runs ``__init__`` and every check again; providers
+    set ids on every occurrence of a full sync, whose other fields were checked
+    when the event was built.
+    """
+    if not _UNCHECKED.issuperset(changes):
+        raise TypeError(f"with_fields changes only {sorted(_UNCHECKED)}, not {sorted(changes)}")
+    copy = object.__new__(Event)
+    for name in Event.__slots__:
+        object.__setattr__(copy, name, changes[name] if name in changes else getattr(event, name))
+    return copy
+
+
 def normalize_email(email: str) -> str:
     email = email.strip()
     if email.lower().startswith("mailto:"):

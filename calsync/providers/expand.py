@@ -44,7 +44,15 @@ from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from recurring_ical_events import EventAdapter, Occurrence, Series
 
-from calsync.model import Attendee, Event, EventStatus, Response, Window, printable
+from calsync.model import (
+    Attendee,
+    Event,
+    EventStatus,
+    Response,
+    Window,
+    occurrence_slot,
+    printable,
+)
 from calsync.providers.away import AWAY_TAG, BUSY_STATUS, away_reason
 from calsync.providers.base import ProviderError
 
@@ -804,13 +812,6 @@ class _Series(Series):
         return _Occurrence(adapter, start, end, self.sequence, original)
 
 
-def _slot(original: datetime | None) -> datetime | None:
-    """What ``Event.key`` takes from an original start (UTC, to the second)."""
-    if original is None or not original.microsecond:
-        return original
-    return original.replace(microsecond=0)
-
-
 def _pick(records: list[_Record]) -> _Record:
     return records[0] if len(records) == 1 else max(records, key=lambda r: r.rank)
 
@@ -888,7 +889,7 @@ def _expand_group(
 
     cancelled_master = core is not None and _status(core) is EventStatus.CANCELLED
     span_start, span_stop = window.start - _PAD, window.end + _PAD
-    # Keyed by _slot(original start): within one uid, what tells two Event.keys apart.
+    # Keyed by occurrence_slot(original start): in one uid, what tells Event.keys apart.
     rows: dict[datetime | None, Event] = {}
     sources: dict[datetime | None, _Record] = {}
     count = 0
@@ -910,7 +911,7 @@ def _expand_group(
             if record is core and not core.has_rules
             else _utc(occurrence.original, default_zone)
         )
-        key = _slot(original)
+        key = occurrence_slot(original)
         if key not in rows or _prefer(record, core, sources.get(key)):
             rows[key] = _event(record, start, end, original, default_zone,
                                cancelled=cancelled_master)
@@ -919,7 +920,7 @@ def _expand_group(
     if core is not None and core.has_rules and core.exdates:
         for event in _excluded(series, core, window, span_start, span_stop, default_zone):
             # an EXDATE beats an override of the same time
-            rows[_slot(event.original_start)] = event
+            rows[occurrence_slot(event.original_start)] = event
 
     if not rows:
         return []

@@ -13,14 +13,13 @@ put back on the rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 
-from calsync.model import Event, Window, occurrence_key
+from calsync.model import Event, Window, occurrence_key, with_fields
 from calsync.providers.away import BUSY_STATUS, OOF
 from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
 from calsync.providers.vevent import new_vevent, put_address, put_int, put_text, put_time
@@ -209,7 +208,7 @@ def _with_ids(event: Event, ids: Mapping[str, tuple[str | None, str | None]]) ->
     if found is None:
         return event  # an occurrence only the rule produces: no resource of its own
     remote_id, etag = found
-    return replace(event, remote_id=remote_id, etag=etag)
+    return with_fields(event, remote_id=remote_id, etag=etag)
 
 
 def _as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:

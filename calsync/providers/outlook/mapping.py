@@ -34,14 +34,22 @@ import html
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 
-from calsync.model import Attendee, Event, EventStatus, Response, Window, occurrence_key
+from calsync.model import (
+    Attendee,
+    Event,
+    EventStatus,
+    Response,
+    Window,
+    occurrence_slot,
+    with_fields,
+)
 from calsync.providers.away import AWAY_TAG, BUSY_STATUS, OOF, OUT_OF_OFFICE, away_reason
 from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
 from calsync.providers.vevent import new_vevent, put, put_address, put_text, put_time
@@ -478,7 +486,9 @@ def to_events(
     """
     owner = owner.strip().lower() if owner else None
     components: list[icalendar.Event] = []
-    ids: dict[str, tuple[str | None, str | None]] = {}
+    # Graph's id and etag by what Event.key says: the uid alone (singles,
+    # masters), or (uid, occurrence_slot) for an instance -- no key formatted.
+    ids: dict[str | tuple[str, datetime | None], tuple[str | None, str | None]] = {}
     expected: set[str] = set()  # series uids whose rule rows need an instance
     skipped = ParseWarnings()
     direct: list[Event] = []
@@ -505,10 +515,12 @@ def to_events(
         all_day = bool(master.get("isAllDay"))
         try:
             members = [_master_vevent(master, uid, zone, owner)]
-            keys = {uid: (master.get("id"), master.get("@odata.etag"))}
+            keys: dict[str | tuple[str, datetime | None], tuple[str | None, str | None]] = {
+                uid: (master.get("id"), master.get("@odata.etag"))
+            }
             for instance in data.instances:
                 original = _original(instance, all_day, zone)
-                key = occurrence_key(uid, _as_instant(original, default_zone))
+                key = (uid, occurrence_slot(_as_instant(original, default_zone)))
                 keys[key] = (instance.get("id"), instance.get("@odata.etag"))
                 if instance.get("type") == "exception":
                     members.append(_exception_vevent(master, instance, uid, zone, owner))
@@ -527,14 +539,15 @@ def to_events(
     warnings.skipped_uids |= skipped.skipped_uids
     out = direct
     for event in events:
-        found = ids.get(event.key)
+        original = event.original_start
+        found = ids.get(event.uid if original is None else (event.uid, occurrence_slot(original)))
         if found is not None:
-            out.append(replace(event, remote_id=found[0], etag=found[1]))
+            out.append(with_fields(event, remote_id=found[0], etag=found[1]))
         elif event.uid not in expected or not event.is_occurrence:
             out.append(event)
         elif window.start <= event.start and event.end <= window.end:
             # A rule time with no instance: the occurrence was deleted.
-            out.append(replace(event, status=EventStatus.CANCELLED))
+            out.append(with_fields(event, status=EventStatus.CANCELLED))
     return out, warnings
 
 
