@@ -168,11 +168,15 @@ def with_fields(event: Event, **changes: object) -> Event:
     set ids on every occurrence of a full sync, whose other fields were checked
     when the event was built.
     """
-    if not _UNCHECKED.issuperset(changes):
-        raise TypeError(f"with_fields changes only {sorted(_UNCHECKED)}, not {sorted(changes)}")
+    for name in changes:
+        if name not in _UNCHECKED:
+            raise TypeError(f"with_fields changes only {sorted(_UNCHECKED)}, not {name}")
     copy = object.__new__(Event)
+    setter = object.__setattr__
     for name in Event.__slots__:
-        object.__setattr__(copy, name, changes[name] if name in changes else getattr(event, name))
+        setter(copy, name, getattr(event, name))
+    for name, value in changes.items():
+        setter(copy, name, value)
     return copy
 
 

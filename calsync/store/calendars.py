@@ -12,10 +12,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, Update, bindparam, delete, select, text, update
+from sqlalchemy import Connection, Dialect, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from calsync.model import ChangeSet, normalize_email
@@ -304,15 +304,14 @@ def _apply_events(
         elif old.etag != values["etag"]:
             etag_only.append({"id": old.id, "etag": values["etag"]})
 
-    # Core executemany on the session's connection (same transaction): the ORM
-    # bulk path costs more per row than the database does (bench_sync). The
-    # values are bound as RowEncoder encoded them (codec.write_binds).
+    # One executemany each on the session's connection (same transaction): the
+    # ORM bulk path costs more per row than the database does (bench_sync).
     connection = session.connection()
-    insert_rows, update_by_id = _writes(dialect)
+    writes = _writes(connection.dialect)
     if inserts:
-        connection.execute(insert_rows, inserts)
+        writes.insert(connection, inserts)
     if updates:
-        connection.execute(update_by_id, [_by_id(row) for row in updates])
+        writes.update(connection, [_by_id(row) for row in updates])
     if etag_only:
         connection.execute(_UPDATE_ETAG_BY_ID, [_by_id(row) for row in etag_only])
     for start in range(0, len(doomed), CHUNK):
@@ -332,18 +331,56 @@ _UPDATE_ETAG_BY_ID = (
 )
 
 
-@cache
-def _writes(dialect: str) -> tuple[Insert, Update]:
+class _EventWrites:
     """The insert and the update by id of event rows, for one dialect.
 
+    The values are bound as ``codec.RowEncoder`` encoded them (``write_binds``).
     The row's id is bound as ``row_id``: a bind named like a column would clash
-    with the SET clause of the same name (so do RowEncoder's other names).
+    with the SET clause of the same name (so would RowEncoder's other names).
+
+    On SQLite, whose driver takes the encoded values as they are (text, numbers,
+    booleans as integers), the statements are compiled once and the rows go to
+    the driver's ``executemany`` as tuples: SQLAlchemy's per-row parameter
+    processing cost more than SQLite's insert itself (bench_sync). Elsewhere
+    (PostgreSQL: insertmanyvalues) Core executes them.
     """
-    binds = codec.write_binds(dialect)
-    return (
-        _EVENTS.insert().values(binds),
-        _EVENTS.update().where(_EVENTS.c.id == bindparam("row_id")).values(binds),
-    )
+
+    def __init__(self, dialect: Dialect) -> None:
+        binds = codec.write_binds(dialect.name)
+        self._insert = _EVENTS.insert().values(binds)
+        self._update = _EVENTS.update().where(_EVENTS.c.id == bindparam("row_id")).values(binds)
+        self._driver = dialect.name == "sqlite"
+        if self._driver:
+            plain = [c.name for c in _EVENTS.columns if c.name not in binds and c.name != "id"]
+            insert = self._insert.compile(dialect=dialect, column_keys=plain)
+            update = self._update.compile(
+                dialect=dialect, column_keys=[c for c in plain if c != "calendar_id"]
+            )
+            self._insert_sql, self._insert_row = insert.string, itemgetter(*insert.positiontup)
+            self._update_sql, self._update_row = update.string, itemgetter(*update.positiontup)
+
+    def insert(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        if self._driver:
+            connection.exec_driver_sql(self._insert_sql, [self._insert_row(r) for r in rows])
+        else:
+            connection.execute(self._insert, rows)
+
+    def update(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        if self._driver:
+            connection.exec_driver_sql(self._update_sql, [self._update_row(r) for r in rows])
+        else:
+            connection.execute(self._update, rows)
+
+
+_WRITES: dict[str, _EventWrites] = {}
+
+
+def _writes(dialect: Dialect) -> _EventWrites:
+    """The statements for this kind of database (built once per process)."""
+    writes = _WRITES.get(dialect.name)
+    if writes is None:
+        writes = _WRITES[dialect.name] = _EventWrites(dialect)
+    return writes
 
 
 def _by_id(row: dict[str, Any]) -> dict[str, Any]:

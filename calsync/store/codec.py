@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, DateTime, String, Text, bindparam, cast, type_coerce
 
-from calsync.model import Attendee, Event, EventStatus, Response, printable
+from calsync.model import Attendee, Event, EventStatus, Response, occurrence_key, printable
 
 # Bump when the hashed fields or their canonical form change: every stored event
 # is then rewritten once, on the first sync of its calendar after the upgrade
@@ -51,6 +51,8 @@ def instant_text(value: datetime) -> str:
     Exactly what SQLAlchemy's SQLite ``DATETIME`` writes for ``models.UTCDateTime``
     (and what ``RowDecoder`` parses back): string order is time order.
     """
+    if value.tzinfo is UTC:  # every Event time: "...ffffff+00:00" without its offset
+        return value.isoformat(" ", "microseconds")[:26]
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"refusing to store naive datetime {value.isoformat()}")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -75,7 +77,10 @@ class RowEncoder:
     that apply's events.
     """
 
-    __slots__ = ("_attendees", "_instants", "_raw_times", "_recurrences", "_tags", "_texts")
+    __slots__ = (
+        "_attendees", "_instants", "_key_suffixes", "_raw_times", "_recurrences", "_tags",
+        "_texts",
+    )
 
     def __init__(self, dialect: str) -> None:
         self._raw_times = dialect == "sqlite"
@@ -85,6 +90,8 @@ class RowEncoder:
         self._recurrences: dict[tuple[str, ...], str] = {(): "[]"}
         self._tags: dict[tuple[tuple[str, str], ...], str] = {(): "{}"}
         self._instants: dict[datetime, str] = {}
+        # What Event.key adds to the uid for an original start ("#YYYYMMDDTHHMMSSZ").
+        self._key_suffixes: dict[datetime, str] = {}
         self._texts: dict[str, str] = {}
 
     def instant(self, value: datetime) -> str:
@@ -137,10 +144,18 @@ class RowEncoder:
     def values(self, event: Event) -> dict[str, Any]:
         """The event's parameters (without calendar_id and updated_at), its hash included."""
         text = self._text
-        key = text(event.key)
         uid = text(event.uid)
         original = event.original_start
-        original_text = None if original is None else self.instant(original)
+        if original is None:
+            key = uid
+            original_text = None
+        else:
+            suffix = self._key_suffixes.get(original)
+            if suffix is None:
+                # occurrence_key's own text; clean() leaves it as it is.
+                suffix = self._key_suffixes[original] = occurrence_key("", original)
+            key = uid + suffix  # == clean(event.key): the suffix has no control character
+            original_text = self.instant(original)
         start_text = self.instant(event.start)
         end_text = self.instant(event.end)
         title = text(event.title)
