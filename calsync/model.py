@@ -10,6 +10,7 @@ a status rather than an absence.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -173,11 +174,15 @@ def with_fields(event: Event, **changes: object) -> Event:
             raise TypeError(f"with_fields changes only {sorted(_UNCHECKED)}, not {name}")
     copy = object.__new__(Event)
     setter = object.__setattr__
-    for name in Event.__slots__:
-        setter(copy, name, getattr(event, name))
+    for name, value in zip(_EVENT_FIELDS, _event_values(event), strict=True):
+        setter(copy, name, value)
     for name, value in changes.items():
         setter(copy, name, value)
     return copy
+
+
+_EVENT_FIELDS: tuple[str, ...] = Event.__slots__  # type: ignore[attr-defined]
+_event_values = operator.attrgetter(*_EVENT_FIELDS)
 
 
 def normalize_email(email: str) -> str:

@@ -746,6 +746,8 @@ def _recurrence_lines(component: icalendar.Event, rules: list[vRecur]) -> tuple[
 
 def _utc(value: Time, default_zone: tzinfo) -> datetime:
     """An instant: dates are local midnight in the owner's zone."""
+    if type(value) is datetime and value.tzinfo is not None:  # the usual case, first
+        return value.astimezone(UTC)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=default_zone)
@@ -893,6 +895,9 @@ def _expand_group(
     rows: dict[datetime | None, Event] = {}
     sources: dict[datetime | None, _Record] = {}
     count = 0
+    # Once per series, not per occurrence (this loop runs for every row of a sync).
+    plain_core = core is not None and not core.has_rules
+    low, high = window.start, window.end
     for occurrence in series.between(span_start, span_stop):
         count += 1
         if count > MAX_OCCURRENCES_PER_SERIES:
@@ -904,11 +909,12 @@ def _expand_group(
         record = by_adapter[id(occurrence.source_adapter)]
         start = _utc(occurrence.start, default_zone)
         end = _utc(occurrence.end, default_zone)
-        if not _in_window(window, start, end):
+        # _in_window, inline
+        if not (low <= start < high if start == end else start < high and low < end):
             continue
         original = (
             None
-            if record is core and not core.has_rules
+            if plain_core and record is core
             else _utc(occurrence.original, default_zone)
         )
         key = occurrence_slot(original)
