@@ -804,7 +804,22 @@ class _Series(Series):
 
     def __init__(self, adapters: Sequence[EventAdapter], records: dict[int, _Record]) -> None:
         self._records = records
+        # Rule times of a span, kept once the library's between() has read them all:
+        # the EXDATE pass (_excluded) reads the same span again.
+        self._rule_times: dict[tuple[Time, Time], list[Time]] = {}
         super().__init__(adapters)
+
+    def rrule_between(self, span_start, span_stop):  # type: ignore[no-untyped-def]
+        times = []
+        for rule_time in super().rrule_between(span_start, span_stop):
+            times.append(rule_time)
+            yield rule_time
+        self._rule_times[(span_start, span_stop)] = times  # only when read to the end
+
+    def rule_times(self, span_start: Time, span_stop: Time) -> list[Time]:
+        """The rule times of a span (the ones between() read, if it read them all)."""
+        found = self._rule_times.get((span_start, span_stop))
+        return found if found is not None else list(self.rrule_between(span_start, span_stop))
 
     def occurrence(self, adapter, start=None, end=None):  # type: ignore[no-untyped-def]
         if start is None:  # an override, as written
@@ -964,7 +979,7 @@ def _excluded(
     duration = _utc(core.end, default_zone) - _utc(core.start, default_zone)
     all_day = not isinstance(core.start, datetime)
     seen = set()
-    for rule_time in series.rrule_between(span_start, span_stop):
+    for rule_time in series.rule_times(span_start, span_stop):
         if all_day and isinstance(rule_time, datetime):
             rule_time = rule_time.date()
         instant = _utc(rule_time, default_zone)
