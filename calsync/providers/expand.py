@@ -33,7 +33,7 @@ import hashlib
 import math
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -145,8 +145,15 @@ def parse_calendars(
     return events, warnings.items
 
 
+RemoteIds = Mapping[tuple[str, datetime | None], tuple[str | None, str | None]]
+
+
 def expand_components(
-    components: Iterable[icalendar.Event], source: str, window: Window, default_zone: ZoneInfo
+    components: Iterable[icalendar.Event],
+    source: str,
+    window: Window,
+    default_zone: ZoneInfo,
+    remote_ids: RemoteIds | None = None,
 ) -> tuple[list[Event], ParseWarnings]:
     """Like ``parse_calendar`` for VEVENTs built as objects (Google, Graph): no text.
 
@@ -156,6 +163,10 @@ def expand_components(
     a parsed file without being written out and read back. Times carry their
     zone as a ``ZoneInfo`` (icalendar sets TZID from it); there is no
     VTIMEZONE and no X-WR-TIMEZONE. The components are changed in place.
+
+    ``remote_ids``: the provider's id and etag of a row, by ``(uid,
+    model.occurrence_slot(original_start))`` (``(uid, None)`` for a single
+    event or a series master); rows without an entry keep none.
     """
     warnings = _Warnings()
     zones = _Zones(icalendar.Calendar(), source, default_zone, warnings)
@@ -164,6 +175,14 @@ def expand_components(
         raise ProviderError(source, f"more than {MAX_COMPONENTS_PER_CALENDAR:,} events: not read")
     records = _normalize_components(events, source, zones, default_zone, warnings)
     expanded = _expand(records, window, default_zone, warnings)
+    if remote_ids:
+        for event in expanded:
+            found = remote_ids.get((event.uid, occurrence_slot(event.original_start)))
+            if found is not None:
+                # Every row was built by this call and nobody holds it yet: setting
+                # its ids now is building it with them, without a copy per row.
+                _set(event, "remote_id", found[0])
+                _set(event, "etag", found[1])
     if len(expanded) > MAX_EVENTS_PER_CALENDAR:
         raise ProviderError(
             source,

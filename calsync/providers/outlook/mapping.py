@@ -486,9 +486,9 @@ def to_events(
     """
     owner = owner.strip().lower() if owner else None
     components: list[icalendar.Event] = []
-    # Graph's id and etag by what Event.key says: the uid alone (singles,
-    # masters), or (uid, occurrence_slot) for an instance -- no key formatted.
-    ids: dict[str | tuple[str, datetime | None], tuple[str | None, str | None]] = {}
+    # Graph's id and etag by what Event.key says: (uid, None) for singles and
+    # masters, (uid, occurrence_slot) for an instance -- no key formatted.
+    ids: dict[tuple[str, datetime | None], tuple[str | None, str | None]] = {}
     expected: set[str] = set()  # series uids whose rule rows need an instance
     skipped = ParseWarnings()
     direct: list[Event] = []
@@ -507,7 +507,7 @@ def to_events(
             skipped.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
             skipped.skipped_uids.add(uid)
             continue
-        ids[uid] = (item.get("id"), item.get("@odata.etag"))
+        ids[(uid, None)] = (item.get("id"), item.get("@odata.etag"))
     for data in series:
         master = data.master
         uid = series_uid(master)
@@ -515,8 +515,8 @@ def to_events(
         all_day = bool(master.get("isAllDay"))
         try:
             members = [_master_vevent(master, uid, zone, owner)]
-            keys: dict[str | tuple[str, datetime | None], tuple[str | None, str | None]] = {
-                uid: (master.get("id"), master.get("@odata.etag"))
+            keys: dict[tuple[str, datetime | None], tuple[str | None, str | None]] = {
+                (uid, None): (master.get("id"), master.get("@odata.etag"))
             }
             for instance in data.instances:
                 original = _original(instance, all_day, zone)
@@ -534,15 +534,13 @@ def to_events(
     events: list[Event] = []
     warnings = ParseWarnings()
     if components:
-        events, warnings = expand_components(components, source, window, default_zone)
+        events, warnings = expand_components(components, source, window, default_zone, ids)
     warnings[:0] = skipped
     warnings.skipped_uids |= skipped.skipped_uids
     out = direct
     for event in events:
-        original = event.original_start
-        found = ids.get(event.uid if original is None else (event.uid, occurrence_slot(original)))
-        if found is not None:
-            out.append(with_fields(event, remote_id=found[0], etag=found[1]))
+        if (event.uid, occurrence_slot(event.original_start)) in ids:
+            out.append(event)  # the expansion set its ids
         elif event.uid not in expected or not event.is_occurrence:
             out.append(event)
         elif window.start <= event.start and event.end <= window.end:
