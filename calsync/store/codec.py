@@ -143,7 +143,9 @@ class RowEncoder:
 
     def values(self, event: Event) -> dict[str, Any]:
         """The event's parameters (without calendar_id and updated_at), its hash included."""
+        # Called for every row of a sync: the caches are read inline.
         text = self._text
+        instants = self._instants
         uid = text(event.uid)
         original = event.original_start
         if original is None:
@@ -155,18 +157,22 @@ class RowEncoder:
                 # occurrence_key's own text; clean() leaves it as it is.
                 suffix = self._key_suffixes[original] = occurrence_key("", original)
             key = uid + suffix  # == clean(event.key): the suffix has no control character
-            original_text = self.instant(original)
-        start_text = self.instant(event.start)
-        end_text = self.instant(event.end)
+            original_text = instants.get(original) or self.instant(original)
+        start, end = event.start, event.end
+        start_text = instants.get(start) or self.instant(start)
+        end_text = instants.get(end) or self.instant(end)
         title = text(event.title)
-        status = event.status.value
-        organizer = self._opt(event.organizer)
-        attendees = self._attendees_json(event.attendees)
-        recurrence = self._recurrence_json(event.recurrence)
-        timezone = self._opt(event.timezone)
+        status = _STATUS_TEXT[event.status]
+        organizer = None if event.organizer is None else text(event.organizer)
+        people = event.attendees
+        attendees = self._attendees_json(people) if people else "[]"
+        lines = event.recurrence
+        recurrence = self._recurrence_json(lines) if lines else "[]"
+        timezone = None if event.timezone is None else text(event.timezone)
         description = text(event.description)
-        remote_id = self._opt(event.remote_id)
-        tags = self._tags_json(event.tags)
+        remote_id = None if event.remote_id is None else text(event.remote_id)
+        labels = event.tags
+        tags = self._tags_json(labels) if labels else "{}"
         # Everything the event says but its etag: etags churn on some servers
         # without any change (vdirsyncer's lesson), so an event counts as changed
         # only when this differs; a new etag alone is stored without an update.
@@ -185,8 +191,8 @@ class RowEncoder:
             "original_start_utc": (
                 None if original is None else original_text if raw else original.astimezone(UTC)
             ),
-            "start_utc": start_text if raw else event.start.astimezone(UTC),
-            "end_utc": end_text if raw else event.end.astimezone(UTC),
+            "start_utc": start_text if raw else start.astimezone(UTC),
+            "end_utc": end_text if raw else end.astimezone(UTC),
             "title": title,
             "status": status,
             "organizer": organizer,
@@ -203,6 +209,7 @@ class RowEncoder:
         }
 
 
+_STATUS_TEXT = {status: status.value for status in EventStatus}
 # The columns RowEncoder binds under another name, and how.
 _JSON_COLUMNS = ("attendees", "recurrence", "tags")
 _INSTANT_COLUMNS = ("original_start", "start", "end", "updated_at")

@@ -194,6 +194,8 @@ def graph_instant(value: Mapping[str, Any]) -> datetime:
     if match[3]:
         offset = "+00:00" if match[3] == "Z" else match[3]
         return datetime.fromisoformat(f"{match[1]}.{micro}{offset}").astimezone(UTC)
+    if value.get("timeZone") == "UTC":  # what calsync asks for (outlook.timezone="UTC")
+        return parsed.replace(tzinfo=UTC)
     zone = zone_named(value.get("timeZone")) or ZoneInfo("UTC")
     return parsed.replace(tzinfo=zone).astimezone(UTC)
 
