@@ -521,8 +521,14 @@ def to_events(
                 (uid, None): (master.get("id"), master.get("@odata.etag"))
             }
             for instance in data.instances:
-                original = _original(instance, all_day, zone)
-                key = (uid, occurrence_slot(_as_instant(original, default_zone)))
+                if all_day:
+                    instant = _as_instant(_original(instance, all_day, zone), default_zone)
+                else:  # _original's instant, without the round trip through the zone
+                    instant = graph_instant(
+                        {"dateTime": str(instance["originalStart"])}
+                        if instance.get("originalStart") else instance["start"]
+                    )
+                key = (uid, occurrence_slot(instant))
                 keys[key] = (instance.get("id"), instance.get("@odata.etag"))
                 if instance.get("type") == "exception":
                     members.append(_exception_vevent(master, instance, uid, zone, owner))
