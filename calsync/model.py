@@ -10,6 +10,7 @@ a status rather than an absence.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -138,7 +139,50 @@ def printable(text: str) -> str:
 def occurrence_key(uid: str, original_start: datetime | None) -> str:
     if original_start is None:
         return uid
-    return f"{uid}#{to_utc(original_start).strftime('%Y%m%dT%H%M%SZ')}"
+    # Computed for every row a sync writes: formatted by hand (about half of what
+    # strftime costs), the same text; strftime keeps years before 1000 as it wrote them.
+    t = original_start if original_start.tzinfo is UTC else to_utc(original_start)
+    if t.year < 1000:
+        return f"{uid}#{t.strftime('%Y%m%dT%H%M%SZ')}"
+    return f"{uid}#{t.year}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
+
+
+def occurrence_slot(original_start: datetime | None) -> datetime | None:
+    """What ``occurrence_key`` keeps of an original start: the instant, to the second.
+
+    Within one uid, two events have the same key exactly when their slots are
+    equal, so a mapping can match occurrences without formatting keys.
+    """
+    if original_start is None or not original_start.microsecond:
+        return original_start
+    return original_start.replace(microsecond=0)
+
+
+# Fields a copy may change without Event's checks: none of them is normalized.
+_UNCHECKED = frozenset({"remote_id", "etag", "status"})
+
+
+def with_fields(event: Event, **changes: object) -> Event:
+    """A copy of ``event`` with its ids, etag or status changed (not re-validated).
+
+    ``dataclasses.replace`` runs ``__init__`` and every check again; providers
+    set ids on every occurrence of a full sync, whose other fields were checked
+    when the event was built.
+    """
+    for name in changes:
+        if name not in _UNCHECKED:
+            raise TypeError(f"with_fields changes only {sorted(_UNCHECKED)}, not {name}")
+    copy = object.__new__(Event)
+    setter = object.__setattr__
+    for name, value in zip(_EVENT_FIELDS, _event_values(event), strict=True):
+        setter(copy, name, value)
+    for name, value in changes.items():
+        setter(copy, name, value)
+    return copy
+
+
+_EVENT_FIELDS: tuple[str, ...] = Event.__slots__  # type: ignore[attr-defined]
+_event_values = operator.attrgetter(*_EVENT_FIELDS)
 
 
 def normalize_email(email: str) -> str:

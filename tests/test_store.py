@@ -17,7 +17,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import String, Text, cast, event, inspect, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from calsync.config import Settings, settings_from_dict
@@ -25,9 +25,9 @@ from calsync.engine.evaluate import evaluate_all, save_health, stored_occurrence
 from calsync.model import Attendee, ChangeSet, Event, EventStatus, Response, Window
 from calsync.policies.types import Finding, Occurrence, PairHealth, Status
 from calsync.report import IsoWeek, build_reports, render_html, render_text, reports_document
-from calsync.store import ApplyStats, Store, StoreError, SuspiciousSnapshot, open_store
+from calsync.store import ApplyStats, Store, StoreError, SuspiciousSnapshot, codec, open_store
 from calsync.store.db import alembic_config, normalize_url
-from calsync.store.models import Base, FindingRow, PairRow, PersonRow
+from calsync.store.models import Base, EventRow, FindingRow, PairRow, PersonRow
 from calsync.store.writes import audit_values
 from calsync.timeutil import Cadence
 from tests.report_support import SEND_NOW, seed_team, team_settings
@@ -778,3 +778,152 @@ def test_migration_0006_keeps_feed_urls_only_as_digests(store_url: str) -> None:
         assert kept == [stored_calendar(secret)] and person == [stored_calendar(secret)]
         # ...and the calendar is the same one to a sync that names it by its URL.
         assert store.ensure_calendar("feeds", secret, "ann@example.com") == 1
+
+
+@contextmanager
+def statements_on(store: Store) -> Iterator[list[str]]:
+    """Every statement sent to the database while inside; executemany counts once."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("count", [10, 300])
+def test_a_full_sync_writes_in_a_bounded_number_of_statements(
+    store: Store, calendar: int, count: int
+) -> None:
+    # The write path batches: inserts, updates and deletes are one statement
+    # each (executemany), however many events a calendar holds.
+    events = tuple(ev(f"e{n}", NOW + n * HOUR) for n in range(count))
+    with statements_on(store) as first:
+        stats = store.apply_changes(calendar, ChangeSet(events=events, full=True, cursor="c1"), NOW)
+    assert stats == ApplyStats(inserted=count)
+    assert first.count("INSERT") == 1
+    assert len(first) <= 8
+
+    changed = tuple(
+        ev(e.uid, e.start, title="moved") if n % 2 else e for n, e in enumerate(events[1:])
+    )
+    with statements_on(store) as second:
+        stats = store.apply_changes(
+            calendar, ChangeSet(events=changed, full=True, cursor="c2"), NOW
+        )
+    assert stats == ApplyStats(
+        updated=len(changed) // 2, unchanged=len(changed) - len(changed) // 2, deleted=1
+    )
+    assert second.count("INSERT") == 0
+    assert second.count("UPDATE") <= 2  # the changed events, then the calendar's cursor
+    assert second.count("DELETE") == 1
+    assert len(second) <= 8
+
+
+# -- how rows are encoded (codec.RowEncoder) ----------------------------------------
+
+
+def _raw_columns(store: Store, calendar: int) -> list[tuple[Any, ...]]:
+    """The stored text of the JSON and instant columns, as the database holds it."""
+    table = EventRow.__table__
+    columns = [cast(table.c[name], Text) for name in ("attendees", "recurrence", "tags")]
+    columns += [type_coerce(table.c[name], String) if store.engine.dialect.name == "sqlite"
+                else table.c[name] for name in ("original_start", "start", "end")]
+    with store.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(
+            select(*columns).where(table.c.calendar_id == calendar).order_by(table.c.key)
+        )]
+
+
+def test_pre_encoded_values_are_stored_as_the_column_types_would_store_them(
+    store: Store, calendar: int
+) -> None:
+    # The writer binds JSON text and instants it encoded itself; reading code
+    # compares the stored text (``recurrence != '[]'``) and SQLite orders
+    # instants as text, so the stored form must be the column types' own.
+    events = (
+        ev("s", NOW, attendees=(Attendee("ann@example.com", Response.ACCEPTED),
+                                Attendee("bob@example.com")),
+           recurrence=("RRULE:FREQ=WEEKLY",), tags={"key": "k\x1b1", "pair": "ann|bob"}),
+        ev("s", NOW + DAY, original_start=NOW + DAY, description="x\ny"),
+        ev("t", datetime(2026, 5, 21, 9, 30, 0, 5, tzinfo=timezone(timedelta(hours=2)))),
+    )
+    store.apply_changes(calendar, ChangeSet(events=events), NOW)
+    other = store.ensure_calendar("feeds", "copy.ics", "copy@example.com")
+    with store.engine.begin() as connection:  # the same rows through the column types
+        connection.execute(EventRow.__table__.insert(), [
+            {**codec_values(event), "calendar_id": other, "content_hash": "-", "updated_at": NOW}
+            for event in events
+        ])
+    assert _raw_columns(store, calendar) == _raw_columns(store, other)
+    read = store.events_of([OWNER])[OWNER]
+    assert read == store.events_of(["copy@example.com"])["copy@example.com"]
+    in_order = sorted(events, key=lambda e: e.start)
+    assert [replace(e, tags={}) for e in read] == [replace(e, tags={}) for e in in_order]
+    assert dict(read[0].tags) == {"key": "k\ufffd1", "pair": "ann|bob"}
+
+
+def codec_values(event: Event) -> dict[str, Any]:
+    """An event's column values as plain Python (what SQLAlchemy's types encode)."""
+    clean = codec.clean
+    return {
+        "key": clean(event.key), "uid": clean(event.uid), "original_start": event.original_start,
+        "start": event.start, "end": event.end, "title": clean(event.title),
+        "status": event.status.value, "organizer": event.organizer,
+        "attendees": [{"email": a.email, "response": a.response.value} for a in event.attendees],
+        "recurrence": list(event.recurrence), "all_day": event.all_day,
+        "timezone": event.timezone, "description": clean(event.description),
+        "transparent": event.transparent, "remote_id": event.remote_id, "etag": event.etag,
+        "tags": {clean(k): clean(v) for k, v in event.tags.items()},
+    }
+
+
+_BASE = ev("h", NOW, title="1:1", organizer="ann@example.com", description="d",
+           attendees=(Attendee("ann@example.com", Response.ACCEPTED),), remote_id="r1",
+           etag="e1", timezone="Europe/Berlin", tags={"key": "k"})
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        pytest.param({"start": NOW - HOUR}, id="start"),
+        pytest.param({"end": NOW + HOUR}, id="end"),
+        pytest.param({"title": "1:1 "}, id="title"),
+        pytest.param({"title": "", "description": "1:1d"}, id="text-moved-between-fields"),
+        pytest.param({"status": EventStatus.CANCELLED}, id="status"),
+        pytest.param({"organizer": None}, id="organizer-gone"),
+        pytest.param({"attendees": (Attendee("ann@example.com", Response.DECLINED),)},
+                     id="a-response"),
+        pytest.param({"attendees": ()}, id="attendees-gone"),
+        pytest.param({"recurrence": ("RRULE:FREQ=DAILY",)}, id="recurrence"),
+        pytest.param({"all_day": True}, id="all_day"),
+        pytest.param({"timezone": None}, id="timezone-gone"),
+        pytest.param({"description": "d "}, id="description"),
+        pytest.param({"transparent": True}, id="transparent"),
+        pytest.param({"remote_id": "r2"}, id="remote_id"),
+        pytest.param({"tags": {"key": "k2"}}, id="a-tag"),
+        pytest.param({"tags": {}}, id="tags-gone"),
+    ],
+)
+def test_every_field_but_the_etag_counts_as_a_change(
+    store: Store, calendar: int, changed: dict[str, Any]
+) -> None:
+    store.apply_changes(calendar, ChangeSet(events=(_BASE,)), NOW)
+    same = store.apply_changes(calendar, ChangeSet(events=(replace(_BASE, etag="e2"),)), NOW)
+    assert same == ApplyStats(unchanged=1)
+    new = replace(_BASE, **changed)
+    assert store.apply_changes(calendar, ChangeSet(events=(new,)), NOW) == ApplyStats(updated=1)
+    assert stored(store) == [new]
+
+
+def test_an_empty_text_is_not_the_same_content_as_none(store: Store, calendar: int) -> None:
+    none = replace(_BASE, timezone=None, remote_id=None)
+    store.apply_changes(calendar, ChangeSet(events=(none,)), NOW)
+    for empty in (replace(none, timezone=""), replace(none, timezone="", remote_id="")):
+        assert store.apply_changes(calendar, ChangeSet(events=(empty,)), NOW) == ApplyStats(
+            updated=1
+        )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from calsync.config import Settings
+from calsync.engine.gc_tuning import fewer_collections
 from calsync.model import ChangeSet
 from calsync.providers.base import BatchReader, CalendarReader, CursorExpired, ProviderError
 from calsync.secrets import shown_calendar, stored_calendar
@@ -48,6 +49,17 @@ def sync_all(
 
     ``only``: just these calendar ids (what push notifications named).
     """
+    with fewer_collections():  # a sync allocates in bulk (see gc_tuning)
+        return _sync_all(settings, store, readers, now, only)
+
+
+def _sync_all(
+    settings: Settings,
+    store: Store,
+    readers: Mapping[str, CalendarReader],
+    now: datetime,
+    only: Collection[str] | None,
+) -> list[CalendarResult]:
     store.sync_config(settings)
     results = []
     by_provider: dict[str, list[tuple[str, str]]] = {}

@@ -33,10 +33,9 @@ import hashlib
 import math
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -45,7 +44,15 @@ from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from recurring_ical_events import EventAdapter, Occurrence, Series
 
-from calsync.model import Attendee, Event, EventStatus, Response, Window, printable
+from calsync.model import (
+    Attendee,
+    Event,
+    EventStatus,
+    Response,
+    Window,
+    occurrence_slot,
+    printable,
+)
 from calsync.providers.away import AWAY_TAG, BUSY_STATUS, away_reason
 from calsync.providers.base import ProviderError
 
@@ -138,8 +145,15 @@ def parse_calendars(
     return events, warnings.items
 
 
+RemoteIds = Mapping[tuple[str, datetime | None], tuple[str | None, str | None]]
+
+
 def expand_components(
-    components: Iterable[icalendar.Event], source: str, window: Window, default_zone: ZoneInfo
+    components: Iterable[icalendar.Event],
+    source: str,
+    window: Window,
+    default_zone: ZoneInfo,
+    remote_ids: RemoteIds | None = None,
 ) -> tuple[list[Event], ParseWarnings]:
     """Like ``parse_calendar`` for VEVENTs built as objects (Google, Graph): no text.
 
@@ -149,6 +163,10 @@ def expand_components(
     a parsed file without being written out and read back. Times carry their
     zone as a ``ZoneInfo`` (icalendar sets TZID from it); there is no
     VTIMEZONE and no X-WR-TIMEZONE. The components are changed in place.
+
+    ``remote_ids``: the provider's id and etag of a row, by ``(uid,
+    model.occurrence_slot(original_start))`` (``(uid, None)`` for a single
+    event or a series master); rows without an entry keep none.
     """
     warnings = _Warnings()
     zones = _Zones(icalendar.Calendar(), source, default_zone, warnings)
@@ -157,6 +175,14 @@ def expand_components(
         raise ProviderError(source, f"more than {MAX_COMPONENTS_PER_CALENDAR:,} events: not read")
     records = _normalize_components(events, source, zones, default_zone, warnings)
     expanded = _expand(records, window, default_zone, warnings)
+    if remote_ids:
+        for event in expanded:
+            found = remote_ids.get((event.uid, occurrence_slot(event.original_start)))
+            if found is not None:
+                # Every row was built by this call and nobody holds it yet: setting
+                # its ids now is building it with them, without a copy per row.
+                _set(event, "remote_id", found[0])
+                _set(event, "etag", found[1])
     if len(expanded) > MAX_EVENTS_PER_CALENDAR:
         raise ProviderError(
             source,
@@ -387,21 +413,32 @@ class _Record:
     recurrence_lines: tuple[str, ...]
     sequence: int
     stamp: str  # LAST-MODIFIED or DTSTAMP
+    # Computed once, on first use, by the properties below. Plain attributes, not
+    # functools.cached_property: in Python 3.11 that takes one class-wide lock on
+    # every first read, and readers map calendars on several threads.
+    _properties: dict[str, object] | None = field(default=None, repr=False)
+    _rank: tuple[int, str, str] | None = field(default=None, repr=False)
+    # The first Event built from this component: later rows copy its fields.
+    prototype: Event | None = field(default=None, repr=False)
 
     @property
     def has_rules(self) -> bool:
         return bool(self.rules) or "RDATE" in self.component
 
-    @cached_property
+    @property
     def properties(self) -> dict[str, object]:
         """The Event fields this component gives every one of its rows."""
-        return _properties(self)
+        if self._properties is None:
+            self._properties = _properties(self)
+        return self._properties
 
-    @cached_property
+    @property
     def rank(self) -> tuple[int, str, str]:
         """Which of two copies of one component wins: newest, then a content hash."""
-        content = hashlib.sha256(self.component.to_ical()).hexdigest()
-        return (self.sequence, self.stamp, content)
+        if self._rank is None:
+            content = hashlib.sha256(self.component.to_ical()).hexdigest()
+            self._rank = (self.sequence, self.stamp, content)
+        return self._rank
 
 
 def _normalize_calendar(
@@ -728,6 +765,8 @@ def _recurrence_lines(component: icalendar.Event, rules: list[vRecur]) -> tuple[
 
 def _utc(value: Time, default_zone: tzinfo) -> datetime:
     """An instant: dates are local midnight in the owner's zone."""
+    if type(value) is datetime and value.tzinfo is not None:  # the usual case, first
+        return value.astimezone(UTC)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=default_zone)
@@ -753,6 +792,26 @@ class _Occurrence(Occurrence):
         self.original = original
         self.source_adapter = adapter
 
+    def is_in_span(self, span_start, span_stop):  # type: ignore[no-untyped-def]
+        """The library's test (``time_span_contains_event``), without its conversions.
+
+        Asked once per occurrence: for two aware datetimes (nearly every timed
+        occurrence) they are comparable as they are, and the rule is the
+        library's; anything else goes to the library.
+        """
+        start, end = self.start, self.end
+        if (
+            type(start) is datetime
+            and type(end) is datetime
+            and start.tzinfo is not None
+            and end.tzinfo is not None
+            and start <= end
+        ):
+            if start == end:
+                return span_start <= start < span_stop
+            return start < span_stop and span_start < end
+        return super().is_in_span(span_start, span_stop)
+
 
 class _Series(Series):
     """recurring-ical-events' series, keeping each occurrence's rule time.
@@ -764,7 +823,22 @@ class _Series(Series):
 
     def __init__(self, adapters: Sequence[EventAdapter], records: dict[int, _Record]) -> None:
         self._records = records
+        # Rule times of a span, kept once the library's between() has read them all:
+        # the EXDATE pass (_excluded) reads the same span again.
+        self._rule_times: dict[tuple[Time, Time], list[Time]] = {}
         super().__init__(adapters)
+
+    def rrule_between(self, span_start, span_stop):  # type: ignore[no-untyped-def]
+        times = []
+        for rule_time in super().rrule_between(span_start, span_stop):
+            times.append(rule_time)
+            yield rule_time
+        self._rule_times[(span_start, span_stop)] = times  # only when read to the end
+
+    def rule_times(self, span_start: Time, span_stop: Time) -> list[Time]:
+        """The rule times of a span (the ones between() read, if it read them all)."""
+        found = self._rule_times.get((span_start, span_stop))
+        return found if found is not None else list(self.rrule_between(span_start, span_stop))
 
     def occurrence(self, adapter, start=None, end=None):  # type: ignore[no-untyped-def]
         if start is None:  # an override, as written
@@ -851,9 +925,13 @@ def _expand_group(
 
     cancelled_master = core is not None and _status(core) is EventStatus.CANCELLED
     span_start, span_stop = window.start - _PAD, window.end + _PAD
-    rows: dict[str, Event] = {}
-    sources: dict[str, _Record] = {}
+    # Keyed by occurrence_slot(original start): in one uid, what tells Event.keys apart.
+    rows: dict[datetime | None, Event] = {}
+    sources: dict[datetime | None, _Record] = {}
     count = 0
+    # Once per series, not per occurrence (this loop runs for every row of a sync).
+    plain_core = core is not None and not core.has_rules
+    low, high = window.start, window.end
     for occurrence in series.between(span_start, span_stop):
         count += 1
         if count > MAX_OCCURRENCES_PER_SERIES:
@@ -865,22 +943,24 @@ def _expand_group(
         record = by_adapter[id(occurrence.source_adapter)]
         start = _utc(occurrence.start, default_zone)
         end = _utc(occurrence.end, default_zone)
-        if not _in_window(window, start, end):
+        # _in_window, inline
+        if not (low <= start < high if start == end else start < high and low < end):
             continue
         original = (
             None
-            if record is core and not core.has_rules
+            if plain_core and record is core
             else _utc(occurrence.original, default_zone)
         )
-        event = _event(record, start, end, original, default_zone, cancelled=cancelled_master)
-        key = event.key
+        key = occurrence_slot(original)
         if key not in rows or _prefer(record, core, sources.get(key)):
-            rows[key] = event
+            rows[key] = _event(record, start, end, original, default_zone,
+                               cancelled=cancelled_master)
             sources[key] = record
 
     if core is not None and core.has_rules and core.exdates:
         for event in _excluded(series, core, window, span_start, span_stop, default_zone):
-            rows[event.key] = event  # an EXDATE beats an override of the same time
+            # an EXDATE beats an override of the same time
+            rows[occurrence_slot(event.original_start)] = event
 
     if not rows:
         return []
@@ -918,7 +998,7 @@ def _excluded(
     duration = _utc(core.end, default_zone) - _utc(core.start, default_zone)
     all_day = not isinstance(core.start, datetime)
     seen = set()
-    for rule_time in series.rrule_between(span_start, span_stop):
+    for rule_time in series.rule_times(span_start, span_stop):
         if all_day and isinstance(rule_time, datetime):
             rule_time = rule_time.date()
         instant = _utc(rule_time, default_zone)
@@ -1084,17 +1164,44 @@ def _event(
     cancelled: bool = False,
     recurrence: tuple[str, ...] = (),
 ) -> Event:
-    fields = record.properties
-    if cancelled:
-        fields = {**fields, "status": EventStatus.CANCELLED}
-    return Event(
-        uid=record.uid,
-        start=start,
-        end=end,
-        original_start=original,
-        recurrence=recurrence,
-        **fields,  # type: ignore[arg-type]
-    )
+    proto = record.prototype
+    if proto is None:
+        # The first row of this component is built and validated by Event itself.
+        fields = record.properties
+        event = Event(
+            uid=record.uid,
+            start=start,
+            end=end,
+            original_start=original,
+            recurrence=recurrence,
+            **fields,  # type: ignore[arg-type]
+        )
+        record.prototype = event
+        return replace(event, status=EventStatus.CANCELLED) if cancelled else event
+    # Every later row shares the prototype's validated fields (organizer and
+    # emails normalized, tags frozen) and takes its own times, which _utc made
+    # aware UTC: Event.__init__ per occurrence was a tenth of a Google sync.
+    if end < start:
+        raise ValueError(f"event {record.uid}: end {end} is before start {start}")
+    event = object.__new__(Event)
+    for name in _SHARED_FIELDS:
+        _set(event, name, getattr(proto, name))
+    _set(event, "start", start)
+    _set(event, "end", end)
+    _set(event, "original_start", original)
+    _set(event, "recurrence", recurrence)
+    _set(event, "status", EventStatus.CANCELLED if cancelled else proto.status)
+    _set(event, "remote_id", None)
+    _set(event, "etag", None)
+    return event
+
+
+# What every row of one component has in common (see _event); Event is frozen.
+_SHARED_FIELDS = (
+    "uid", "title", "organizer", "attendees", "all_day", "timezone", "description",
+    "transparent", "tags",
+)
+_set = object.__setattr__
 
 
 __all__ = [

@@ -14,12 +14,21 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Text, cast, type_coerce
+from sqlalchemy import JSON, ColumnElement, DateTime, String, Text, bindparam, cast, type_coerce
 
-from calsync.model import Attendee, Event, EventStatus, Response, printable
+from calsync.model import Attendee, Event, EventStatus, Response, occurrence_key, printable
 
-# Bump when the hashed fields change: every stored event is then rewritten once.
-_HASH_VERSION = "v1"
+# Bump when the hashed fields or their canonical form change: every stored event
+# is then rewritten once, on the first sync of its calendar after the upgrade
+# (its hash differs, so it counts as updated once). v2: the canonical form is
+# the pre-encoded column values joined by a separator (RowEncoder), no longer a
+# sorted-keys JSON dump of them.
+_HASH_VERSION = "v2"
+# Between the hashed fields, and standing for None. Both are control
+# characters, which ``clean`` replaces in every text: they never occur in one.
+_SEP = "\x1f"
+_NONE = "\x1e"
+
 
 def clean(text: str) -> str:
     """Text as stored: control characters replaced (model.printable).
@@ -28,55 +37,200 @@ def clean(text: str) -> str:
     come back out of the database into someone's terminal; replacing them on
     both backends keeps them alike.
     """
-    return printable(text)
+    # Printable text has no control character: most text skips the regex.
+    return text if text.isprintable() else printable(text)
 
 
 def clean_opt(text: str | None) -> str | None:
     return None if text is None else clean(text)
 
 
-def event_values(event: Event) -> dict[str, Any]:
-    """The event's column values (without calendar, content_hash, updated_at)."""
-    return {
-        "key": clean(event.key),
-        "uid": clean(event.uid),
-        "original_start": event.original_start,
-        "start": event.start,
-        "end": event.end,
-        "title": clean(event.title),
-        "status": event.status.value,
-        "organizer": clean_opt(event.organizer),
-        "attendees": [
-            {"email": clean(a.email), "response": a.response.value} for a in event.attendees
-        ],
-        "recurrence": [clean(line) for line in event.recurrence],
-        "all_day": event.all_day,
-        "timezone": clean_opt(event.timezone),
-        "description": clean(event.description),
-        "transparent": event.transparent,
-        "remote_id": clean_opt(event.remote_id),
-        "etag": clean_opt(event.etag),
-        "tags": {clean(k): clean(v) for k, v in event.tags.items()},
-    }
+def instant_text(value: datetime) -> str:
+    """An aware instant as stored on SQLite, ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC.
 
-
-def content_hash(values: Mapping[str, Any]) -> str:
-    """A digest of everything an event says, except its etag.
-
-    Etags churn on some servers without any change (vdirsyncer's lesson), so
-    an event counts as changed only when this hash differs; a new etag alone
-    is stored without counting as an update.
+    Exactly what SQLAlchemy's SQLite ``DATETIME`` writes for ``models.UTCDateTime``
+    (and what ``RowDecoder`` parses back): string order is time order.
     """
-    content = {name: value for name, value in values.items() if name != "etag"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=_iso)
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return f"{_HASH_VERSION}:{digest}"
+    if value.tzinfo is UTC:  # every Event time: "...ffffff+00:00" without its offset
+        return value.isoformat(" ", "microseconds")[:26]
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"refusing to store naive datetime {value.isoformat()}")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    raise TypeError(f"cannot hash {type(value).__name__}")
+class RowEncoder:
+    """``Event`` values -> parameters of the events table's write statements.
+
+    The mirror of :class:`RowDecoder`, for ``calendars.apply_changes``. The
+    occurrences of a series share their attendees, recurrence lines, texts and
+    often their instants, so each distinct value is cleaned and encoded once
+    per apply instead of once per row:
+
+    - the JSON columns are bound as the JSON text (``json.dumps`` as SQLAlchemy
+      would write it, so the stored text is the same), under ``<column>_json``;
+    - instants are bound under ``<column>_utc``: the text SQLite stores, or the
+      aware UTC instant for PostgreSQL;
+    - the content hash is built from those encoded pieces (see ``_HASH_VERSION``).
+
+    ``calendars`` builds the statements that read these names
+    (:func:`write_binds`). One encoder per apply: its caches live as long as
+    that apply's events.
+    """
+
+    __slots__ = (
+        "_attendees", "_instants", "_key_suffixes", "_raw_times", "_recurrences", "_tags",
+        "_texts",
+    )
+
+    def __init__(self, dialect: str) -> None:
+        self._raw_times = dialect == "sqlite"
+        # Keyed by identity: every occurrence of a component shares one tuple. The
+        # tuple is kept in the value, so its id cannot be reused meanwhile.
+        self._attendees: dict[int, tuple[tuple[Attendee, ...], str]] = {}
+        self._recurrences: dict[tuple[str, ...], str] = {(): "[]"}
+        self._tags: dict[tuple[tuple[str, str], ...], str] = {(): "{}"}
+        self._instants: dict[datetime, str] = {}
+        # What Event.key adds to the uid for an original start ("#YYYYMMDDTHHMMSSZ").
+        self._key_suffixes: dict[datetime, str] = {}
+        self._texts: dict[str, str] = {}
+
+    def instant(self, value: datetime) -> str:
+        text = self._instants.get(value)
+        if text is None:
+            text = self._instants[value] = instant_text(value)
+        return text
+
+    def bound_instant(self, value: datetime) -> str | datetime:
+        """An instant as bound (``<column>_utc``): text on SQLite, aware UTC otherwise."""
+        return self.instant(value) if self._raw_times else value.astimezone(UTC)
+
+    def _text(self, text: str) -> str:
+        if text.isprintable():
+            return text
+        found = self._texts.get(text)
+        if found is None:
+            found = self._texts[text] = printable(text)
+        return found
+
+    def _opt(self, text: str | None) -> str | None:
+        return None if text is None else self._text(text)
+
+    def _attendees_json(self, people: tuple[Attendee, ...]) -> str:
+        if not people:
+            return "[]"
+        found = self._attendees.get(id(people))
+        if found is None:
+            text = json.dumps(
+                [{"email": self._text(a.email), "response": a.response.value} for a in people]
+            )
+            found = self._attendees[id(people)] = (people, text)
+        return found[1]
+
+    def _recurrence_json(self, lines: tuple[str, ...]) -> str:
+        text = self._recurrences.get(lines)
+        if text is None:
+            text = self._recurrences[lines] = json.dumps([self._text(line) for line in lines])
+        return text
+
+    def _tags_json(self, tags: Mapping[str, str]) -> str:
+        items = tuple(tags.items())
+        text = self._tags.get(items)
+        if text is None:
+            text = self._tags[items] = json.dumps(
+                {self._text(k): self._text(v) for k, v in items}
+            )
+        return text
+
+    def values(self, event: Event) -> dict[str, Any]:
+        """The event's parameters (without calendar_id and updated_at), its hash included."""
+        # Called for every row of a sync: the caches are read inline.
+        text = self._text
+        instants = self._instants
+        uid = text(event.uid)
+        original = event.original_start
+        if original is None:
+            key = uid
+            original_text = None
+        else:
+            suffix = self._key_suffixes.get(original)
+            if suffix is None:
+                # occurrence_key's own text; clean() leaves it as it is.
+                suffix = self._key_suffixes[original] = occurrence_key("", original)
+            key = uid + suffix  # == clean(event.key): the suffix has no control character
+            original_text = instants.get(original) or self.instant(original)
+        start, end = event.start, event.end
+        start_text = instants.get(start) or self.instant(start)
+        end_text = instants.get(end) or self.instant(end)
+        title = text(event.title)
+        status = _STATUS_TEXT[event.status]
+        organizer = None if event.organizer is None else text(event.organizer)
+        people = event.attendees
+        attendees = self._attendees_json(people) if people else "[]"
+        lines = event.recurrence
+        recurrence = self._recurrence_json(lines) if lines else "[]"
+        timezone = None if event.timezone is None else text(event.timezone)
+        description = text(event.description)
+        remote_id = None if event.remote_id is None else text(event.remote_id)
+        labels = event.tags
+        tags = self._tags_json(labels) if labels else "{}"
+        # Everything the event says but its etag: etags churn on some servers
+        # without any change (vdirsyncer's lesson), so an event counts as changed
+        # only when this differs; a new etag alone is stored without an update.
+        canonical = _SEP.join((
+            key, uid, original_text or _NONE, start_text, end_text, title, status,
+            organizer if organizer is not None else _NONE, attendees, recurrence,
+            "1" if event.all_day else "0", timezone if timezone is not None else _NONE,
+            description, "1" if event.transparent else "0",
+            remote_id if remote_id is not None else _NONE, tags,
+        ))
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        raw = self._raw_times
+        return {
+            "key": key,
+            "uid": uid,
+            "original_start_utc": (
+                None if original is None else original_text if raw else original.astimezone(UTC)
+            ),
+            "start_utc": start_text if raw else start.astimezone(UTC),
+            "end_utc": end_text if raw else end.astimezone(UTC),
+            "title": title,
+            "status": status,
+            "organizer": organizer,
+            "attendees_json": attendees,
+            "recurrence_json": recurrence,
+            "all_day": event.all_day,
+            "timezone": timezone,
+            "description": description,
+            "transparent": event.transparent,
+            "remote_id": remote_id,
+            "etag": self._opt(event.etag),
+            "tags_json": tags,
+            "content_hash": f"{_HASH_VERSION}:{digest}",
+        }
+
+
+_STATUS_TEXT = {status: status.value for status in EventStatus}
+# The columns RowEncoder binds under another name, and how.
+_JSON_COLUMNS = ("attendees", "recurrence", "tags")
+_INSTANT_COLUMNS = ("original_start", "start", "end", "updated_at")
+
+
+def write_binds(dialect: str) -> dict[str, ColumnElement[Any]]:
+    """Column -> bind expression for RowEncoder's pre-encoded values, for ``.values()``.
+
+    JSON text goes in as text (SQLite stores it as given; PostgreSQL casts it to
+    ``json``, which keeps the text as given too); instants as the text SQLite
+    stores, or as aware instants for PostgreSQL. Neither is encoded again.
+    """
+    binds: dict[str, ColumnElement[Any]] = {}
+    for name in _JSON_COLUMNS:
+        value = bindparam(f"{name}_json", type_=Text)
+        binds[name] = cast(value, JSON) if dialect == "postgresql" else value
+    for name in _INSTANT_COLUMNS:
+        binds[name] = bindparam(
+            f"{name}_utc", type_=String if dialect == "sqlite" else DateTime(timezone=True)
+        )
+    return binds
 
 
 def event_from_row(row: Any) -> Event:

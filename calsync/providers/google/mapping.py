@@ -13,14 +13,13 @@ put back on the rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 
-from calsync.model import Event, Window, occurrence_key
+from calsync.model import Event, Window, occurrence_slot
 from calsync.providers.away import BUSY_STATUS, OOF
 from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
 from calsync.providers.vevent import new_vevent, put_address, put_int, put_text, put_time
@@ -159,7 +158,7 @@ def to_events(
     by_id: dict[str, Json] = dict(masters or {})
     by_id.update({item["id"]: item for item in items if item.get("recurrence")})
     components: list[icalendar.Event] = []
-    ids: dict[str, tuple[str | None, str | None]] = {}
+    ids: dict[tuple[str, datetime | None], tuple[str | None, str | None]] = {}
     skipped = ParseWarnings()
     for item in _in_order(items):
         master = by_id.get(item["recurringEventId"]) if "recurringEventId" in item else None
@@ -177,9 +176,9 @@ def to_events(
             if "recurringEventId" in item:
                 zone_hint = ((master or {}).get("start") or {}).get("timeZone")
                 original = _when(item["originalStartTime"], zone_hint)
-                key = occurrence_key(uid, _as_instant(original, default_zone))
+                key = (uid, occurrence_slot(_as_instant(original, default_zone)))
             else:
-                key = uid
+                key = (uid, None)
         except (KeyError, ValueError, TypeError) as exc:
             skipped.append(
                 f"{source}: event {item.get('id')} (UID {uid}) skipped: unreadable ({exc})"
@@ -188,18 +187,11 @@ def to_events(
             continue
         components.append(vevent)
         ids[key] = (item.get("id"), item.get("etag"))
-    events, warnings = expand_components(components, source, window, default_zone)
+    # An occurrence only the rule produces has no resource of its own: no ids.
+    events, warnings = expand_components(components, source, window, default_zone, ids)
     warnings[:0] = skipped
     warnings.skipped_uids |= skipped.skipped_uids
-    return [_with_ids(event, ids) for event in events], warnings
-
-
-def _with_ids(event: Event, ids: Mapping[str, tuple[str | None, str | None]]) -> Event:
-    found = ids.get(event.key)
-    if found is None:
-        return event  # an occurrence only the rule produces: no resource of its own
-    remote_id, etag = found
-    return replace(event, remote_id=remote_id, etag=etag)
+    return events, warnings
 
 
 def _as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:

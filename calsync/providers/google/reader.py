@@ -8,6 +8,11 @@ to 50 calendars per credential in one batch request, and ``fetch_stream``
 runs the batches and full reads concurrently (``max_concurrency`` requests in
 flight), handing each calendar over as soon as it is read. Resources become
 neutral events in ``mapping``; requests go through ``client.GoogleClient``.
+
+The I/O threads only fetch: each read returns the raw resources wrapped in a
+``Mapped`` (``limits``), and the mapping and expansion run on the thread that
+consumes ``fetch_stream``. Mapping is CPU work under the GIL: done on dozens
+of threads at once it costs more CPU than done on one (contention).
 """
 
 from __future__ import annotations
@@ -27,11 +32,11 @@ from calsync.model import ChangeSet, Window
 from calsync.providers.base import CursorExpired, ProviderError
 from calsync.providers.google.client import GoogleClient, HttpProblem, Resources
 from calsync.providers.google.mapping import Json, is_tombstone, to_events
-from calsync.providers.limits import stream
+from calsync.providers.limits import Mapped, finish, stream
 
 log = logging.getLogger(__name__)
 
-Outcomes = list[tuple[str, ChangeSet | ProviderError]]
+Outcomes = list[tuple[str, Mapped[ChangeSet] | ProviderError]]
 
 PAGE_SIZE = 2500  # the API's maximum maxResults
 BATCH_SIZE = 50  # calendars per batch request on an idle cycle
@@ -134,9 +139,9 @@ class GoogleReader:
         resources = self.client.resources(calendar)
         state = _Cursor.decode(cursor)
         if state is None:
-            return self._full(resources, calendar, now)
+            return self._full(resources, calendar, now)()
         items, token = list_all(self.client, resources, calendar, {"syncToken": state.token})
-        return self._incremental(resources, calendar, items, token, now)
+        return self._incremental(resources, calendar, items, token, now)()
 
     def fetch_many(
         self, requests: Sequence[tuple[str, str | None]], now: datetime
@@ -165,7 +170,8 @@ class GoogleReader:
             for start in range(0, len(members), BATCH_SIZE):
                 tasks.append(partial(self._chunk_task, members[start : start + BATCH_SIZE], now))
         for outcomes in stream(tasks, self.settings.max_concurrency):
-            yield from outcomes
+            for calendar, outcome in outcomes:
+                yield calendar, finish(outcome)  # mapped here, on the consumer's thread
 
     def _full_task(self, calendar: str, now: datetime) -> Outcomes:
         return [(calendar, self._guarded(calendar, now, None))]
@@ -183,7 +189,7 @@ class GoogleReader:
 
     def _follow_up(
         self, calendar: str, now: datetime, first: tuple[_Cursor, Json | ProviderError]
-    ) -> tuple[str, ChangeSet | ProviderError]:
+    ) -> tuple[str, Mapped[ChangeSet] | ProviderError]:
         return calendar, self._guarded(calendar, now, first)
 
     def _batch_first_pages(
@@ -204,8 +210,8 @@ class GoogleReader:
 
     def _guarded(
         self, calendar: str, now: datetime, first: tuple[_Cursor, Json | ProviderError] | None
-    ) -> ChangeSet | ProviderError:
-        """One calendar's change set from its batched first page (or in full), or its error."""
+    ) -> Mapped[ChangeSet] | ProviderError:
+        """One calendar's read from its batched first page (or in full), or its error."""
         try:
             if first is None:
                 return self._full(self.client.resources(calendar), calendar, now)
@@ -236,7 +242,8 @@ class GoogleReader:
             items += more
         return self._incremental(resources, calendar, items, token, now)
 
-    def _full(self, resources: Resources, calendar: str, now: datetime) -> ChangeSet:
+    def _full(self, resources: Resources, calendar: str, now: datetime) -> Mapped[ChangeSet]:
+        """Read the window in full; the returned call maps it (see the module doc)."""
         window = self._window(now)
         items, token = list_all(
             self.client, resources, calendar, {"timeMin": _rfc3339(window.start)}
@@ -245,6 +252,16 @@ class GoogleReader:
             raise ProviderError(calendar, "Google sent no sync token on the last page")
         live = [item for item in items if not is_tombstone(item)]
         masters = self._missing_masters(resources, calendar, live)
+        return partial(self._map_full, live, calendar, window, token, masters)
+
+    def _map_full(
+        self,
+        live: Sequence[Json],
+        calendar: str,
+        window: Window,
+        token: str,
+        masters: dict[str, Json],
+    ) -> ChangeSet:
         events, warnings = to_events(live, calendar, window, self.zone_of(calendar), masters)
         return ChangeSet(
             events=tuple(events),
@@ -311,11 +328,12 @@ class GoogleReader:
         items: Sequence[Json],
         token: str | None,
         now: datetime,
-    ) -> ChangeSet:
+    ) -> Mapped[ChangeSet]:
+        """Read what the changes touched; the returned call maps it."""
         if token is None:
             raise ProviderError(calendar, "Google sent no sync token on the last page")
         if not items:
-            return ChangeSet(unchanged=True, cursor=_Cursor(token).encode())
+            return partial(ChangeSet, unchanged=True, cursor=_Cursor(token).encode())
         window = self._window(now)
         deleted = [item["id"] for item in items if is_tombstone(item)]
         touched = {item["recurringEventId"] for item in items if "recurringEventId" in item}
@@ -339,9 +357,20 @@ class GoogleReader:
             series_items.extend(fetched)
             master = next(item for item in fetched if item["id"] == master_id)
             scope.append(master.get("iCalUID") or master_id)
-        events, warnings = to_events(
-            singles + series_items, calendar, window, self.zone_of(calendar)
+        return partial(
+            self._map_incremental, singles + series_items, calendar, window, token, deleted, scope
         )
+
+    def _map_incremental(
+        self,
+        items: Sequence[Json],
+        calendar: str,
+        window: Window,
+        token: str,
+        deleted: Sequence[str],
+        scope: Sequence[str],
+    ) -> ChangeSet:
+        events, warnings = to_events(items, calendar, window, self.zone_of(calendar))
         return ChangeSet(
             events=tuple(events),
             deleted_remote_ids=tuple(deleted),

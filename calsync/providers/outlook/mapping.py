@@ -46,14 +46,23 @@ import html
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 
-from calsync.model import Attendee, Event, EventStatus, Response, Window, occurrence_key
+from calsync.model import (
+    Attendee,
+    Event,
+    EventStatus,
+    Response,
+    Window,
+    occurrence_key,
+    occurrence_slot,
+    with_fields,
+)
 from calsync.providers.away import AWAY_TAG, BUSY_STATUS, OOF, OUT_OF_OFFICE, away_reason
 from calsync.providers.expand import ParseWarnings, expand_components, iana_zone
 from calsync.providers.vevent import new_vevent, put, put_address, put_text, put_time
@@ -198,6 +207,8 @@ def graph_instant(value: Mapping[str, Any]) -> datetime:
     if match[3]:
         offset = "+00:00" if match[3] == "Z" else match[3]
         return datetime.fromisoformat(f"{match[1]}.{micro}{offset}").astimezone(UTC)
+    if value.get("timeZone") == "UTC":  # what calsync asks for (outlook.timezone="UTC")
+        return parsed.replace(tzinfo=UTC)
     zone = zone_named(value.get("timeZone")) or ZoneInfo("UTC")
     return parsed.replace(tzinfo=zone).astimezone(UTC)
 
@@ -517,7 +528,9 @@ def to_events(
     """
     owner = owner.strip().lower() if owner else None
     components: list[icalendar.Event] = []
-    ids: dict[str, tuple[str | None, str | None]] = {}
+    # Graph's id and etag by what Event.key says: (uid, None) for singles and
+    # masters, (uid, occurrence_slot) for an instance -- no key formatted.
+    ids: dict[tuple[str, datetime | None], tuple[str | None, str | None]] = {}
     expected: set[str] = set()  # series uids whose rule rows need an instance
     skipped = ParseWarnings()
     direct: list[Event] = []
@@ -536,7 +549,7 @@ def to_events(
             skipped.append(f"{source}: event {item.get('id')} skipped: unreadable ({exc})")
             skipped.skipped_uids.add(uid)
             continue
-        ids[uid] = (item.get("id"), item.get("@odata.etag"))
+        ids[(uid, None)] = (item.get("id"), item.get("@odata.etag"))
     for data in series:
         master = data.master
         uid = series_uid(master)
@@ -544,10 +557,18 @@ def to_events(
         all_day = bool(master.get("isAllDay"))
         try:
             members = [_master_vevent(master, uid, zone, owner)]
-            keys = {uid: (master.get("id"), master.get("@odata.etag"))}
+            keys: dict[tuple[str, datetime | None], tuple[str | None, str | None]] = {
+                (uid, None): (master.get("id"), master.get("@odata.etag"))
+            }
             for instance in data.instances:
-                original = _original(instance, all_day, zone)
-                key = occurrence_key(uid, _as_instant(original, default_zone))
+                if all_day:
+                    instant = _as_instant(_original(instance, all_day, zone), default_zone)
+                else:  # _original's instant, without the round trip through the zone
+                    instant = graph_instant(
+                        {"dateTime": str(instance["originalStart"])}
+                        if instance.get("originalStart") else instance["start"]
+                    )
+                key = (uid, occurrence_slot(instant))
                 keys[key] = (instance.get("id"), instance.get("@odata.etag"))
                 if instance.get("type") == "exception":
                     members.append(_exception_vevent(master, instance, uid, zone, owner))
@@ -561,19 +582,18 @@ def to_events(
     events: list[Event] = []
     warnings = ParseWarnings()
     if components:
-        events, warnings = expand_components(components, source, window, default_zone)
+        events, warnings = expand_components(components, source, window, default_zone, ids)
     warnings[:0] = skipped
     warnings.skipped_uids |= skipped.skipped_uids
     out = direct
     for event in events:
-        found = ids.get(event.key)
-        if found is not None:
-            out.append(replace(event, remote_id=found[0], etag=found[1]))
+        if (event.uid, occurrence_slot(event.original_start)) in ids:
+            out.append(event)  # the expansion set its ids
         elif event.uid not in expected or not event.is_occurrence:
             out.append(event)
         elif window.start <= event.start and event.end <= window.end:
             # A rule time with no instance: the occurrence was deleted.
-            out.append(replace(event, status=EventStatus.CANCELLED))
+            out.append(with_fields(event, status=EventStatus.CANCELLED))
     return out, warnings
 
 

@@ -34,7 +34,10 @@ The delta link carries its window. Once the stored window's end falls a week
 behind ``now + future_days``, the mailbox is read in full with a new window.
 
 Resources become neutral events in ``mapping``; requests go through
-``client.GraphClient``.
+``client.GraphClient``. The I/O threads only fetch: a read returns the raw
+entries as a ``limits.Mapped``, and the mapping and expansion run on the
+thread that consumes ``fetch_stream`` (CPU work on many threads at once costs
+more CPU than on one).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from zoneinfo import ZoneInfo
 
 from calsync.model import ChangeSet, Event, Window
 from calsync.providers.base import CursorExpired, ProviderError
-from calsync.providers.limits import stream
+from calsync.providers.limits import Mapped, finish, stream
 from calsync.providers.outlook.client import BATCH_SIZE, GraphClient, user_path
 from calsync.providers.outlook.mapping import (
     KEY_PROPERTY,
@@ -72,7 +75,7 @@ from calsync.providers.outlook.mapping import (
 
 log = logging.getLogger(__name__)
 
-Outcomes = list[tuple[str, ChangeSet | ProviderError]]
+Outcomes = list[tuple[str, Mapped[ChangeSet] | ProviderError]]
 
 MAX_PAGES = 2000  # of one delta round or listing: beyond that something is wrong
 SCHEDULE_ITEMS = 20  # getSchedule: at most 20 schedules per request
@@ -210,8 +213,8 @@ class OutlookReader:
     def fetch_changes(self, calendar: str, cursor: str | None, now: datetime) -> ChangeSet:
         state = _Cursor.decode(cursor)
         if state is None or self._stale(state, now):
-            return self._full(calendar, now)
-        return self._incremental(calendar, state, None, now)
+            return self._full(calendar, now)()
+        return self._incremental(calendar, state, None, now)()
 
     def fetch_many(
         self, requests: Sequence[tuple[str, str | None]], now: datetime
@@ -239,7 +242,8 @@ class OutlookReader:
         for start in range(0, len(pending), BATCH_SIZE):
             tasks.append(partial(self._chunk_task, pending[start : start + BATCH_SIZE], now))
         for outcomes in stream(tasks, self.settings.max_concurrency):
-            yield from outcomes
+            for calendar, outcome in outcomes:
+                yield calendar, finish(outcome)  # mapped here, on the consumer's thread
 
     def _full_task(self, calendar: str, now: datetime) -> Outcomes:
         return [(calendar, self._guarded(calendar, None, now))]
@@ -257,7 +261,7 @@ class OutlookReader:
 
     def _follow_up(
         self, calendar: str, first: tuple[_Cursor, Json | ProviderError], now: datetime
-    ) -> tuple[str, ChangeSet | ProviderError]:
+    ) -> tuple[str, Mapped[ChangeSet] | ProviderError]:
         return calendar, self._guarded(calendar, first, now)
 
     def _guarded(
@@ -265,8 +269,8 @@ class OutlookReader:
         calendar: str,
         first: tuple[_Cursor, Json | ProviderError] | None,
         now: datetime,
-    ) -> ChangeSet | ProviderError:
-        """One mailbox's change set (from its batched first page, or in full), or its error."""
+    ) -> Mapped[ChangeSet] | ProviderError:
+        """One mailbox's read (from its batched first page, or in full), or its error."""
         try:
             if first is None:
                 return self._full(calendar, now)
@@ -342,7 +346,8 @@ class OutlookReader:
             )
         raise ProviderError(calendar, f"more than {MAX_PAGES} delta pages; giving up")
 
-    def _full(self, calendar: str, now: datetime) -> ChangeSet:
+    def _full(self, calendar: str, now: datetime) -> Mapped[ChangeSet]:
+        """Read the window in full; the returned call maps it (see the module doc)."""
         window = self._window(now)
         url = self.client.url(f"{user_path(calendar)}/calendarView/delta")
         try:
@@ -374,10 +379,23 @@ class OutlookReader:
                 continue
             series.append(SeriesData(master, instances.get(master_id, [])))
         singles = self._singles(calendar, live)
+        replies = self._automatic_replies(calendar, window)
+        return partial(self._map_full, singles, series, calendar, window, link, warnings, replies)
+
+    def _map_full(
+        self,
+        singles: list[Json],
+        series: list[SeriesData],
+        calendar: str,
+        window: Window,
+        link: str,
+        warnings: list[str],
+        replies: list[Event],
+    ) -> ChangeSet:
         events, mapped = to_events(
             singles, series, calendar, window, self.zone_of(calendar), self._owner(calendar)
         )
-        events += self._automatic_replies(calendar, window)
+        events += replies
         return ChangeSet(
             events=tuple(events),
             full=True,
@@ -431,11 +449,12 @@ class OutlookReader:
 
     def _incremental(
         self, calendar: str, state: _Cursor, first: Json | None, now: datetime
-    ) -> ChangeSet:
+    ) -> Mapped[ChangeSet]:
+        """Read what the round touched; the returned call maps it."""
         entries, link = self._round(calendar, state.delta, None, first)
         cursor = _Cursor(link, state.window).encode()
         if not entries:
-            return ChangeSet(unchanged=True, cursor=cursor)
+            return partial(ChangeSet, unchanged=True, cursor=cursor)
         window = state.window
         live = [e for e in entries if not is_removed(e)]
         tombstones = [str(e["id"]) for e in live if is_tombstone(e)]
@@ -461,6 +480,19 @@ class OutlookReader:
         if series is None:
             return self._full(calendar, now)
         singles = self._singles(calendar, live)
+        return partial(
+            self._map_incremental, singles, series, calendar, window, cursor, tombstones
+        )
+
+    def _map_incremental(
+        self,
+        singles: list[Json],
+        series: list[SeriesData],
+        calendar: str,
+        window: Window,
+        cursor: str,
+        tombstones: list[str],
+    ) -> ChangeSet:
         events, warnings = to_events(
             singles, series, calendar, window, self.zone_of(calendar), self._owner(calendar)
         )
