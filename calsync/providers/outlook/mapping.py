@@ -502,6 +502,11 @@ def pattern_keys(series: Sequence[SeriesData], default_zone: ZoneInfo) -> tuple[
             if instance.get("type") != "occurrence":
                 continue
             try:
+                if not all_day and instance.get("originalStart"):
+                    # A UTC instant already: the key needs no trip through the zone.
+                    instant = graph_instant({"dateTime": str(instance["originalStart"])})
+                    keys.append(occurrence_key(uid, instant))
+                    continue
                 original = _original(instance, all_day, zone)
             except (KeyError, ValueError, TypeError):
                 continue
