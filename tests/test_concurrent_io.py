@@ -402,3 +402,26 @@ def test_a_pairs_writes_beyond_one_batch_stay_one_chain(tmp_path):
         assert writer.order == [f"series-1 https://docs.example.com/{v}" for v in versions]
     finally:
         store.close()
+
+
+def test_make_ups_are_claimed_before_the_agenda_blocks_queued_ahead_of_them(tmp_path, monkeypatch):
+    """A cold start queues thousands of agenda blocks; a bump's make-up still goes first."""
+    monkeypatch.setattr("calsync.engine.outbox.MAX_WRITES", 5)
+    store = open_store(f"sqlite:///{tmp_path / 'calsync.db'}")
+    writer = _RecordingWriter(expected=1)
+    try:
+        for version in range(20):
+            block = AgendaBlock(f"https://docs.example.com/{version}")
+            kind, payload = encode(UpdateAgenda("work", PEOPLE[0], f"series-{version}", block))
+            store.enqueue(f"agenda|{version:02d}", kind, payload, now=NOW)
+        start = NOW + timedelta(days=1)
+        event = NewEvent("1:1", start, start + timedelta(minutes=30), PEOPLE[1],
+                         (PEOPLE[0], PEOPLE[1]))
+        kind, payload = encode(CreateMakeUp("work", PEOPLE[1], event))
+        store.enqueue("makeup|late", kind, payload, now=NOW)
+        outcomes = execute(store, {"work": writer}, NOW)  # type: ignore[dict-item]
+        assert [o.key for o in outcomes][:1] == ["makeup|late"]
+        assert len(outcomes) == 5  # the cycle's bound, the rest wait for the next cycle
+        assert len(store.pending(100)) == 16
+    finally:
+        store.close()

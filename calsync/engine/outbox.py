@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 MAX_WRITE_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)
 BATCH = 50
-MAX_WRITES = 2_000  # claimed in one cycle at most; the rest wait for the next one
+MAX_WRITES = 10_000  # claimed in one cycle at most; the rest wait for the next one
 CONCURRENT_WRITES = 32  # chains written at once (each provider's throttle still applies)
 
 

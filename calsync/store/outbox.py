@@ -91,7 +91,9 @@ def pending(store: Database, limit: int = 100) -> list[OutboxItem]:
         rows = session.scalars(
             select(OutboxRow)
             .where(OutboxRow.state == "pending")
-            .order_by(OutboxRow.id)
+            # Make-ups first: a bumped 1:1 should not wait behind a cold start's
+            # thousands of agenda blocks; otherwise in queue order.
+            .order_by(OutboxRow.action != MAKE_UP, OutboxRow.id)
             .limit(limit)
         )
         return [_item(r) for r in rows]
@@ -102,6 +104,11 @@ def item(store: Database, key: str) -> OutboxItem | None:
     with store.transaction() as session:
         row = session.scalar(select(OutboxRow).where(OutboxRow.key == key))
         return None if row is None else _item(row)
+
+
+#: The action name of a make-up (engine.actions.CreateMakeUp.KIND; the store
+#: does not import the engine).
+MAKE_UP = "create_makeup"
 
 
 def claim(
@@ -129,7 +136,9 @@ def claim(
                 OutboxRow.state == "pending",
                 (OutboxRow.claimed_until.is_(None)) | (OutboxRow.claimed_until < now),
             )
-            .order_by(OutboxRow.id)
+            # Make-ups first: a bumped 1:1 should not wait behind a cold start's
+            # thousands of agenda blocks; otherwise in queue order.
+            .order_by(OutboxRow.action != MAKE_UP, OutboxRow.id)
             .limit(limit)
         )
         if pairs is not None:
