@@ -425,3 +425,17 @@ def test_make_ups_are_claimed_before_the_agenda_blocks_queued_ahead_of_them(tmp_
         assert len(store.pending(100)) == 16
     finally:
         store.close()
+
+
+def test_finished_threads_do_not_keep_their_google_connections(google):
+    """Each fetch runs on a fresh pool of threads; a daemon runs fetches for months.
+    A thread's service and sockets are closed once the thread is gone."""
+    reader = _google(google, concurrency=4)
+    try:
+        for _ in range(6):
+            changes = dict(reader.fetch_stream([(p, None) for p in PEOPLE[:12]], NOW))
+            assert all(isinstance(c, ChangeSet) for c in changes.values())
+        # Four threads of the last pool at most, and whichever thread is building now.
+        assert len(reader.client._every) <= 4 + 1
+    finally:
+        reader.close()

@@ -117,7 +117,8 @@ class GoogleClient:
             sleep=sleep,
         )
         self._local = threading.local()
-        self._every: list[Resources] = []  # every thread's, to close them all
+        # Every live thread's resources, to close them all (see ``resources``).
+        self._every: list[tuple[threading.Thread, Resources]] = []
         self._lock = threading.Lock()
 
     @property
@@ -156,7 +157,17 @@ class GoogleClient:
             built = Resources(service.events(), service.freebusy(), service.channels(), http)
             self.services[subject] = built
             with self._lock:
-                self._every.append(built)
+                # Thread pools come and go every cycle: a finished thread's
+                # connections are closed here, or a daemon would keep every
+                # thread's service and sockets it ever had.
+                kept = []
+                for thread, resources in self._every:
+                    if thread.is_alive():
+                        kept.append((thread, resources))
+                    else:
+                        resources.http.close()
+                kept.append((threading.current_thread(), built))
+                self._every = kept
         return self.services[subject]
 
     def close(self) -> None:
@@ -164,8 +175,8 @@ class GoogleClient:
         self.credentials.save()
         with self._lock:
             every, self._every = self._every, []
-        for client in every:
-            client.http.close()  # AuthorizedHttp closes the httplib2.Http it wraps
+        for _thread, resources in every:
+            resources.http.close()  # AuthorizedHttp closes the httplib2.Http it wraps
         self._local = threading.local()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
