@@ -270,11 +270,9 @@ def test_the_outbox_writes_calendars_at_once_and_one_calendars_writes_in_order(t
         store.close()
 
 
-def test_two_pairs_write_one_calendar_at_once_and_each_pairs_writes_in_order(tmp_path):
-    """A manager's calendar holds every report's series: their writes need not queue
-    behind each other (the throttle bounds the mailbox), one series' writes do."""
-    manager, reports = PEOPLE[0], PEOPLE[1:3]
-    settings = settings_from_dict(
+def _team(tmp_path, manager: str, reports: list[str]):
+    """Settings with one manager and these reports, each a pair (calendars unread)."""
+    return settings_from_dict(
         {
             "providers": {"work": {"kind": "ics", "path": str(tmp_path)}},
             "people": [
@@ -285,6 +283,13 @@ def test_two_pairs_write_one_calendar_at_once_and_each_pairs_writes_in_order(tmp
         },
         tmp_path / "calsync.toml",
     )
+
+
+def test_two_pairs_write_one_calendar_at_once_and_each_pairs_writes_in_order(tmp_path):
+    """A manager's calendar holds every report's series: their writes need not queue
+    behind each other (the throttle bounds the mailbox), one series' writes do."""
+    manager, reports = PEOPLE[0], PEOPLE[1:3]
+    settings = _team(tmp_path, manager, reports)
     store = open_store(f"sqlite:///{tmp_path / 'calsync.db'}")
     writer = _RecordingWriter(expected=2)
     try:
@@ -375,17 +380,7 @@ def test_a_pairs_writes_beyond_one_batch_stay_one_chain(tmp_path):
     """More queued writes for one pair than a batch holds: the batch takes the rest of
     that pair's writes along, so no second chain writes the same series at once."""
     manager, report = PEOPLE[0], PEOPLE[1]
-    settings = settings_from_dict(
-        {
-            "providers": {"work": {"kind": "ics", "path": str(tmp_path)}},
-            "people": [
-                {"email": email, "timezone": "UTC", "provider": "work", "calendar": "x.ics"}
-                for email in (manager, report)
-            ],
-            "pairs": [{"manager": manager, "report": report}],
-        },
-        tmp_path / "calsync.toml",
-    )
+    settings = _team(tmp_path, manager, [report])
     store = open_store(f"sqlite:///{tmp_path / 'calsync.db'}")
     writer = _RecordingWriter(expected=2)  # two chains at once would meet here
     versions = range(BATCH + 10)

@@ -37,28 +37,13 @@ class WriteRecord:
     at: datetime
 
 
-def record_write(
-    store: Database,
-    *,
-    key: str,
-    kind: str,
-    pair_id: int | None,
-    provider: str,
-    calendar: str,
-    remote_id: str | None,
-    why: str,
-    before: str,
-    after: str,
-    dry_run: bool,
-    now: datetime,
-) -> bool:
-    """Record one write (or would-be write); False when its key is already recorded."""
-    values = audit_values(
-        key=key, kind=kind, pair_id=pair_id, provider=provider, calendar=calendar,
-        remote_id=remote_id, why=why, before=before, after=after, dry_run=dry_run, now=now,
-    )
+def record_write(store: Database, **fields: Any) -> bool:
+    """Record one write (or would-be write); False when its key is already recorded.
+
+    ``fields`` are ``audit_values``'s.
+    """
     with store.transaction() as session:
-        return insert_audit(session, values)
+        return insert_audit(session, audit_values(**fields))
 
 
 def audit_values(

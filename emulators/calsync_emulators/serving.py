@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Generic, Self, TypeVar
@@ -30,7 +31,7 @@ def shut_down(server: ThreadingHTTPServer | None, thread: threading.Thread | Non
         thread.join(timeout=5)
 
 
-class ServedEmulator:
+class ServedEmulator(ABC):
     """``start``, ``stop`` and ``with`` for an emulator answering HTTP on ``host:port``.
 
     A subclass calls ``_serve_on`` in its constructor, builds its server in
@@ -47,13 +48,14 @@ class ServedEmulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def _new_server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
-        raise NotImplementedError
+        """The HTTP server of this emulator, bound to ``address``."""
 
-    def _listening(self) -> None:
+    def _listening(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Called once the server is bound, before it answers."""
 
-    def _stopped(self) -> None:
+    def _stopped(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Called once the server has stopped."""
 
     def start(self) -> Self:
