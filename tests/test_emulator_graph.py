@@ -940,6 +940,21 @@ def test_delta_fault_switches_empty_pages_replays_and_token_cache(
     assert_graph_error(client.get(link), 400, "syncStateNotFound")
 
 
+def test_a_mailbox_keeps_its_newest_delta_tokens_only(
+    emu: GraphEmulator, client: httpx.Client
+) -> None:
+    from calsync_emulators.graph_delta import MAX_TOKENS_PER_MAILBOX
+
+    client.post(f"users/{MARIA}/events", json=weekly(count=2))
+    _, _, oldest = drain(client, delta_url(), WINDOW)
+    links = [drain(client, delta_url(), WINDOW)[2] for _ in range(MAX_TOKENS_PER_MAILBOX)]
+    assert_graph_error(client.get(oldest), 400, "syncStateNotFound")
+    # The newest ones still answer, and another mailbox's rounds evict none of them.
+    drain(client, delta_url(BOB), WINDOW)
+    for link in (links[0], links[-1]):
+        assert client.get(link).status_code == 200
+
+
 # ---------------------------------------------------------------- seeding ----
 def test_seed_from_json(clock: Clock) -> None:
     with GraphEmulator(clock=clock, seed=FIXTURES / "team.json") as emu:

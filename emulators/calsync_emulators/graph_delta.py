@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +30,6 @@ from calsync_emulators.graph_errors import (
 )
 from calsync_emulators.graph_lists import param, window
 from calsync_emulators.graph_model import (
-    Entity,
     Mailbox,
     View,
     b64,
@@ -47,10 +46,16 @@ from calsync_emulators.graph_times import Json, format_utc
 DEFAULT_DELTA_PAGE_SIZE = 10
 #: Delta rounds kept for ``$skiptoken`` paging (oldest evicted first).
 MAX_ROUNDS = 4096
+#: Delta tokens kept per mailbox when no smaller ``token_cache`` is set (oldest
+#: forgotten first, answering ``syncStateNotFound`` like an expired one). Graph
+#: documents no count; without a bound every round of a long run stayed alive.
+MAX_TOKENS_PER_MAILBOX = 64
 
 
-#: A window's current view: event id -> (entity, fingerprint of its content).
-Snapshot = OrderedDict[str, tuple[Entity, str]]
+#: A window's current view: event id -> fingerprint of its content. Only ids and
+#: fingerprints: a round re-reads entities from the store when it renders a page,
+#: and keeping rendered entities for thousands of windows grew the emulator to GBs.
+Snapshot = dict[str, str]
 
 
 @dataclass(slots=True)
@@ -90,7 +95,8 @@ class Delta:
         self.empty_pages = False
         self.replays = False
         self.token_cache: int | None = None
-        self._tokens: OrderedDict[str, DeltaState] = OrderedDict()
+        self._tokens: dict[str, DeltaState] = {}
+        self._issued: dict[str, deque[str]] = {}  # mailbox -> its tokens, oldest first
         self._rounds: OrderedDict[str, DeltaRound] = OrderedDict()
         # (mailbox, window) -> (the mailbox's version, its snapshot then). Rendering
         # a year of events to find that nothing changed made an idle round of a
@@ -144,11 +150,11 @@ class Delta:
             entries += [("removed", i) for i in removed]
             outside = self._changed_outside(mailbox, previous, snapshot)
             entries += [("removed", i) for i in outside if i not in removed]
-            entries += [
-                ("item", i) for i, (_, fp) in snapshot.items() if previous.seen.get(i) != fp
-            ]
-        seen = {i: fp for i, (_, fp) in snapshot.items()}
-        token = self._new_token(DeltaState(mailbox.key, prefix, low, high, self.store.seq, seen))
+            entries += [("item", i) for i, fp in snapshot.items() if previous.seen.get(i) != fp]
+        # The token shares the snapshot: neither is changed once made.
+        token = self._new_token(
+            DeltaState(mailbox.key, prefix, low, high, self.store.seq, snapshot)
+        )
         round_id = b64(self.store.random(12))
         self._rounds[round_id] = DeltaRound(mailbox.key, prefix, low, high, entries, token)
         while len(self._rounds) > MAX_ROUNDS:
@@ -185,8 +191,8 @@ class Delta:
         return snapshot
 
     def _snapshot(self, mailbox: Mailbox, low: datetime, high: datetime) -> Snapshot:
-        """The current view of a window: id -> (entity, fingerprint of its content)."""
-        out: Snapshot = OrderedDict()
+        """The current view of a window: id -> fingerprint of its content."""
+        out: Snapshot = {}
         for _, entity in window_entities(mailbox, low, high, masters=True):
             rendered = render(entity, View())
             for volatile in ("@odata.etag", "lastModifiedDateTime"):
@@ -194,16 +200,17 @@ class Delta:
             if entity.is_instance:
                 rendered.pop("changeKey", None)
             digest = hashlib.sha1(json.dumps(rendered, sort_keys=True).encode()).hexdigest()
-            out[item_id(entity.item, entity.original)] = (entity, digest)
+            out[item_id(entity.item, entity.original)] = digest
         return out
 
     def _new_token(self, state: DeltaState) -> str:
         token = b64(self.store.random(24))
         self._tokens[token] = state
-        if self.token_cache is not None:
-            mine = [t for t, s in self._tokens.items() if s.mailbox == state.mailbox]
-            for old in mine[: max(0, len(mine) - self.token_cache)]:
-                self._tokens.pop(old, None)
+        mine = self._issued.setdefault(state.mailbox, deque())
+        mine.append(token)
+        keep = MAX_TOKENS_PER_MAILBOX if self.token_cache is None else self.token_cache
+        while len(mine) > keep:
+            self._tokens.pop(mine.popleft(), None)
         return token
 
     def _expired(self, mode: str, prefix: str, low: datetime, high: datetime) -> GraphError:
