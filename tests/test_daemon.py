@@ -94,6 +94,27 @@ def test_a_cycle_reads_back_the_meetings_it_made_not_the_agenda_blocks(google, t
     assert _reads_after_first(google, "POST") != []
 
 
+def test_the_agenda_block_is_written_once_on_the_series_and_on_exceptions_of_their_own(
+        google, tmp_path):
+    master = seed(google)
+    moved = f"{master}_20261130T150000Z"
+    google.patch_event(MARIA, moved, {"description": "Bring the Q4 numbers."})
+    config = write_config(tmp_path, google)
+    first = one_cycle(config)
+    written = {w.key.split("|")[2] for w in first.writes if w.kind == "agenda_block"}
+    # Not one write per occurrence: the plain ones show the master's description.
+    assert written == {master, moved}
+    upcoming = google.list_events(MARIA, singleEvents=True, timeMin="2026-11-23T00:00:00Z",
+                                  timeMax="2027-02-01T00:00:00Z")["items"]
+    assert len(upcoming) > 5  # ten weeks of the 1:1, and the budget review
+    ones = [i for i in upcoming if i["summary"] == "Maria / Dev 1:1"]
+    assert all(i["description"].count(AgendaBlock.BEGIN) == 1 for i in ones)
+    moved_now = google.get_event(MARIA, moved)["description"]
+    assert moved_now.startswith("Bring the Q4 numbers.")
+    # The next cycle reads the blocks back and has nothing left to write.
+    assert one_cycle(config).writes == []
+
+
 def test_check_shows_the_make_up_as_made_up(google, tmp_path):
     master = seed(google)
     config = write_config(tmp_path, google)

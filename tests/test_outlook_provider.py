@@ -30,9 +30,11 @@ from calsync.demo.sample import DEMO_NOW
 from calsync.engine.sync import sync_all
 from calsync.model import EventStatus, Response, Window
 from calsync.providers.base import CursorExpired, ProviderError
+from calsync.providers.factory import build_readers, close_readers
 from calsync.providers.outlook.auth import NoTokens
 from calsync.providers.outlook.calendar import OutlookCalendar, transaction_id_for
 from calsync.providers.outlook.mapping import KEY_PROPERTY, TAGS_PROPERTY, rrule_of, series_uid
+from calsync.service.daemon import Daemon
 from calsync.store import open_store
 from calsync.timeutil import Cadence
 
@@ -747,6 +749,40 @@ def test_the_agenda_block_in_an_html_body_keeps_the_markup(emu):
     [series] = [e for e in changes.events if e.is_series]
     assert "https://docs.example.com/1on1/maria-dev" in series.description
     assert "Teams" in series.description
+
+
+def test_the_agenda_block_goes_on_the_series_and_its_own_exceptions_only(emu, tmp_path):
+    master = weekly_one_on_one(emu)
+    moved = instance_id(emu, MARIA, datetime(2026, 11, 30, 14, 0, tzinfo=UTC))
+    emu.patch_event(MARIA, moved, {"body": {"contentType": "text",
+                                            "content": "Bring the Q4 numbers."}})
+    settings = settings_from_dict({
+        "database": f"sqlite:///{tmp_path / 's.db'}",
+        "providers": {"work": {"kind": "outlook", "auth": "none", "graph_endpoint": emu.url}},
+        "people": [
+            {"email": MARIA, "provider": "work", "timezone": NY},
+            {"email": DEV, "provider": "work", "timezone": NY},
+        ],
+        "pairs": [{"manager": MARIA, "report": DEV, "cadence": "weekly"}],
+        "agenda": {"url_template": "https://docs.example.com/1on1/{pair}"},
+    }, tmp_path / "c.toml")
+    store = open_store(settings.database_url())
+    readers = build_readers(settings)
+    try:
+        first = Daemon(settings, store, readers, clock=lambda: NOW).cycle()
+        written = {w.key.split("|")[2] for w in first.writes if w.kind == "agenda_block"}
+        # Writing each upcoming instance would make every one an exception.
+        assert written == {master, moved}
+        instances = emu.instances(MARIA, master, "2026-11-21T00:00:00Z", "2027-02-01")
+        assert len(instances) == 10
+        assert all("docs.example.com/1on1/maria-dev" in i["body"]["content"] for i in instances)
+        assert [i["type"] for i in instances].count("exception") == 1
+        assert "Bring the Q4 numbers." in emu.get_event(MARIA, moved)["body"]["content"]
+        # The next cycle reads the blocks back and finds nothing left to write.
+        assert Daemon(settings, store, readers, clock=lambda: NOW).cycle().writes == []
+    finally:
+        close_readers(readers)
+        store.close()
 
 
 def test_batches_to_one_mailbox_get_through_its_concurrency_limit(emu):

@@ -317,6 +317,12 @@ def agenda_rows(
     """Agenda-block writes for the pair's series masters, upcoming exceptions and make-ups.
 
     Only the organizer's copy is written: attendees see the organizer's description.
+    An occurrence that still carries its master's description is left to the
+    master's write: every provider shows a plain occurrence with its master's
+    description, and writing each one would turn it into an exception (Google,
+    Graph) for nothing. Should a provider not carry it over (an exception that
+    kept the master's text), the next sync reads the occurrence without the
+    block and the next plan writes it on its own.
     """
     params = pair_params(settings, pair)
     block = _agenda_block(settings, params, page)
@@ -327,13 +333,23 @@ def agenda_rows(
         person = settings.person(owner)
         calendar = person.calendar_id
         # The pair's series and its make-ups, in calendar order.
-        for event in index.related(health.series_uids, params.key):
-            if event.organizer != owner or not event.remote_id:
-                continue
-            if event.status is EventStatus.CANCELLED or block.is_in(event.description):
+        related = [
+            event for event in index.related(health.series_uids, params.key)
+            if event.organizer == owner and event.remote_id
+            and event.status is not EventStatus.CANCELLED
+        ]
+        # Masters written now, by uid: their description as synced.
+        written = {
+            event.uid: event.description
+            for event in related if event.is_series and not block.is_in(event.description)
+        }
+        for event in related:
+            if block.is_in(event.description):
                 continue
             if not event.is_series and event.end < now:
                 continue  # past occurrences keep what they had
+            if event.is_occurrence and written.get(event.uid) == event.description:
+                continue  # the master's write carries it
             key = agenda_key(calendar, event.remote_id, block.digest)
             what = "series" if event.is_series else "occurrence"
             action = UpdateAgenda(person.provider, calendar, event.remote_id, block,
