@@ -927,3 +927,38 @@ def test_an_empty_text_is_not_the_same_content_as_none(store: Store, calendar: i
         assert store.apply_changes(calendar, ChangeSet(events=(empty,)), NOW) == ApplyStats(
             updated=1
         )
+
+
+@pytest.mark.postgres
+def test_a_bulk_sync_refreshes_the_planner_statistics_on_postgresql(
+    postgres, team: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.config import load_settings
+    from calsync.demo.sample import DEMO_NOW
+    from calsync.engine.sync import sync_all
+    from calsync.providers.factory import build_readers, close_readers
+    from calsync.store import base
+
+    def analyzed(store: Store) -> bool:
+        with store.engine.connect() as connection:
+            return connection.execute(text(
+                "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'events'"
+            )).scalar_one()
+
+    def first_sync(threshold: int) -> tuple[int, bool]:
+        monkeypatch.setattr(base, "ANALYZE_AFTER_ROWS", threshold)
+        url = postgres.create_database()
+        settings = load_settings(team).model_copy(update={"database": url})
+        readers = build_readers(settings)
+        try:
+            with open_store(url) as store:
+                results = sync_all(settings, store, readers, DEMO_NOW)
+                return sum(r.inserted for r in results), analyzed(store)
+        finally:
+            close_readers(readers)
+            postgres.drop_database(url)
+
+    loaded, refreshed = first_sync(threshold=100)
+    assert loaded > 100 and refreshed
+    # A pass that changes fewer rows leaves it to autovacuum.
+    assert first_sync(threshold=loaded + 1) == (loaded, False)

@@ -96,6 +96,7 @@ def _sync_all(
                     for calendar, owner in ours
                 )
                 store.mark_unchanged(idle, now)
+    store.refresh_statistics(sum(r.inserted + r.updated for r in results))
     return results
 
 

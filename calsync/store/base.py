@@ -23,6 +23,9 @@ from calsync.store.models import Base
 
 # Keeps IN (...) lists well below SQLite's and PostgreSQL's parameter limits.
 CHUNK = 500
+#: Event rows one sync pass must insert or update before PostgreSQL's planner
+#: statistics are refreshed at once (see ``refresh_statistics``).
+ANALYZE_AFTER_ROWS = 5_000
 
 
 class Database:
@@ -53,6 +56,21 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    def refresh_statistics(self, changed: int) -> bool:
+        """ANALYZE the calendar tables after a bulk load of ``changed`` event rows.
+
+        A cold start loads every calendar in minutes, well inside autovacuum's
+        minute-long nap: the evaluation that follows was planned on an empty
+        table and read each manager's group by a parallel sequential scan of all
+        events (40 ms instead of 4 per group, most of PostgreSQL's CPU at 400
+        pairs). SQLite plans from its indexes without statistics. True when run.
+        """
+        if changed < ANALYZE_AFTER_ROWS or self.engine.dialect.name != "postgresql":
+            return False
+        with self.engine.connect() as connection:
+            connection.execute(text("ANALYZE calendars, events"))
+            connection.commit()
+        return True
 
     def write_problem(self) -> str | None:
         """Why nothing can be written here (a read-only database or user), or None.
