@@ -246,8 +246,8 @@ def test_an_idle_delta_renders_the_mailbox_once_and_a_write_renders_it_again(
     rendered: list[str] = []
     render = Delta._snapshot
     monkeypatch.setattr(Delta, "_snapshot",
-                        lambda self, box, low, high: rendered.append(box.key)
-                        or render(self, box, low, high))
+                        lambda self, box, *window: rendered.append(box.key)
+                        or render(self, box, *window))
     client.post(f"users/{MARIA}/events", json=weekly())
     _, _, link = drain(client, delta_url(), WINDOW)
     for _ in range(3):  # nothing changed: the round ends at once, from the kept snapshot
@@ -261,6 +261,38 @@ def test_an_idle_delta_renders_the_mailbox_once_and_a_write_renders_it_again(
     items, _, _ = drain(client, link)
     assert removed(items) == {soon["id"]}
     assert rendered == [MARIA] * 3
+
+
+def test_a_write_renders_only_the_changed_items_entities_again(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync_emulators import graph_delta
+
+    rendered: list[str] = []
+    render = graph_delta.render
+
+    def fingerprinted(entity: Any, view: Any, **sent: Any) -> Any:
+        if not sent:  # pages sent render with delta=True
+            rendered.append(entity.item.props.get("subject", ""))
+        return render(entity, view, **sent)
+
+    monkeypatch.setattr(graph_delta, "render", fingerprinted)
+    client.post(f"users/{MARIA}/events", json=weekly())
+    _, _, link = drain(client, delta_url(), WINDOW)
+    series = len(rendered)
+    assert series > 2  # the master and its instances
+    rendered.clear()
+    soon = client.post(f"users/{MARIA}/events", json=single("Soon", "2026-03-10")).json()
+    items, _, link = drain(client, link)
+    assert [i["id"] for i in items] == [soon["id"]]
+    assert rendered == ["Soon"]
+    # An edit of the series itself fingerprints all of its entities again.
+    master = next(i for i in client.get(f"users/{MARIA}/events").json()["value"]
+                  if i["type"] == "seriesMaster")
+    rendered.clear()
+    client.patch(f"users/{MARIA}/events/{master['id']}", json={"subject": "Renamed"})
+    items, _, _ = drain(client, link)
+    assert rendered.count("Renamed") >= series
 
 
 def test_delta_pages_and_links_can_be_replayed(client: httpx.Client) -> None:
