@@ -226,6 +226,24 @@ def test_deletion_by_remote_id_keeps_a_deleted_series_history(store: Store, cale
     assert {e.key for e in stored(store)} == {master.key, held.key, other.key}
 
 
+def test_deletion_by_remote_id_of_a_series_not_yet_begun_leaves_nothing(
+    store: Store, calendar: int
+) -> None:
+    """The new half of a split, deleted before its first occurrence: no history to keep.
+
+    A full sync sweeps its master (its start is upcoming); a tombstone must too.
+    """
+    master = ev("n", NOW + 2 * DAY, recurrence=("RRULE:FREQ=WEEKLY",), remote_id="n1")
+    first = ev("n", NOW + 2 * DAY, original_start=NOW + 2 * DAY)
+    second = ev("n", NOW + 9 * DAY, original_start=NOW + 9 * DAY)
+    other = ev("y", NOW + DAY, remote_id="y1")
+    store.apply_changes(calendar, ChangeSet(events=(master, first, second, other)), NOW)
+
+    stats = store.apply_changes(calendar, ChangeSet(deleted_remote_ids=("n1",)), NOW)
+    assert stats == ApplyStats(deleted=3)
+    assert {e.key for e in stored(store)} == {other.key}
+
+
 def test_series_scope_replaces_a_series_upcoming_rows_only(store: Store, calendar: int) -> None:
     window = Window(NOW - 30 * DAY, NOW + 30 * DAY)
     master = ev("s", NOW - 30 * DAY, recurrence=("RRULE:FREQ=WEEKLY",))

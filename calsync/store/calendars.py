@@ -405,7 +405,9 @@ def _remote_tombstones(stored: dict[str, Any], changes: ChangeSet, now: datetime
 
     A deleted single event goes. A deleted series takes its upcoming
     occurrences with it, but its master and past occurrences stay: those 1:1s
-    were held, and the history must say so.
+    were held, and the history must say so. A series that had not begun (its
+    master starts at or after ``now``, e.g. the new half of a split) has no
+    history: its master goes too, as a full sync's sweep removes it.
     """
     gone = {codec.clean(remote) for remote in changes.deleted_remote_ids}
     if not gone:
@@ -418,6 +420,8 @@ def _remote_tombstones(stored: dict[str, Any], changes: ChangeSet, now: datetime
             continue
         if row.original_start is None and row.uid in has_occurrences:
             series.add(row.uid)
+            if row.start >= now:
+                keys.add(key)
         else:
             keys.add(key)
     for key, row in stored.items():

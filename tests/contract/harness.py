@@ -220,10 +220,17 @@ class Harness(ABC):
         self._split(index, new)
 
     def delete(self, what: str) -> None:
-        """The organizer deletes the whole ``"series"`` or the ``"single"`` event."""
+        """The organizer deletes the whole ``"series"`` or the ``"single"`` event.
+
+        After a split the series is both halves (``History.delete_series``): the
+        new one is deleted too, each by its own id, as a calendar app deletes them.
+        """
         if what == "series":
+            split = self.history.split
             self.history.delete_series()
             self._delete(SERIES_UID)
+            if split is not None:
+                self._delete(split.uid)
         elif what == "single":
             self.history.delete_single()
             self._delete(SINGLE_UID)
@@ -476,9 +483,14 @@ class GraphHarness(Harness):
     def _delete(self, uid: str) -> None:
         if uid == SERIES_UID:
             self.emu.delete_event(MARIA, self._master()["id"])
-        else:
+        elif uid == SINGLE_UID:
             single = next(e for e in self.emu.events(MARIA) if e["type"] == "singleInstance")
             self.emu.delete_event(MARIA, single["id"])
+        else:  # a split's new series (Exchange gave it a uid of its own): the later master
+            first = local_start(0).date().isoformat()
+            new = next(e for e in self.emu.events(MARIA) if e["type"] == "seriesMaster"
+                       and e["recurrence"]["range"]["startDate"] != first)  # fmt: skip
+            self.emu.delete_event(MARIA, new["id"])
 
     def expire_cursor(self) -> None:
         self.emu.expire_delta_tokens("410")

@@ -156,6 +156,17 @@ def test_deleting_the_series_keeps_its_history(backend: Harness) -> None:
     assert any(r.kind == "series" and r.uid == SERIES_UID for r in rows)
 
 
+def test_deleting_a_split_series_keeps_only_the_history(backend: Harness) -> None:
+    again = synced(backend)
+    backend.split_series(NEXT + 1, (10, 0))
+    again()
+    backend.delete("series")  # both halves; the new one has not begun
+    rows = again()
+    assert rows == backend.history.expected()
+    assert not [r for r in rows if r.uid == NEW_SERIES]
+    assert upcoming(rows) == upcoming(full_sync_rows(backend))
+
+
 # -- cursors and faults ----------------------------------------------------------------------
 
 
