@@ -139,13 +139,13 @@ def test_undo_deletes_the_series_and_it_is_not_created_again(google, tmp_path):
     code, out, err = cli(config, "undo", "--all", "--now", NOW.isoformat())
     assert code == 0, err + out
     assert series(google, MARIA) == [] and series(google, DEV) == []
-    # Undone stays undone: the key is done, nothing is booked again. The store keeps
-    # the deleted series as history (like any series people delete): nothing upcoming.
+    # Undone stays undone: the key is done, nothing is booked again. The series had
+    # not begun, so it leaves no history (as a full sync would read it): no series.
     for minutes in (5, 65):
         run_once(config, NOW + timedelta(minutes=minutes))
     assert series(google, MARIA) == [] and series(google, DEV) == []
     pair = pair_of(config, NOW + timedelta(minutes=65))
-    assert pair["next"] is None and "no_upcoming" in {f["kind"] for f in pair["flags"]}
+    assert pair["next"] is None and "no_series" in {f["kind"] for f in pair["flags"]}
     _, out, _ = cli(config, "writes", "--json")
     kinds = sorted(r["kind"] for r in json.loads(out)["writes"])
     assert kinds == ["create_series", "delete_makeup"]
