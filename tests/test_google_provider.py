@@ -28,7 +28,7 @@ from calsync.cli.main import main
 from calsync.config import GoogleProvider, settings_from_dict
 from calsync.demo.sample import DEMO_NOW
 from calsync.engine.sync import sync_all
-from calsync.model import Window
+from calsync.model import EventStatus, Window
 from calsync.providers.base import ProviderError, ReauthorizationNeeded
 from calsync.providers.google.auth import NoCredentials, OAuthCredentials
 from calsync.providers.google.calendar import GoogleCalendar, event_id_for
@@ -412,3 +412,32 @@ def test_batches_with_long_calendar_ids(emu, tmp_path):
     sync_all(settings, store, {"work": google}, NOW)
     results = sync_all(settings, store, {"work": google}, NOW)
     assert all(r.ok and r.unchanged for r in results)
+
+
+def test_a_series_moved_to_a_new_time_keeps_one_row_per_past_week(emu):
+    """"All events" at a new hour restates the past too; the history keeps when they were."""
+    emu.add_calendar(MARIA)
+    emu.add_calendar(DEV)
+    master = weekly_one_on_one(emu, FIRST)
+    google = reader(emu)
+    store = open_store("sqlite:///:memory:")
+    calendar = store.ensure_calendar("work", MARIA, MARIA)
+    changes = google.fetch_changes(MARIA, None, NOW)
+    store.apply_changes(calendar, changes, NOW)
+    past = [e for e in store.events_of([MARIA])[MARIA]
+            if e.is_occurrence and e.original_start < NOW]  # fmt: skip
+    assert len(past) == 11
+
+    emu.patch_event(MARIA, master, {
+        "start": {"dateTime": "2026-09-07T10:00:00", "timeZone": NY},
+        "end": {"dateTime": "2026-09-07T10:30:00", "timeZone": NY},
+    })  # fmt: skip
+    store.apply_changes(calendar, google.fetch_changes(MARIA, changes.cursor, NOW), NOW)
+
+    events = store.events_of([MARIA])[MARIA]
+    held = sorted(e.start for e in events if e.is_occurrence and e.start < NOW
+                  and e.status is EventStatus.CONFIRMED)  # fmt: skip
+    weeks = [start.date() for start in held]
+    assert len(weeks) == len(set(weeks)) == 11, held  # one row per past week
+    upcoming = sorted(e.start for e in events if e.is_occurrence and e.start >= NOW)
+    assert upcoming[0] == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 New York

@@ -194,6 +194,17 @@ def to_events(
     return events, warnings
 
 
+def pattern_keys(events: Iterable[Event]) -> tuple[str, ...]:
+    """Keys of the occurrences only their series' rule states (no resource of their own).
+
+    After an edit of "all events" Google restates every occurrence from the
+    master, past ones included (at a new hour, the past moves too): the store
+    keeps those as history (``ChangeSet.pattern_keys``). Exceptions and
+    cancelled instances are resources of their own, with their own ids.
+    """
+    return tuple(e.key for e in events if e.is_occurrence and e.remote_id is None)
+
+
 def _as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=zone)

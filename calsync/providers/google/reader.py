@@ -3,7 +3,9 @@
 A full read lists the window (``timeMin``) and keeps the last page's
 ``nextSyncToken`` as the cursor; an incremental read lists from the cursor
 and reads every touched series again whole (master + exceptions), so the
-store can replace it. ``fetch_many`` sends the first incremental page of up
+store can replace it. Both name the occurrences only a series' rule states
+(``pattern_keys``): after an "all events" edit Google restates the past ones
+too, and the store keeps those as history. ``fetch_many`` sends the first incremental page of up
 to 50 calendars per credential in one batch request, and ``fetch_stream``
 runs the batches and full reads concurrently (``max_concurrency`` requests in
 flight), handing each calendar over as soon as it is read. Resources become
@@ -31,7 +33,7 @@ from googleapiclient.http import HttpRequest
 from calsync.model import ChangeSet, Window
 from calsync.providers.base import CursorExpired, ProviderError
 from calsync.providers.google.client import GoogleClient, HttpProblem, Resources
-from calsync.providers.google.mapping import Json, is_tombstone, to_events
+from calsync.providers.google.mapping import Json, is_tombstone, pattern_keys, to_events
 from calsync.providers.limits import Mapped, finish, stream
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,7 @@ class GoogleReader:
         events, warnings = to_events(live, calendar, window, self.zone_of(calendar), masters)
         return ChangeSet(
             events=tuple(events),
+            pattern_keys=pattern_keys(events),
             full=True,
             window=window,
             cursor=_Cursor(token).encode(),
@@ -373,6 +376,7 @@ class GoogleReader:
         events, warnings = to_events(items, calendar, window, self.zone_of(calendar))
         return ChangeSet(
             events=tuple(events),
+            pattern_keys=pattern_keys(events),
             deleted_remote_ids=tuple(deleted),
             series_scope=tuple(scope),
             window=window,
