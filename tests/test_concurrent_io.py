@@ -12,6 +12,7 @@ import contextlib
 import math
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,7 +26,7 @@ from calsync.model import AgendaBlock, ChangeSet
 from calsync.providers.base import NewEvent
 from calsync.providers.google.auth import NoCredentials
 from calsync.providers.google.calendar import GoogleCalendar
-from calsync.providers.limits import Throttle, stream
+from calsync.providers.limits import Spawned, Throttle, stream, stream_spawning
 from calsync.providers.outlook.auth import NoTokens
 from calsync.providers.outlook.calendar import OutlookCalendar
 from calsync.store import open_store
@@ -206,6 +207,32 @@ def test_stream_with_one_worker_runs_in_order_on_the_callers_thread():
                        1)) == [(1, me), (2, me)]
 
 
+def test_spawned_reads_count_against_the_same_bound_as_the_batches():
+    """Ten batches of fifty calendars: no more than a few reads wait for the consumer."""
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def read(calendar: str) -> Spawned[str]:
+        with lock:
+            started.append(calendar)
+        return Spawned([calendar])
+
+    def batch(number: int) -> Spawned[str]:
+        return Spawned(more=[partial(read, f"{number}/{i}") for i in range(50)])
+
+    seen: list[str] = []
+    ahead = []
+    for calendar in stream_spawning([partial(batch, n) for n in range(10)], 4):
+        seen.append(calendar)
+        with lock:
+            ahead.append(len(started) - len(seen))
+    assert sorted(seen) == sorted(f"{n}/{i}" for n in range(10) for i in range(50))
+    assert max(ahead) <= 2 * 4  # not 50 per batch in flight
+    # One worker: in order, spawned reads first, on the caller's thread.
+    assert list(stream_spawning([partial(batch, 0), partial(batch, 1)], 1))[:51] == [
+        *(f"0/{i}" for i in range(50)), "1/0"]
+
+
 class _RecordingWriter:
     """A CalendarWriter that counts the writes in flight and the order per event."""
 
@@ -372,6 +399,43 @@ def test_graph_reads_what_follows_changed_first_pages_at_once(graph):
         for person in changed:
             titles = {e.title for e in warm[person].events}  # type: ignore[union-attr]
             assert "1:1, renamed" in titles
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("provider", ["google", "graph"])
+def test_a_slow_consumer_holds_back_each_changed_calendars_read(provider, request):
+    """What a batch's calendars still need is read a few at a time, not a batch at once."""
+    emulator = request.getfixturevalue(provider)
+    reader = _google(emulator, 2) if provider == "google" else _graph(emulator, 2)
+    try:
+        cold = dict(reader.fetch_stream([(p, None) for p in PEOPLE], NOW))
+        for index, person in enumerate(PEOPLE):  # every calendar changes
+            if provider == "google":
+                emulator.insert_event(person, _event(index + 1))
+            else:
+                emulator.create_event(person, {"subject": "New", **{
+                    end: {"dateTime": _event(index + 1)[end]["dateTime"][:19], "timeZone": "UTC"}
+                    for end in ("start", "end")}})
+        reads = 0
+        lock = threading.Lock()
+        guarded = reader.reader._guarded
+
+        def counted(*args):
+            nonlocal reads
+            with lock:
+                reads += 1
+            return guarded(*args)
+
+        reader.reader._guarded = counted
+        ahead = []
+        cursors = [(p, cold[p].cursor) for p in PEOPLE]  # type: ignore[union-attr]
+        for consumed, (_calendar, changes) in enumerate(reader.fetch_stream(cursors, NOW), 1):
+            assert not changes.unchanged  # type: ignore[union-attr]
+            with lock:
+                ahead.append(reads - consumed)
+        assert len(ahead) == len(PEOPLE)
+        assert max(ahead) <= 2 * 2  # a batch is 50 (Google) or 20 (Graph) calendars
     finally:
         reader.close()
 

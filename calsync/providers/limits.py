@@ -11,6 +11,10 @@ wait outside the slot, so a throttled request never holds one while it sleeps.
 results as they finish, with only a few more tasks submitted than threads: a
 consumer that stores each result (one database session, on its own thread)
 holds back the fetching instead of letting finished results pile up in memory.
+:func:`stream_spawning` does the same for tasks that hand back further tasks
+(a batch of first pages, then each changed calendar's own reads): every
+task, spawned or not, counts against the same bound, so what is held in
+memory is a few calendars, not a few batches of fifty.
 
 Readers keep the threads to I/O: a task returns what it read as a
 :data:`Mapped` -- a call that turns it into the result -- and the consumer
@@ -27,7 +31,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from calsync.providers.base import ProviderError
 
@@ -159,6 +164,47 @@ def stream(tasks: Iterable[Callable[[], T]], workers: int) -> Iterator[T]:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
+        finally:
+            # A consumer that stops early (or a task that raised): drop what has not started.
+            for future in pending:
+                future.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned(Generic[T]):
+    """What a task of :func:`stream_spawning` hands back: results, and tasks to run next."""
+
+    results: list[T] = field(default_factory=list)
+    more: list[Callable[[], Spawned[T]]] = field(default_factory=list)
+
+
+def stream_spawning(tasks: Iterable[Callable[[], Spawned[T]]], workers: int) -> Iterator[T]:
+    """Like :func:`stream`, for tasks that spawn more tasks; yields every result.
+
+    Spawned tasks go ahead of the tasks not yet started, and at most
+    ``2 * workers`` tasks are submitted and not yet consumed, whoever made
+    them: finished reads wait for the consumer a few at a time. (Each batch
+    running its follow-ups on a pool of its own let dozens of batches of
+    fifty calendars sit read in memory: a worker's peak grew with its share.)
+    """
+    queue: deque[Callable[[], Spawned[T]]] = deque(tasks)
+    if workers <= 1:
+        while queue:
+            answer = queue.popleft()()
+            queue.extendleft(reversed(answer.more))
+            yield from answer.results
+        return
+    pending: set[Future[Spawned[T]]] = set()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="calsync-io") as pool:
+        try:
+            while queue or pending:
+                while queue and len(pending) < 2 * workers:
+                    pending.add(pool.submit(queue.popleft()))
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    answer = future.result()
+                    queue.extendleft(reversed(answer.more))
+                    yield from answer.results
         finally:
             # A consumer that stops early (or a task that raised): drop what has not started.
             for future in pending:

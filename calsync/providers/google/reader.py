@@ -34,11 +34,12 @@ from calsync.model import ChangeSet, Window
 from calsync.providers.base import CursorExpired, ProviderError
 from calsync.providers.google.client import GoogleClient, HttpProblem, Resources
 from calsync.providers.google.mapping import Json, is_tombstone, pattern_keys, to_events
-from calsync.providers.limits import Mapped, finish, stream
+from calsync.providers.limits import Mapped, Spawned, finish, stream, stream_spawning
 
 log = logging.getLogger(__name__)
 
-Outcomes = list[tuple[str, Mapped[ChangeSet] | ProviderError]]
+Outcome = tuple[str, Mapped[ChangeSet] | ProviderError]
+Step = Spawned[Outcome]
 
 PAGE_SIZE = 2500  # the API's maximum maxResults
 BATCH_SIZE = 50  # calendars per batch request on an idle cycle
@@ -159,7 +160,7 @@ class GoogleReader:
         Incremental first pages go in batches of 50 per credential; the batches
         and the full reads run concurrently, ``max_concurrency`` requests at most.
         """
-        tasks: list[Callable[[], Outcomes]] = []
+        tasks: list[Callable[[], Step]] = []
         groups: dict[str | None, list[tuple[str, _Cursor]]] = {}
         for calendar, cursor in requests:
             state = _Cursor.decode(cursor)
@@ -171,28 +172,26 @@ class GoogleReader:
         for members in groups.values():
             for start in range(0, len(members), BATCH_SIZE):
                 tasks.append(partial(self._chunk_task, members[start : start + BATCH_SIZE], now))
-        for outcomes in stream(tasks, self.settings.max_concurrency):
-            for calendar, outcome in outcomes:
-                yield calendar, finish(outcome)  # mapped here, on the consumer's thread
+        for calendar, outcome in stream_spawning(tasks, self.settings.max_concurrency):
+            yield calendar, finish(outcome)  # mapped here, on the consumer's thread
 
-    def _full_task(self, calendar: str, now: datetime) -> Outcomes:
-        return [(calendar, self._guarded(calendar, now, None))]
+    def _full_task(self, calendar: str, now: datetime) -> Step:
+        return Spawned([(calendar, self._guarded(calendar, now, None))])
 
-    def _chunk_task(self, chunk: Sequence[tuple[str, _Cursor]], now: datetime) -> Outcomes:
-        """One batch of first pages, then whatever each changed calendar still needs."""
+    def _chunk_task(self, chunk: Sequence[tuple[str, _Cursor]], now: datetime) -> Step:
+        """One batch of first pages; then whatever each changed calendar still needs."""
         states = dict(chunk)
         # What follows a changed first page (more pages, the touched series) is
         # one calendar's own requests: calendars go on at once, not one by one.
-        follow_ups = [
+        return Spawned(more=[
             partial(self._follow_up, calendar, now, (states[calendar], outcome))
             for calendar, outcome in self._batch_first_pages(chunk).items()
-        ]
-        return list(stream(follow_ups, self.settings.max_concurrency))
+        ])
 
     def _follow_up(
         self, calendar: str, now: datetime, first: tuple[_Cursor, Json | ProviderError]
-    ) -> tuple[str, Mapped[ChangeSet] | ProviderError]:
-        return calendar, self._guarded(calendar, now, first)
+    ) -> Step:
+        return Spawned([(calendar, self._guarded(calendar, now, first))])
 
     def _batch_first_pages(
         self, chunk: Sequence[tuple[str, _Cursor]]

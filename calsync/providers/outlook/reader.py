@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo
 
 from calsync.model import ChangeSet, Event, Window
 from calsync.providers.base import CursorExpired, ProviderError
-from calsync.providers.limits import Mapped, finish, stream
+from calsync.providers.limits import Mapped, Spawned, finish, stream, stream_spawning
 from calsync.providers.outlook.client import BATCH_SIZE, GraphClient, user_path
 from calsync.providers.outlook.mapping import (
     KEY_PROPERTY,
@@ -75,7 +75,8 @@ from calsync.providers.outlook.mapping import (
 
 log = logging.getLogger(__name__)
 
-Outcomes = list[tuple[str, Mapped[ChangeSet] | ProviderError]]
+Outcome = tuple[str, Mapped[ChangeSet] | ProviderError]
+Step = Spawned[Outcome]
 
 MAX_PAGES = 2000  # of one delta round or listing: beyond that something is wrong
 SCHEDULE_ITEMS = 20  # getSchedule: at most 20 schedules per request
@@ -231,7 +232,7 @@ class OutlookReader:
         full reads run concurrently, within ``max_concurrency`` and the
         per-mailbox limit (the client's throttle).
         """
-        tasks: list[Callable[[], Outcomes]] = []
+        tasks: list[Callable[[], Step]] = []
         pending: list[tuple[str, _Cursor]] = []
         for calendar, cursor in requests:
             state = _Cursor.decode(cursor)
@@ -241,28 +242,26 @@ class OutlookReader:
                 pending.append((calendar, state))
         for start in range(0, len(pending), BATCH_SIZE):
             tasks.append(partial(self._chunk_task, pending[start : start + BATCH_SIZE], now))
-        for outcomes in stream(tasks, self.settings.max_concurrency):
-            for calendar, outcome in outcomes:
-                yield calendar, finish(outcome)  # mapped here, on the consumer's thread
+        for calendar, outcome in stream_spawning(tasks, self.settings.max_concurrency):
+            yield calendar, finish(outcome)  # mapped here, on the consumer's thread
 
-    def _full_task(self, calendar: str, now: datetime) -> Outcomes:
-        return [(calendar, self._guarded(calendar, None, now))]
+    def _full_task(self, calendar: str, now: datetime) -> Step:
+        return Spawned([(calendar, self._guarded(calendar, None, now))])
 
-    def _chunk_task(self, chunk: Sequence[tuple[str, _Cursor]], now: datetime) -> Outcomes:
-        """One ``$batch`` of first delta pages, then what each changed mailbox still needs."""
+    def _chunk_task(self, chunk: Sequence[tuple[str, _Cursor]], now: datetime) -> Step:
+        """One ``$batch`` of first delta pages; then what each changed mailbox still needs."""
         firsts = self._first_pages(chunk)
         # What follows a changed first page (more pages, the touched series) is
         # one mailbox's own requests: mailboxes go on at once, not one by one.
-        follow_ups = [
+        return Spawned(more=[
             partial(self._follow_up, calendar, (state, firsts[calendar]), now)
             for calendar, state in chunk
-        ]
-        return list(stream(follow_ups, self.settings.max_concurrency))
+        ])
 
     def _follow_up(
         self, calendar: str, first: tuple[_Cursor, Json | ProviderError], now: datetime
-    ) -> tuple[str, Mapped[ChangeSet] | ProviderError]:
-        return calendar, self._guarded(calendar, first, now)
+    ) -> Step:
+        return Spawned([(calendar, self._guarded(calendar, first, now))])
 
     def _guarded(
         self,
