@@ -498,3 +498,24 @@ def test_finished_threads_do_not_keep_their_google_connections(google):
         assert len(reader.client._every) <= 4 + 1
     finally:
         reader.close()
+
+
+def test_the_google_api_is_built_once_whatever_the_threads(google, monkeypatch):
+    """Building parses the discovery document (about 1 MiB each): threads share it
+    and send through their own HTTP objects."""
+    from calsync.providers.google import client as google_client
+
+    builds = []
+    build = google_client.build
+    monkeypatch.setattr(google_client, "build",
+                        lambda *args, **kwargs: builds.append(1) or build(*args, **kwargs))
+    reader = _google(google, concurrency=8)
+    try:
+        for _ in range(3):  # three fresh pools of eight threads
+            changes = dict(reader.fetch_stream([(p, None) for p in PEOPLE], NOW))
+            assert all(isinstance(c, ChangeSet) for c in changes.values())
+        assert len(builds) == 1
+        https = {id(resources.http) for _thread, resources in reader.client._every}
+        assert len(https) == len(reader.client._every) > 1  # one HTTP object per thread
+    finally:
+        reader.close()
