@@ -5,10 +5,12 @@ A full read lists the window (``timeMin``) and keeps the last page's
 and reads every touched series again whole (master + exceptions), so the
 store can replace it. Both name the occurrences only a series' rule states
 (``pattern_keys``): after an "all events" edit Google restates the past ones
-too, and the store keeps those as history. ``fetch_many`` sends the first incremental page of up
-to 50 calendars per credential in one batch request, and ``fetch_stream``
-runs the batches and full reads concurrently (``max_concurrency`` requests in
-flight), handing each calendar over as soon as it is read. Resources become
+too, and the store keeps those as history. ``fetch_many`` sends the first
+incremental page of up to 50 calendars per credential in one batch request,
+and ``fetch_stream`` runs the batches and full reads concurrently
+(``max_concurrency`` requests in flight), handing each calendar over as soon
+as it is read; a batch's changed calendars are then read one task each, under
+the same bound (``limits.stream_spawning``). Resources become
 neutral events in ``mapping``; requests go through ``client.GoogleClient``.
 
 The I/O threads only fetch: each read returns the raw resources wrapped in a
