@@ -46,6 +46,16 @@ def _event(index: int) -> dict:
     }
 
 
+def _graph_event(index: int, subject: str | None = None) -> dict:
+    """``_event`` as Graph takes it: local wall times with a time zone."""
+    google_shape = _event(index)
+    return {
+        "subject": subject or google_shape["summary"],
+        **{end: {"dateTime": google_shape[end]["dateTime"][:19], "timeZone": "UTC"}
+           for end in ("start", "end")},
+    }
+
+
 @pytest.fixture
 def google() -> GoogleEmulator:
     with GoogleEmulator(port=0) as emulator:
@@ -61,12 +71,7 @@ def graph() -> GraphEmulator:
     with GraphEmulator(port=0, auth=False) as emulator:
         for index, person in enumerate(PEOPLE):
             emulator.add_mailbox(person)
-            google_shape = _event(index)
-            emulator.create_event(person, {
-                "subject": google_shape["summary"],
-                "start": {"dateTime": google_shape["start"]["dateTime"][:19], "timeZone": "UTC"},
-                "end": {"dateTime": google_shape["end"]["dateTime"][:19], "timeZone": "UTC"},
-            })
+            emulator.create_event(person, _graph_event(index))
         emulator.latency(LATENCY)
         yield emulator
 
@@ -381,9 +386,7 @@ def test_graph_reads_what_follows_changed_first_pages_at_once(graph):
         for person in changed:
             when = _event(0)
             masters[person] = graph.create_event(person, {
-                "subject": "1:1",
-                "start": {"dateTime": when["start"]["dateTime"][:19], "timeZone": "UTC"},
-                "end": {"dateTime": when["end"]["dateTime"][:19], "timeZone": "UTC"},
+                **_graph_event(0, "1:1"),
                 "recurrence": {
                     "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
                     "range": {"type": "numbered", "startDate": when["start"]["dateTime"][:10],
@@ -414,9 +417,7 @@ def test_a_slow_consumer_holds_back_each_changed_calendars_read(provider, reques
             if provider == "google":
                 emulator.insert_event(person, _event(index + 1))
             else:
-                emulator.create_event(person, {"subject": "New", **{
-                    end: {"dateTime": _event(index + 1)[end]["dateTime"][:19], "timeZone": "UTC"}
-                    for end in ("start", "end")}})
+                emulator.create_event(person, _graph_event(index + 1, "New"))
         reads = 0
         lock = threading.Lock()
         guarded = reader.reader._guarded
